@@ -1,0 +1,16 @@
+//! karmayogi-lrs's own black-box conformance suite: HTTP tests named after the
+//! requirement of the xAPI standard they check (1.0.3 anchors such as
+//! `Communication 3.3.s3.b1` become `comm_3_3_s3_b1_…`), run against both 1.0.3 and
+//! 2.0.0 where the requirement applies to both.
+//!
+//! Each test starts its own server (see `harness`). Run with
+//! `cargo test --test conformance` or `cargo nextest run --test conformance`.
+mod harness;
+
+mod about;
+mod auth;
+mod cors;
+mod errors;
+mod head;
+mod limits;
+mod versioning;

@@ -1,0 +1,277 @@
+//! Credentials and xAPI scopes (xAPI 1.0.3 Communication §4.2): Basic credentials stored
+//! hashed (argon2), and JWT bearer tokens carrying scopes.
+use crate::error::{XapiError, XapiResult};
+use crate::store::{CredentialRecord, DynStore};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+/// xAPI scopes (Communication 4.2 table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    StatementsWrite,
+    StatementsRead,
+    StatementsReadMine,
+    AllRead,
+    All,
+    State,
+    Define,
+    Profile,
+}
+
+impl Scope {
+    pub const ALL_NAMES: [&'static str; 8] =
+        ["statements/write", "statements/read", "statements/read/mine", "all/read", "all", "state", "define", "profile"];
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        Some(match s {
+            "statements/write" => Scope::StatementsWrite,
+            "statements/read" => Scope::StatementsRead,
+            "statements/read/mine" => Scope::StatementsReadMine,
+            "all/read" => Scope::AllRead,
+            "all" => Scope::All,
+            "state" => Scope::State,
+            "define" => Scope::Define,
+            "profile" => Scope::Profile,
+            _ => return None,
+        })
+    }
+}
+
+/// What a request needs to be allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    StatementsWrite,
+    /// Reading statements; `statements/read/mine` is enough (results are then limited).
+    StatementsRead,
+    StateRead,
+    StateWrite,
+    ProfileRead,
+    ProfileWrite,
+    /// Reading agents/activities resources.
+    DefinitionsRead,
+}
+
+/// The authenticated caller of one request.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub key: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    /// The Agent the LRS records as `authority` of statements this credential writes.
+    pub authority: Value,
+}
+
+impl Credential {
+    fn has(&self, s: Scope) -> bool {
+        self.scopes.contains(&s)
+    }
+
+    pub fn allows(&self, need: Need) -> bool {
+        if self.has(Scope::All) {
+            return true;
+        }
+        let read = self.has(Scope::AllRead);
+        match need {
+            Need::StatementsWrite => self.has(Scope::StatementsWrite),
+            Need::StatementsRead => {
+                read || self.has(Scope::StatementsRead) || self.has(Scope::StatementsReadMine)
+            }
+            Need::StateRead => read || self.has(Scope::State),
+            Need::StateWrite => self.has(Scope::State),
+            Need::ProfileRead => read || self.has(Scope::Profile),
+            Need::ProfileWrite => self.has(Scope::Profile),
+            Need::DefinitionsRead => read || self.has(Scope::StatementsRead) || self.has(Scope::Define) || self.has(Scope::Profile),
+        }
+    }
+
+    /// 403 unless the credential allows `need`.
+    pub fn require(&self, need: Need) -> XapiResult<()> {
+        if self.allows(need) {
+            Ok(())
+        } else {
+            Err(XapiError::forbidden(format!("this credential's scopes do not allow {need:?}"))
+                .req("Communication 4.2 (OAuth scopes)"))
+        }
+    }
+
+    /// Only `statements/read/mine` (and no broader read scope): reads are limited to
+    /// statements this credential wrote.
+    pub fn reads_only_mine(&self) -> bool {
+        !self.has(Scope::All) && !self.has(Scope::AllRead) && !self.has(Scope::StatementsRead)
+    }
+
+    /// May update canonical activity definitions (`define`).
+    pub fn may_define(&self) -> bool {
+        self.has(Scope::All) || self.has(Scope::Define)
+    }
+}
+
+pub fn parse_scopes(list: &str) -> Result<Vec<Scope>, String> {
+    list.split([',', ' '])
+        .filter(|s| !s.is_empty())
+        .map(|s| Scope::parse(s).ok_or_else(|| format!("unknown scope `{s}` (known: {})", Scope::ALL_NAMES.join(", "))))
+        .collect()
+}
+
+pub fn scope_names(scopes: &[Scope]) -> Vec<String> {
+    scopes
+        .iter()
+        .filter_map(|s| Scope::ALL_NAMES.iter().find(|n| Scope::parse(n) == Some(*s)).map(|n| (*n).to_owned()))
+        .collect()
+}
+
+pub fn hash_secret(secret: &str) -> Result<String, String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn verify_secret(secret: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(secret.as_bytes(), &h).is_ok())
+}
+
+/// A random URL-safe token of `bytes` random bytes.
+pub fn random_token(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut b = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+pub struct JwtConfig {
+    pub key: jsonwebtoken::DecodingKey,
+    pub algorithm: jsonwebtoken::Algorithm,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub authority_homepage: String,
+}
+
+/// Verified Basic credentials are cached briefly so argon2 runs once per credential,
+/// not once per request; a revoked credential stops working within `CACHE_TTL`.
+const CACHE_TTL: Duration = Duration::from_secs(30);
+
+pub struct Authenticator {
+    store: DynStore,
+    authority_homepage: String,
+    jwt: Option<JwtConfig>,
+    cache: RwLock<HashMap<[u8; 32], (Credential, Instant)>>,
+}
+
+impl Authenticator {
+    pub fn new(store: DynStore, authority_homepage: String, jwt: Option<JwtConfig>) -> Self {
+        Authenticator { store, authority_homepage, jwt, cache: RwLock::new(HashMap::new()) }
+    }
+
+    fn unauthorized(msg: &str) -> XapiError {
+        XapiError::unauthorized(msg).req("Communication 4.1 (Authentication)")
+    }
+
+    /// Authenticates an `Authorization` header value.
+    pub async fn authenticate(&self, header: Option<&str>) -> XapiResult<Credential> {
+        let header = header.ok_or_else(|| Self::unauthorized("authentication required"))?;
+        let (scheme, rest) = header.trim().split_once(' ').unwrap_or((header, ""));
+        if scheme.eq_ignore_ascii_case("basic") {
+            self.basic(rest.trim()).await
+        } else if scheme.eq_ignore_ascii_case("bearer") {
+            self.bearer(rest.trim())
+        } else {
+            Err(Self::unauthorized("unsupported authorization scheme (use Basic or Bearer)"))
+        }
+    }
+
+    async fn basic(&self, encoded: &str) -> XapiResult<Credential> {
+        let fingerprint: [u8; 32] = Sha256::digest(encoded.as_bytes()).into();
+        if let Ok(cache) = self.cache.read() {
+            if let Some((c, at)) = cache.get(&fingerprint) {
+                if at.elapsed() < CACHE_TTL {
+                    return Ok(c.clone());
+                }
+            }
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| Self::unauthorized("malformed Basic credentials"))?;
+        let (key, secret) = decoded.split_once(':').ok_or_else(|| Self::unauthorized("malformed Basic credentials"))?;
+        let record = self.store.get_credential(key).await?;
+        let record = match record {
+            Some(r) if !r.revoked && verify_secret(secret, &r.secret_hash) => r,
+            _ => return Err(Self::unauthorized("invalid credentials")),
+        };
+        let scopes = parse_scopes(&record.scopes.join(",")).unwrap_or_default();
+        let cred = Credential {
+            authority: json!({
+                "objectType": "Agent",
+                "name": record.name,
+                "account": { "homePage": self.authority_homepage, "name": record.key },
+            }),
+            key: record.key,
+            name: record.name,
+            scopes,
+        };
+        if let Ok(mut cache) = self.cache.write() {
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(fingerprint, (cred.clone(), Instant::now()));
+        }
+        Ok(cred)
+    }
+
+    fn bearer(&self, token: &str) -> XapiResult<Credential> {
+        let jwt = self.jwt.as_ref().ok_or_else(|| Self::unauthorized("bearer tokens are not enabled on this LRS"))?;
+        let mut validation = jsonwebtoken::Validation::new(jwt.algorithm);
+        if let Some(iss) = &jwt.issuer {
+            validation.set_issuer(&[iss]);
+        }
+        match &jwt.audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        let data = jsonwebtoken::decode::<Value>(token, &jwt.key, &validation)
+            .map_err(|e| Self::unauthorized(&format!("invalid bearer token: {e}")))?;
+        let claims = data.claims;
+        let sub = claims.get("sub").and_then(Value::as_str).ok_or_else(|| Self::unauthorized("bearer token has no `sub`"))?;
+        // `scope` as in OAuth 2: space-separated xAPI scopes.
+        let scopes = claims
+            .get("scope")
+            .and_then(Value::as_str)
+            .map(parse_scopes)
+            .transpose()
+            .map_err(|e| Self::unauthorized(&format!("bearer token: {e}")))?
+            .unwrap_or_else(|| vec![Scope::StatementsWrite, Scope::StatementsReadMine, Scope::State]);
+        let homepage = claims.get("iss").and_then(Value::as_str).unwrap_or(&jwt.authority_homepage).to_owned();
+        let name = claims.get("name").and_then(Value::as_str).unwrap_or(sub).to_owned();
+        Ok(Credential {
+            authority: json!({
+                "objectType": "Agent",
+                "name": name,
+                "account": { "homePage": homepage, "name": sub },
+            }),
+            key: format!("jwt:{sub}"),
+            name,
+            scopes,
+        })
+    }
+}
+
+/// Creates (or replaces) a credential record; returns it.
+pub fn new_credential(key: &str, secret: &str, name: &str, scopes: &[Scope]) -> Result<CredentialRecord, String> {
+    Ok(CredentialRecord {
+        key: key.to_owned(),
+        secret_hash: hash_secret(secret)?,
+        name: name.to_owned(),
+        scopes: scope_names(scopes),
+        created_us: chrono::Utc::now().timestamp_micros(),
+        revoked: false,
+    })
+}

@@ -1,0 +1,209 @@
+//! Cross-cutting HTTP behaviour for every xAPI resource: the version header (Communication
+//! 3.3), CORS for browser content, alternate request syntax (Communication 1.3, 1.0.x only)
+//! and JSON errors for anything that never reached a handler.
+use crate::error::XapiError;
+use crate::xapi::XapiVersion;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::Method;
+use actix_web::{Error, HttpMessage, HttpResponse};
+use futures_util::future::{ready, LocalBoxFuture, Ready};
+use std::rc::Rc;
+
+pub const VERSION_HEADER: &str = "x-experience-api-version";
+const ALLOWED_METHODS: &str = "GET, HEAD, PUT, POST, DELETE, OPTIONS";
+const ALLOWED_HEADERS: &str =
+    "Authorization, Content-Type, X-Experience-API-Version, If-Match, If-None-Match, Content-Length, Accept-Language";
+const EXPOSED_HEADERS: &str = "ETag, Last-Modified, X-Experience-API-Consistent-Through, X-Experience-API-Version, Content-Type, Content-Length";
+
+/// The headers the alternate request syntax may carry as form fields.
+const FORM_HEADERS: [&str; 6] =
+    ["authorization", "x-experience-api-version", "content-type", "content-length", "if-match", "if-none-match"];
+
+pub struct XapiHeaders {
+    pub max_body_bytes: usize,
+}
+
+impl<S, B> Transform<S, ServiceRequest> for XapiHeaders
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<BoxBody>;
+    type Error = Error;
+    type Transform = XapiHeadersService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(XapiHeadersService { service: Rc::new(service), max_body_bytes: self.max_body_bytes }))
+    }
+}
+
+pub struct XapiHeadersService<S> {
+    service: Rc<S>,
+    max_body_bytes: usize,
+}
+
+fn is_about(path: &str) -> bool {
+    path.trim_end_matches('/').ends_with("/about")
+}
+
+fn error_response(req: ServiceRequest, e: XapiError) -> ServiceResponse<BoxBody> {
+    let (http_req, _) = req.into_parts();
+    ServiceResponse::new(http_req, actix_web::ResponseError::error_response(&e))
+}
+
+/// Adds the version and CORS headers to any response.
+fn finish(mut res: ServiceResponse<BoxBody>, version: XapiVersion, cors: bool) -> ServiceResponse<BoxBody> {
+    let h = res.headers_mut();
+    h.insert(HeaderName::from_static(VERSION_HEADER), HeaderValue::from_static(version.header_value()));
+    if cors {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED_HEADERS));
+    }
+    res
+}
+
+fn header_version(req: &ServiceRequest) -> Result<Option<XapiVersion>, ()> {
+    match req.headers().get(VERSION_HEADER) {
+        None => Ok(None),
+        Some(v) => v.to_str().ok().and_then(XapiVersion::parse_header).map(Some).ok_or(()),
+    }
+}
+
+impl<S, B> Service<ServiceRequest> for XapiHeadersService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<BoxBody>;
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        let cors = req.headers().contains_key(header::ORIGIN);
+        let service = Rc::clone(&self.service);
+        let max_body = self.max_body_bytes;
+
+        // CORS preflight: answered here, before authentication (browsers send no credentials).
+        if req.method() == Method::OPTIONS {
+            let requested = req
+                .headers()
+                .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| format!("{ALLOWED_HEADERS}, {s}"))
+                .unwrap_or_else(|| ALLOWED_HEADERS.to_owned());
+            let resp = HttpResponse::Ok()
+                .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+                .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, ALLOWED_METHODS))
+                .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, requested))
+                .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
+                .finish();
+            let version = header_version(&req).ok().flatten().unwrap_or(XapiVersion::V2_0);
+            let (http_req, _) = req.into_parts();
+            return Box::pin(async move { Ok(finish(ServiceResponse::new(http_req, resp), version, true)) });
+        }
+
+        let alternate = req.method() == Method::POST && query_has_method(req.query_string());
+
+        Box::pin(async move {
+            if alternate {
+                match rewrite_alternate(&mut req, max_body).await {
+                    Ok(()) => {}
+                    Err((e, v)) => return Ok(finish(error_response(req, e), v, cors)),
+                }
+            }
+            let version = match header_version(&req) {
+                Ok(Some(v)) => v,
+                Ok(None) if is_about(req.path()) => XapiVersion::V2_0,
+                Ok(None) => {
+                    let e = XapiError::bad_request("missing X-Experience-API-Version header")
+                        .at("X-Experience-API-Version")
+                        .req("Communication 3.3.s4.b1");
+                    return Ok(finish(error_response(req, e), XapiVersion::V2_0, cors));
+                }
+                Err(()) if is_about(req.path()) => XapiVersion::V2_0,
+                Err(()) => {
+                    let e = XapiError::bad_request(
+                        "unsupported X-Experience-API-Version: this LRS serves 1.0.x and 2.0.x",
+                    )
+                    .at("X-Experience-API-Version")
+                    .req("Communication 3.3.s4.b1");
+                    return Ok(finish(error_response(req, e), XapiVersion::V2_0, cors));
+                }
+            };
+            if alternate && version.is_v2() {
+                let e = XapiError::bad_request("alternate request syntax is not part of xAPI 2.0")
+                    .req("xAPI 2.0 (alternate request syntax removed)");
+                return Ok(finish(error_response(req, e), version, cors));
+            }
+            req.extensions_mut().insert(version);
+            let res = service.call(req).await?;
+            Ok(finish(res.map_into_boxed_body(), version, cors))
+        })
+    }
+}
+
+fn query_has_method(q: &str) -> bool {
+    q.split('&').any(|p| p.split('=').next() == Some("method"))
+}
+
+/// Communication 1.3: `POST …?method=PUT` with a form body carrying headers, parameters
+/// and `content` becomes the request it stands for.
+async fn rewrite_alternate(req: &mut ServiceRequest, max_body: usize) -> Result<(), (XapiError, XapiVersion)> {
+    let fail = |m: &str| (XapiError::bad_request(m).req("Communication 1.3 (alternate request syntax)"), XapiVersion::V1_0);
+    let query: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).map_err(|_| fail("malformed query string"))?;
+    if query.len() != 1 {
+        return Err(fail("alternate request syntax allows no query parameter besides `method`"));
+    }
+    let method = match query[0].1.to_ascii_uppercase().as_str() {
+        "GET" => Method::GET,
+        "PUT" => Method::PUT,
+        "POST" => Method::POST,
+        "DELETE" => Method::DELETE,
+        "HEAD" => Method::HEAD,
+        _ => return Err(fail("`method` must be GET, PUT, POST, DELETE or HEAD")),
+    };
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
+        return Err(fail("alternate request syntax needs Content-Type application/x-www-form-urlencoded"));
+    }
+    let body = crate::http::read_payload(req.take_payload(), req.headers(), max_body)
+        .await
+        .map_err(|e| (e, XapiVersion::V1_0))?;
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| fail("malformed form body"))?;
+    let mut params = Vec::new();
+    let mut content: Option<String> = None;
+    let head = req.head_mut();
+    head.headers.remove(header::CONTENT_TYPE);
+    for (k, v) in form {
+        let lk = k.to_ascii_lowercase();
+        if lk == "content" {
+            content = Some(v);
+        } else if FORM_HEADERS.contains(&lk.as_str()) {
+            let name = HeaderName::from_bytes(lk.as_bytes()).map_err(|_| fail("bad header name"))?;
+            let value = HeaderValue::from_str(&v).map_err(|_| fail("bad header value"))?;
+            head.headers.insert(name, value);
+        } else {
+            params.push((k, v));
+        }
+    }
+    let content = content.unwrap_or_default();
+    head.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(content.len()));
+    head.method = method;
+    let q = serde_urlencoded::to_string(&params).map_err(|_| fail("bad parameters"))?;
+    let uri = format!("{}{}{}", req.path(), if q.is_empty() { "" } else { "?" }, q);
+    let uri = uri.parse().map_err(|_| fail("bad parameters"))?;
+    req.head_mut().uri = uri;
+    req.set_payload(actix_web::dev::Payload::from(bytes::Bytes::from(content)));
+    Ok(())
+}
+
+/// Anything no route matched.
+pub async fn not_found() -> Result<HttpResponse, XapiError> {
+    Err(XapiError::not_found("no such xAPI resource"))
+}

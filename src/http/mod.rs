@@ -1,0 +1,137 @@
+//! actix-web: routing, headers, auth, content negotiation, errors. One module per resource.
+pub mod documents;
+pub mod middleware;
+pub mod statements;
+
+use crate::auth::{Authenticator, Credential};
+use crate::error::{XapiError, XapiResult};
+use crate::store::DynStore;
+use crate::xapi::{XapiVersion, SUPPORTED_VERSIONS};
+use actix_web::http::header::HeaderMap;
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde_json::json;
+
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub page_size: usize,
+    pub max_page_size: usize,
+}
+
+pub struct AppState {
+    pub store: DynStore,
+    pub auth: Authenticator,
+    pub limits: Limits,
+}
+
+/// The xAPI version governing this request (set by the middleware).
+pub fn version(req: &HttpRequest) -> XapiVersion {
+    req.extensions().get::<XapiVersion>().copied().unwrap_or(XapiVersion::V2_0)
+}
+
+/// Authenticates the request's `Authorization` header.
+pub async fn authenticate(req: &HttpRequest, state: &AppState) -> XapiResult<Credential> {
+    let header = req.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    state.auth.authenticate(header).await
+}
+
+fn too_large(limit: usize) -> XapiError {
+    XapiError::payload_too_large(format!("request body exceeds the limit of {limit} bytes"))
+        .req("Communication 3.2 (413 Request Entity Too Large)")
+}
+
+/// Reads a whole body, refusing (413) anything over `limit` without buffering it.
+pub async fn read_payload(
+    mut payload: actix_web::dev::Payload,
+    headers: &HeaderMap,
+    limit: usize,
+) -> XapiResult<bytes::Bytes> {
+    let declared = headers
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
+    }
+    let mut body = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| XapiError::bad_request(format!("cannot read request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+pub async fn body(req: &HttpRequest, payload: web::Payload, state: &AppState) -> XapiResult<bytes::Bytes> {
+    read_payload(payload.into_inner(), req.headers(), state.limits.max_body_bytes).await
+}
+
+/// Query parameters, each at most once.
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn parse(req: &HttpRequest) -> XapiResult<Params> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
+            .map_err(|e| XapiError::bad_request(format!("malformed query string: {e}")))?;
+        for (i, (k, _)) in pairs.iter().enumerate() {
+            if pairs[..i].iter().any(|(k2, _)| k2 == k) {
+                return Err(XapiError::bad_request(format!("parameter `{k}` given more than once")).at(k.clone()));
+            }
+        }
+        Ok(Params(pairs))
+    }
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(_, v)| v.as_str())
+    }
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_str())
+    }
+    /// 400 if any parameter is not in `allowed`.
+    pub fn only(&self, allowed: &[&str], requirement: &str) -> XapiResult<()> {
+        match self.names().find(|n| !allowed.contains(n)) {
+            Some(n) => Err(XapiError::bad_request(format!("unknown parameter `{n}`")).at(n.to_owned()).req(requirement)),
+            None => Ok(()),
+        }
+    }
+    pub fn required(&self, name: &str, requirement: &str) -> XapiResult<&str> {
+        self.get(name).ok_or_else(|| {
+            XapiError::bad_request(format!("missing required parameter `{name}`")).at(name.to_owned()).req(requirement)
+        })
+    }
+}
+
+async fn about(req: HttpRequest) -> HttpResponse {
+    let _ = version(&req);
+    HttpResponse::Ok().content_type("application/json").body(
+        json!({
+            "version": SUPPORTED_VERSIONS,
+            "extensions": {
+                "https://karmayogi.gov.in/xapi/lrs": { "name": "karmayogi-lrs", "version": env!("CARGO_PKG_VERSION") }
+            }
+        })
+        .to_string(),
+    )
+}
+
+/// All xAPI resources under `/xapi`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/xapi")
+            .route("/about", web::get().to(about))
+            .route("/about", web::head().to(about))
+            .service(
+                web::resource("/statements")
+                    .route(web::get().to(statements::get))
+                    .route(web::head().to(statements::get))
+                    .route(web::put().to(statements::put))
+                    .route(web::post().to(statements::post)),
+            )
+            .configure(documents::configure),
+    )
+    .default_service(web::to(middleware::not_found));
+}

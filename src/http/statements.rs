@@ -1,0 +1,338 @@
+//! The Statements resource (Communication 2.1): PUT, POST, GET, HEAD.
+use super::{authenticate, body, version, AppState, Params};
+use crate::auth::Need;
+use crate::error::{XapiError, XapiResult};
+use crate::store::{InsertOutcome, StatementBatch, StoredStatement};
+use crate::xapi::multipart::{self, AttachmentContent};
+use crate::xapi::query::{self, PageLimits, StatementsGet};
+use crate::xapi::statement::{self, format_us, http_date, Format, Prepared, Receipt};
+use crate::xapi::{document, signature, XapiVersion};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+
+const CONSISTENT_THROUGH: &str = "x-experience-api-consistent-through";
+
+/// Every Statements response, errors included, says how far reads are consistent
+/// (Communication 2.1.3.s2.b4). Writes are visible once acknowledged, so that is now.
+fn respond(result: XapiResult<HttpResponse>) -> HttpResponse {
+    let mut resp = match result {
+        Ok(r) => r,
+        Err(e) => e.error_response(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&format_us(chrono::Utc::now().timestamp_micros())) {
+        resp.headers_mut().insert(header::HeaderName::from_static(CONSISTENT_THROUGH), v);
+    }
+    resp
+}
+
+pub async fn put(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    respond(put_inner(&req, payload, &state).await)
+}
+
+pub async fn post(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    respond(post_inner(&req, payload, &state).await)
+}
+
+pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    respond(get_inner(&req, &state).await)
+}
+
+fn content_type(req: &HttpRequest) -> String {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// The statements (and attachment contents) a PUT or POST carries.
+fn read_statements(
+    ct: &str,
+    raw: &[u8],
+    version: XapiVersion,
+) -> XapiResult<(Value, Vec<AttachmentContent>)> {
+    let (statements, attachments) = if let Some(boundary) = multipart::boundary(ct) {
+        let parts = multipart::parse(raw, &boundary)?;
+        multipart::statements_request(parts, version)?
+    } else {
+        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if mime.starts_with("multipart/") {
+            return Err(XapiError::bad_request("multipart requests must be multipart/mixed with a boundary")
+                .req("Communication 1.5.2"));
+        }
+        if !mime.is_empty() && mime != "application/json" {
+            return Err(XapiError::bad_request(format!(
+                "statements must be sent as application/json or multipart/mixed, not `{mime}`"
+            ))
+            .req("Communication 1.5"));
+        }
+        let v: Value = serde_json::from_slice(raw)
+            .map_err(|e| XapiError::bad_request(format!("body is not valid JSON: {e}")).req("Data 2.2.s1"))?;
+        multipart::check_attachments_without_parts(&v, version)?;
+        (v, Vec::new())
+    };
+    signature::verify_signed_statements(&statements, &attachments, version)?;
+    Ok((statements, attachments))
+}
+
+async fn put_inner(req: &HttpRequest, payload: web::Payload, state: &AppState) -> XapiResult<HttpResponse> {
+    let cred = authenticate(req, state).await?;
+    cred.require(Need::StatementsWrite)?;
+    let v = version(req);
+    let params = Params::parse(req)?;
+    params.only(&["statementId"], "Communication 2.1.1")?;
+    let id = params.required("statementId", "Communication 2.1.1.s1")?.to_owned();
+    if !crate::xapi::validate::is_valid_uuid(&id) {
+        return Err(XapiError::bad_request("`statementId` must be a UUID").at("statementId").req("Communication 2.1.1"));
+    }
+    let raw = body(req, payload, state).await?;
+    let (mut statement, attachments) = read_statements(&content_type(req), &raw, v)?;
+    let obj = statement.as_object_mut().ok_or_else(|| {
+        XapiError::bad_request("PUT takes exactly one statement object").req("Communication 2.1.1")
+    })?;
+    match obj.get("id") {
+        None => {
+            obj.insert("id".into(), Value::from(id.clone()));
+        }
+        Some(Value::String(given)) if given.eq_ignore_ascii_case(&id) => {}
+        Some(_) => {
+            return Err(XapiError::bad_request("the statement's id differs from the statementId parameter")
+                .at("/id")
+                .req("Communication 2.1.1.s1"));
+        }
+    }
+    store_statements(vec![statement], attachments, &cred, v, state).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn post_inner(req: &HttpRequest, payload: web::Payload, state: &AppState) -> XapiResult<HttpResponse> {
+    let cred = authenticate(req, state).await?;
+    cred.require(Need::StatementsWrite)?;
+    let v = version(req);
+    let params = Params::parse(req)?;
+    params.only(&[], "Communication 2.1.2")?;
+    let raw = body(req, payload, state).await?;
+    let (statements, attachments) = read_statements(&content_type(req), &raw, v)?;
+    let list = match statements {
+        Value::Array(list) => list,
+        obj @ Value::Object(_) => vec![obj],
+        _ => {
+            return Err(XapiError::bad_request("expected a statement or an array of statements")
+                .req("Communication 2.1.2"))
+        }
+    };
+    if list.is_empty() {
+        return Err(XapiError::bad_request("an empty batch stores nothing").req("Communication 2.1.2"));
+    }
+    let ids = store_statements(list, attachments, &cred, v, state).await?;
+    Ok(HttpResponse::Ok().content_type("application/json").body(Value::from(ids).to_string()))
+}
+
+/// Prepares and stores statements atomically. Re-sent statements identical to the stored
+/// ones are no-ops; a different statement under an existing id is a 409 (Communication
+/// 2.1.1.s2.b2 / 2.1.2.s2.b3).
+async fn store_statements(
+    list: Vec<Value>,
+    attachments: Vec<AttachmentContent>,
+    cred: &crate::auth::Credential,
+    v: XapiVersion,
+    state: &AppState,
+) -> XapiResult<Vec<String>> {
+    let receipt = Receipt { version: v, authority: &cred.authority, may_define: cred.may_define() };
+    let mut seen = HashSet::with_capacity(list.len());
+    let mut prepared: Vec<Prepared> = Vec::with_capacity(list.len());
+    for (i, s) in list.into_iter().enumerate() {
+        let p = statement::prepare(s, &receipt, statement::next_stored_us())
+            .map_err(|e| if list_index_needed(&e) { prefix_path(e, i) } else { e })?;
+        if !seen.insert(p.record.id.clone()) {
+            return Err(XapiError::bad_request(format!("statement id {} appears twice in the batch", p.record.id))
+                .at(format!("/{i}/id"))
+                .req("Communication 2.1.2.s2.b4"));
+        }
+        prepared.push(p);
+    }
+    let ids: Vec<String> = prepared
+        .iter()
+        .map(|p| p.statement.get("id").and_then(Value::as_str).unwrap_or(&p.record.id).to_owned())
+        .collect();
+    loop {
+        let definitions = prepared.iter().flat_map(|p| p.definitions.iter().cloned()).collect();
+        let records = prepared.iter().map(|p| p.record.clone()).collect();
+        let batch = StatementBatch {
+            records,
+            attachments: attachments.clone(),
+            definitions,
+            merge_definition: document::merge_definition,
+        };
+        match state.store.insert_statements(batch).await? {
+            InsertOutcome::Inserted => return Ok(ids),
+            InsertOutcome::Existing(existing) => {
+                let existing: HashMap<String, String> = existing.into_iter().collect();
+                for p in &prepared {
+                    if let Some(json) = existing.get(&p.record.id) {
+                        let stored: Value = serde_json::from_str(json).unwrap_or(Value::Null);
+                        if !statement::same_statement(&p.statement, &stored, v) {
+                            return Err(XapiError::conflict(format!(
+                                "a different statement is already stored with id {}",
+                                p.record.id
+                            ))
+                            .req("Communication 2.1.1.s2.b2"));
+                        }
+                    }
+                }
+                // Identical re-sends are no-ops; store the rest.
+                prepared.retain(|p| !existing.contains_key(&p.record.id));
+                if prepared.is_empty() {
+                    return Ok(ids);
+                }
+            }
+        }
+    }
+}
+
+fn list_index_needed(e: &XapiError) -> bool {
+    e.status == actix_web::http::StatusCode::BAD_REQUEST
+}
+
+/// Error paths inside a batch point at the statement's index.
+fn prefix_path(mut e: XapiError, i: usize) -> XapiError {
+    e.path = Some(format!("/{i}{}", e.path.as_deref().unwrap_or("")));
+    e
+}
+
+async fn get_inner(req: &HttpRequest, state: &AppState) -> XapiResult<HttpResponse> {
+    let cred = authenticate(req, state).await?;
+    cred.require(Need::StatementsRead)?;
+    let v = version(req);
+    let given = Params::parse(req)?;
+    let mut pairs: Vec<(String, String)> = given.names().zip(given.values()).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    let mut after = None;
+    if let Some(token) = given.get("more") {
+        if pairs.len() != 1 {
+            return Err(XapiError::bad_request("`more` takes no other parameter").at("more"));
+        }
+        let (p, pos) = query::decode_cursor(token)?;
+        pairs = p;
+        after = Some(pos);
+    }
+    let pages = PageLimits { default: state.limits.page_size, max: state.limits.max_page_size };
+    let mine = cred.reads_only_mine().then_some(&cred.authority);
+    let accept = statement::parse_accept_language(
+        req.headers().get(header::ACCEPT_LANGUAGE).and_then(|h| h.to_str().ok()),
+    );
+    match query::parse(&pairs, v, &pages, mine)? {
+        StatementsGet::Single { id, voided, format, attachments } => {
+            let found = state.store.get_statement(&id).await?;
+            let s = match found {
+                Some(s) if s.voided == voided => s,
+                _ => {
+                    return Err(XapiError::not_found(if voided {
+                        "no voided statement with that id"
+                    } else {
+                        "no statement with that id (or it has been voided)"
+                    }))
+                }
+            };
+            let mut value: Value = serde_json::from_str(&s.json).map_err(|e| XapiError::internal(e.to_string()))?;
+            if let Some(m) = mine {
+                let authority_key = value.get("authority").and_then(crate::xapi::agent::ifi_key);
+                if authority_key.is_none() || authority_key != crate::xapi::agent::ifi_key(m) {
+                    return Err(XapiError::not_found("no statement with that id"));
+                }
+            }
+            format_statements(std::slice::from_mut(&mut value), format, &accept, state).await?;
+            let json = value.to_string();
+            let last_modified = http_date(s.stored_us);
+            let rows = [s];
+            respond_with(json, if attachments { Some(&rows[..]) } else { None }, &last_modified, state).await
+        }
+        StatementsGet::Query { mut query, format, attachments, params } => {
+            query.after = after;
+            let limit = query.limit;
+            query.limit = limit + 1;
+            let mut rows = state.store.query_statements(&query).await?;
+            let more = if rows.len() > limit {
+                rows.truncate(limit);
+                rows.last().map(|last| {
+                    format!("{}?more={}", req.path(), query::encode_cursor(&params, (last.stored_us, &last.id)))
+                })
+            } else {
+                None
+            };
+            let newest = rows.iter().map(|r| r.stored_us).max();
+            let statements_json = if format == Format::Exact {
+                let mut out = String::with_capacity(rows.iter().map(|r| r.json.len() + 1).sum::<usize>() + 2);
+                out.push('[');
+                for (i, r) in rows.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&r.json);
+                }
+                out.push(']');
+                out
+            } else {
+                let mut values: Vec<Value> = rows
+                    .iter()
+                    .map(|r| serde_json::from_str(&r.json))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| XapiError::internal(e.to_string()))?;
+                format_statements(&mut values, format, &accept, state).await?;
+                Value::from(values).to_string()
+            };
+            let body = format!(
+                "{{\"statements\":{statements_json},\"more\":{}}}",
+                Value::from(more.unwrap_or_default())
+            );
+            let last_modified = http_date(newest.unwrap_or_else(|| chrono::Utc::now().timestamp_micros()));
+            respond_with(body, if attachments { Some(&rows[..]) } else { None }, &last_modified, state).await
+        }
+    }
+}
+
+async fn format_statements(values: &mut [Value], format: Format, accept: &[String], state: &AppState) -> XapiResult<()> {
+    match format {
+        Format::Exact => {}
+        Format::Ids => values.iter_mut().for_each(statement::to_ids),
+        Format::Canonical => {
+            let mut ids = Vec::new();
+            for s in values.iter() {
+                statement::activity_ids_in(s, &mut ids);
+            }
+            ids.sort();
+            ids.dedup();
+            let mut defs = HashMap::with_capacity(ids.len());
+            for id in ids {
+                if let Some(d) = state.store.get_activity_definition(&id).await? {
+                    defs.insert(id, d);
+                }
+            }
+            values.iter_mut().for_each(|s| statement::to_canonical(s, &defs, accept));
+        }
+    }
+    Ok(())
+}
+
+/// JSON, or multipart/mixed with the attachments of `with_attachments` (each once).
+async fn respond_with(
+    json: String,
+    with_attachments: Option<&[StoredStatement]>,
+    last_modified: &str,
+    state: &AppState,
+) -> XapiResult<HttpResponse> {
+    let mut resp = HttpResponse::Ok();
+    resp.insert_header((header::LAST_MODIFIED, last_modified));
+    match with_attachments {
+        None => Ok(resp.content_type("application/json").body(json)),
+        Some(rows) => {
+            let mut wanted: Vec<String> = rows.iter().flat_map(|r| r.attachment_sha2.iter().cloned()).collect();
+            wanted.sort();
+            wanted.dedup();
+            let contents = state.store.get_attachments(&wanted).await?;
+            let (ct, body) = multipart::build(json.as_bytes(), &contents);
+            Ok(resp.content_type(ct).body(body))
+        }
+    }
+}

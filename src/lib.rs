@@ -1,0 +1,10 @@
+//! karmayogi-lrs: a Learning Record Store for xAPI 1.0.3 and 2.0.
+//!
+//! Layers, data flowing one way: `http` (actix-web) → `xapi` (the standard, pure) →
+//! `store` (persistence behind one trait).
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod store;
+pub mod xapi;

@@ -1,0 +1,620 @@
+//! The embedded store: one SQLite file (WAL), no server.
+//!
+//! All writes go through one writer thread that groups concurrent requests into a
+//! single transaction (group commit): one fsync acknowledges many writes, and nothing is
+//! acknowledged before its transaction is committed with `synchronous=FULL`.
+//! Reads use a small pool of read-only connections.
+use super::*;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::path::Path;
+use std::sync::Mutex;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most writes folded into one commit.
+const MAX_GROUP: usize = 512;
+
+enum WriteOp {
+    Insert(StatementBatch, oneshot::Sender<StoreResult<InsertOutcome>>),
+    UpdateDocument(DocumentKey, DocumentUpdate, oneshot::Sender<StoreResult<Option<Document>>>),
+    DeleteDocuments(DocumentScope, oneshot::Sender<StoreResult<()>>),
+    PutCredential(CredentialRecord, oneshot::Sender<StoreResult<()>>),
+    RevokeCredential(String, oneshot::Sender<StoreResult<bool>>),
+}
+
+pub struct SqliteStore {
+    path: String,
+    writer: Mutex<Option<mpsc::Sender<WriteOp>>>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS statements (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    stored INTEGER NOT NULL,
+    voided INTEGER NOT NULL DEFAULT 0,
+    voids TEXT,
+    keys TEXT NOT NULL,
+    attachments TEXT NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS statements_order ON statements(stored, id);
+CREATE INDEX IF NOT EXISTS statements_voids ON statements(voids) WHERE voids IS NOT NULL;
+CREATE TABLE IF NOT EXISTS statement_keys (
+    key TEXT NOT NULL,
+    stored INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (key, stored, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS attachments (
+    sha2 TEXT PRIMARY KEY,
+    content_type TEXT NOT NULL,
+    content BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS activities (
+    id TEXT PRIMARY KEY,
+    definition TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS documents (
+    scope TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    content BLOB NOT NULL,
+    etag TEXT NOT NULL,
+    updated INTEGER NOT NULL,
+    PRIMARY KEY (scope, doc_id)
+);
+CREATE TABLE IF NOT EXISTS credentials (
+    key TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    name TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+";
+
+fn internal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+/// The documents table keys a scope by one string; the unit separator cannot occur in IRIs.
+fn scope_key(scope: &DocumentScope) -> String {
+    match scope {
+        DocumentScope::State { activity_id, agent, registration } => format!(
+            "state\u{1f}{activity_id}\u{1f}{agent}\u{1f}{}",
+            registration.as_deref().unwrap_or("")
+        ),
+        DocumentScope::ActivityProfile { activity_id } => format!("activity\u{1f}{activity_id}"),
+        DocumentScope::AgentProfile { agent } => format!("agent\u{1f}{agent}"),
+    }
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split('\n').filter(|x| !x.is_empty()).map(str::to_owned).collect()
+}
+
+impl SqliteStore {
+    pub fn open(path: &str) -> Result<Self, String> {
+        if let Some(dir) = Path::new(path).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+            }
+        }
+        let conn = Connection::open(path).map_err(|e| e.to_string())?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; PRAGMA busy_timeout=5000;",
+        )
+        .map_err(|e| e.to_string())?;
+        conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
+        let (tx, rx) = mpsc::channel::<WriteOp>(4096);
+        let handle = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| e.to_string())?;
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            writer: Mutex::new(Some(tx)),
+            writer_thread: Mutex::new(Some(handle)),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    async fn write<T>(&self, op: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> WriteOp) -> StoreResult<T> {
+        let (tx, rx) = oneshot::channel();
+        let sender = self
+            .writer
+            .lock()
+            .map_err(internal)?
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable("the store is closed".into()))?;
+        sender
+            .send(op(tx))
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        rx.await.map_err(|_| StoreError::Internal("the writer dropped a request".into()))?
+    }
+
+    /// Runs `f` on a pooled read-only connection, off the async threads.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let pooled = self.readers.lock().map_err(internal)?.pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(internal)?;
+                c.execute_batch("PRAGMA busy_timeout=5000;").map_err(internal)?;
+                c
+            }
+        };
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let r = f(&conn);
+            (conn, r)
+        })
+        .await
+        .map_err(internal)?;
+        if let Ok(mut pool) = self.readers.lock() {
+            if pool.len() < 8 {
+                pool.push(conn);
+            }
+        }
+        result.map_err(internal)
+    }
+}
+
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while let Some(op) = rx.blocking_recv() {
+        group.push(op);
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(op) => group.push(op),
+                Err(_) => break,
+            }
+        }
+        commit_group(&mut conn, &mut group);
+    }
+    // Channel closed: checkpoint so the file is whole without its WAL.
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+}
+
+/// A reply waiting for the group's commit.
+enum Reply {
+    Insert(oneshot::Sender<StoreResult<InsertOutcome>>, StoreResult<InsertOutcome>),
+    Document(oneshot::Sender<StoreResult<Option<Document>>>, StoreResult<Option<Document>>),
+    Unit(oneshot::Sender<StoreResult<()>>, StoreResult<()>),
+    Bool(oneshot::Sender<StoreResult<bool>>, StoreResult<bool>),
+}
+
+impl Reply {
+    fn send(self, commit_error: Option<&str>) {
+        let fail = |m: &str| StoreError::Internal(format!("commit failed: {m}"));
+        match self {
+            Reply::Insert(tx, r) => {
+                let _ = tx.send(commit_error.map_or(r, |m| Err(fail(m))));
+            }
+            Reply::Document(tx, r) => {
+                let _ = tx.send(commit_error.map_or(r, |m| Err(fail(m))));
+            }
+            Reply::Unit(tx, r) => {
+                let _ = tx.send(commit_error.map_or(r, |m| Err(fail(m))));
+            }
+            Reply::Bool(tx, r) => {
+                let _ = tx.send(commit_error.map_or(r, |m| Err(fail(m))));
+            }
+        }
+    }
+}
+
+fn commit_group(conn: &mut Connection, group: &mut Vec<WriteOp>) {
+    let mut replies = Vec::with_capacity(group.len());
+    let tx = match conn.transaction() {
+        Ok(tx) => tx,
+        Err(e) => {
+            let m = e.to_string();
+            for op in group.drain(..) {
+                fail_op(op, &m);
+            }
+            return;
+        }
+    };
+    for op in group.drain(..) {
+        // Each op in its own savepoint: one failing op leaves the others whole.
+        replies.push(apply_in_savepoint(&tx, op));
+    }
+    let commit_error = tx.commit().err().map(|e| e.to_string());
+    for r in replies {
+        r.send(commit_error.as_deref());
+    }
+}
+
+fn fail_op(op: WriteOp, m: &str) {
+    let e = || StoreError::Internal(format!("cannot begin transaction: {m}"));
+    match op {
+        WriteOp::Insert(_, tx) => drop(tx.send(Err(e()))),
+        WriteOp::UpdateDocument(_, _, tx) => drop(tx.send(Err(e()))),
+        WriteOp::DeleteDocuments(_, tx) => drop(tx.send(Err(e()))),
+        WriteOp::PutCredential(_, tx) => drop(tx.send(Err(e()))),
+        WriteOp::RevokeCredential(_, tx) => drop(tx.send(Err(e()))),
+    }
+}
+
+fn apply_in_savepoint(tx: &Transaction<'_>, op: WriteOp) -> Reply {
+    if let Err(e) = tx.execute_batch("SAVEPOINT op") {
+        let m = e.to_string();
+        return match op {
+            WriteOp::Insert(_, s) => Reply::Insert(s, Err(internal(m))),
+            WriteOp::UpdateDocument(_, _, s) => Reply::Document(s, Err(internal(m))),
+            WriteOp::DeleteDocuments(_, s) => Reply::Unit(s, Err(internal(m))),
+            WriteOp::PutCredential(_, s) => Reply::Unit(s, Err(internal(m))),
+            WriteOp::RevokeCredential(_, s) => Reply::Bool(s, Err(internal(m))),
+        };
+    }
+    let (reply, keep) = match op {
+        WriteOp::Insert(batch, s) => {
+            let r = insert_batch(tx, batch);
+            let keep = matches!(r, Ok(InsertOutcome::Inserted));
+            (Reply::Insert(s, r), keep)
+        }
+        WriteOp::UpdateDocument(key, update, s) => {
+            let r = update_document(tx, &key, update);
+            let keep = r.is_ok();
+            (Reply::Document(s, r), keep)
+        }
+        WriteOp::DeleteDocuments(scope, s) => {
+            let r = tx
+                .execute("DELETE FROM documents WHERE scope = ?1", params![scope_key(&scope)])
+                .map(|_| ())
+                .map_err(internal);
+            let keep = r.is_ok();
+            (Reply::Unit(s, r), keep)
+        }
+        WriteOp::PutCredential(c, s) => {
+            let r = tx
+                .execute(
+                    "INSERT INTO credentials (key, secret_hash, name, scopes, created, revoked)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT(key) DO UPDATE SET secret_hash=excluded.secret_hash, name=excluded.name,
+                       scopes=excluded.scopes, revoked=excluded.revoked",
+                    params![c.key, c.secret_hash, c.name, c.scopes.join(" "), c.created_us, c.revoked],
+                )
+                .map(|_| ())
+                .map_err(internal);
+            let keep = r.is_ok();
+            (Reply::Unit(s, r), keep)
+        }
+        WriteOp::RevokeCredential(key, s) => {
+            let r = tx
+                .execute("UPDATE credentials SET revoked = 1 WHERE key = ?1", params![key])
+                .map(|n| n > 0)
+                .map_err(internal);
+            let keep = r.is_ok();
+            (Reply::Bool(s, r), keep)
+        }
+    };
+    let end = if keep { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
+    if let Err(e) = tx.execute_batch(end) {
+        tracing::error!("savepoint end failed: {e}");
+    }
+    reply
+}
+
+fn insert_batch(tx: &Transaction<'_>, batch: StatementBatch) -> StoreResult<InsertOutcome> {
+    let mut existing = Vec::new();
+    {
+        let mut find = tx.prepare_cached("SELECT json FROM statements WHERE id = ?1").map_err(internal)?;
+        for r in &batch.records {
+            if let Some(json) = find.query_row(params![r.id], |row| row.get::<_, String>(0)).optional().map_err(internal)? {
+                existing.push((r.id.clone(), json));
+            }
+        }
+    }
+    if !existing.is_empty() {
+        return Ok(InsertOutcome::Existing(existing));
+    }
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO statements (id, stored, voided, voids, keys, attachments, json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .map_err(internal)?;
+    let mut insert_key = tx
+        .prepare_cached("INSERT OR IGNORE INTO statement_keys (key, stored, id) VALUES (?1, ?2, ?3)")
+        .map_err(internal)?;
+    let mut target_keys = tx.prepare_cached("SELECT keys FROM statements WHERE id = ?1").map_err(internal)?;
+    let mut voided_by = tx
+        .prepare_cached("SELECT 1 FROM statements WHERE voids = ?1 LIMIT 1")
+        .map_err(internal)?;
+    let mut void = tx
+        .prepare_cached("UPDATE statements SET voided = 1 WHERE id = ?1 AND voids IS NULL")
+        .map_err(internal)?;
+    for r in &batch.records {
+        let mut keys = r.keys.clone();
+        if let Some(target) = &r.inherits_keys_of {
+            if let Some(k) = target_keys.query_row(params![target], |row| row.get::<_, String>(0)).optional().map_err(internal)? {
+                keys.extend(split_list(&k));
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        // A statement whose voiding statement arrived first is voided on arrival.
+        let voided = r.voids.is_none() && voided_by.exists(params![r.id]).map_err(internal)?;
+        insert
+            .execute(params![
+                r.id,
+                r.stored_us,
+                voided,
+                r.voids,
+                keys.join("\n"),
+                r.attachment_sha2.join("\n"),
+                r.json
+            ])
+            .map_err(internal)?;
+        for k in &keys {
+            insert_key.execute(params![k, r.stored_us, r.id]).map_err(internal)?;
+        }
+        if let Some(target) = &r.voids {
+            void.execute(params![target]).map_err(internal)?;
+        }
+    }
+    let mut put_attachment = tx
+        .prepare_cached("INSERT OR IGNORE INTO attachments (sha2, content_type, content) VALUES (?1, ?2, ?3)")
+        .map_err(internal)?;
+    for a in &batch.attachments {
+        put_attachment.execute(params![a.sha2, a.content_type, a.content.as_ref()]).map_err(internal)?;
+    }
+    let mut get_def = tx.prepare_cached("SELECT definition FROM activities WHERE id = ?1").map_err(internal)?;
+    let mut put_def = tx
+        .prepare_cached("INSERT OR REPLACE INTO activities (id, definition) VALUES (?1, ?2)")
+        .map_err(internal)?;
+    for (id, def) in &batch.definitions {
+        let current = get_def
+            .query_row(params![id], |row| row.get::<_, String>(0))
+            .optional()
+            .map_err(internal)?
+            .and_then(|s| serde_json::from_str(&s).ok());
+        let merged = (batch.merge_definition)(current, def);
+        put_def.execute(params![id, merged.to_string()]).map_err(internal)?;
+    }
+    Ok(InsertOutcome::Inserted)
+}
+
+fn read_document(tx: &Connection, scope: &str, id: &str) -> rusqlite::Result<Option<Document>> {
+    tx.prepare_cached("SELECT content_type, content, etag, updated FROM documents WHERE scope = ?1 AND doc_id = ?2")?
+        .query_row(params![scope, id], |row| {
+            Ok(Document {
+                content_type: row.get(0)?,
+                content: bytes::Bytes::from(row.get::<_, Vec<u8>>(1)?),
+                etag: row.get(2)?,
+                updated_us: row.get(3)?,
+            })
+        })
+        .optional()
+}
+
+fn update_document(tx: &Transaction<'_>, key: &DocumentKey, update: DocumentUpdate) -> StoreResult<Option<Document>> {
+    let scope = scope_key(&key.scope);
+    let current = read_document(tx, &scope, &key.document_id).map_err(internal)?;
+    match update(current.as_ref()).map_err(StoreError::Rejected)? {
+        DocumentChange::Put(doc) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO documents (scope, doc_id, content_type, content, etag, updated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![scope, key.document_id, doc.content_type, doc.content.as_ref(), doc.etag, doc.updated_us])
+            })
+            .map_err(internal)?;
+            Ok(Some(doc))
+        }
+        DocumentChange::Delete => {
+            tx.execute("DELETE FROM documents WHERE scope = ?1 AND doc_id = ?2", params![scope, key.document_id])
+                .map_err(internal)?;
+            Ok(None)
+        }
+        DocumentChange::Keep => Ok(current),
+    }
+}
+
+fn row_to_stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredStatement> {
+    Ok(StoredStatement {
+        id: row.get(0)?,
+        json: row.get(1)?,
+        stored_us: row.get(2)?,
+        voided: row.get(3)?,
+        attachment_sha2: split_list(&row.get::<_, String>(4)?),
+    })
+}
+
+fn credential_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CredentialRecord> {
+    Ok(CredentialRecord {
+        key: row.get(0)?,
+        secret_hash: row.get(1)?,
+        name: row.get(2)?,
+        scopes: row.get::<_, String>(3)?.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        created_us: row.get(4)?,
+        revoked: row.get(5)?,
+    })
+}
+
+/// Builds the SQL for a statement query: the first key drives an index range scan in
+/// (stored, id) order; further keys are probed by primary key.
+fn query_sql(q: &StatementQuery) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value as V;
+    let mut args: Vec<V> = Vec::new();
+    let (order_col_s, order_col_i, from) = if q.keys.is_empty() {
+        ("s.stored", "s.id", "statements s".to_string())
+    } else {
+        let mut from = String::from("statement_keys k0");
+        for i in 1..q.keys.len() {
+            from.push_str(&format!(
+                " CROSS JOIN statement_keys k{i} ON k{i}.key = ? AND k{i}.stored = k0.stored AND k{i}.id = k0.id"
+            ));
+        }
+        from.push_str(" CROSS JOIN statements s ON s.id = k0.id");
+        ("k0.stored", "k0.id", from)
+    };
+    for k in q.keys.iter().skip(1) {
+        args.push(V::Text(k.clone()));
+    }
+    let mut wh = vec!["s.voided = 0".to_string()];
+    if let Some(k) = q.keys.first() {
+        wh.push("k0.key = ?".into());
+        args.push(V::Text(k.clone()));
+    }
+    if let Some(since) = q.since_us {
+        wh.push(format!("{order_col_s} > ?"));
+        args.push(V::Integer(since));
+    }
+    if let Some(until) = q.until_us {
+        wh.push(format!("{order_col_s} <= ?"));
+        args.push(V::Integer(until));
+    }
+    let dir = if q.ascending { "ASC" } else { "DESC" };
+    if let Some((stored, id)) = &q.after {
+        let cmp = if q.ascending { ">" } else { "<" };
+        wh.push(format!("({order_col_s}, {order_col_i}) {cmp} (?, ?)"));
+        args.push(V::Integer(*stored));
+        args.push(V::Text(id.clone()));
+    }
+    args.push(V::Integer(q.limit as i64));
+    let sql = format!(
+        "SELECT s.id, s.json, s.stored, s.voided, s.attachments FROM {from} WHERE {} ORDER BY {order_col_s} {dir}, {order_col_i} {dir} LIMIT ?",
+        wh.join(" AND ")
+    );
+    (sql, args)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert_statements(&self, batch: StatementBatch) -> StoreResult<InsertOutcome> {
+        self.write(|tx| WriteOp::Insert(batch, tx)).await
+    }
+
+    async fn get_statement(&self, id: &str) -> StoreResult<Option<StoredStatement>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            c.prepare_cached("SELECT id, json, stored, voided, attachments FROM statements WHERE id = ?1")?
+                .query_row(params![id], row_to_stored)
+                .optional()
+        })
+        .await
+    }
+
+    async fn query_statements(&self, query: &StatementQuery) -> StoreResult<Vec<StoredStatement>> {
+        let (sql, args) = query_sql(query);
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), row_to_stored)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn get_attachments(&self, sha2: &[String]) -> StoreResult<Vec<AttachmentContent>> {
+        let wanted = sha2.to_vec();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached("SELECT content_type, content FROM attachments WHERE sha2 = ?1")?;
+            let mut out = Vec::with_capacity(wanted.len());
+            for h in wanted {
+                if let Some((content_type, content)) = stmt
+                    .query_row(params![h], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))
+                    .optional()?
+                {
+                    out.push(AttachmentContent { sha2: h, content_type, content: content.into() });
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn get_activity_definition(&self, activity_id: &str) -> StoreResult<Option<Value>> {
+        let id = activity_id.to_owned();
+        let s = self
+            .read(move |c| {
+                c.prepare_cached("SELECT definition FROM activities WHERE id = ?1")?
+                    .query_row(params![id], |r| r.get::<_, String>(0))
+                    .optional()
+            })
+            .await?;
+        Ok(s.and_then(|s| serde_json::from_str(&s).ok()))
+    }
+
+    async fn get_document(&self, key: &DocumentKey) -> StoreResult<Option<Document>> {
+        let scope = scope_key(&key.scope);
+        let id = key.document_id.clone();
+        self.read(move |c| read_document(c, &scope, &id)).await
+    }
+
+    async fn list_documents(&self, scope: &DocumentScope, since_us: Option<i64>) -> StoreResult<Vec<String>> {
+        let scope = scope_key(scope);
+        self.read(move |c| {
+            let mut stmt =
+                c.prepare_cached("SELECT doc_id FROM documents WHERE scope = ?1 AND updated > ?2 ORDER BY doc_id")?;
+            let rows = stmt.query_map(params![scope, since_us.unwrap_or(i64::MIN)], |r| r.get(0))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn update_document(&self, key: &DocumentKey, update: DocumentUpdate) -> StoreResult<Option<Document>> {
+        let key = key.clone();
+        self.write(|tx| WriteOp::UpdateDocument(key, update, tx)).await
+    }
+
+    async fn delete_documents(&self, scope: &DocumentScope) -> StoreResult<()> {
+        let scope = scope.clone();
+        self.write(|tx| WriteOp::DeleteDocuments(scope, tx)).await
+    }
+
+    async fn put_credential(&self, credential: &CredentialRecord) -> StoreResult<()> {
+        let c = credential.clone();
+        self.write(|tx| WriteOp::PutCredential(c, tx)).await
+    }
+
+    async fn get_credential(&self, key: &str) -> StoreResult<Option<CredentialRecord>> {
+        let key = key.to_owned();
+        self.read(move |c| {
+            c.prepare_cached("SELECT key, secret_hash, name, scopes, created, revoked FROM credentials WHERE key = ?1")?
+                .query_row(params![key], credential_row)
+                .optional()
+        })
+        .await
+    }
+
+    async fn list_credentials(&self) -> StoreResult<Vec<CredentialRecord>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT key, secret_hash, name, scopes, created, revoked FROM credentials ORDER BY created")?;
+            let rows = stmt.query_map([], credential_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn revoke_credential(&self, key: &str) -> StoreResult<bool> {
+        let key = key.to_owned();
+        self.write(|tx| WriteOp::RevokeCredential(key, tx)).await
+    }
+
+    async fn close(&self) {
+        // Dropping the sender ends the writer loop after it drains what is queued.
+        let sender = self.writer.lock().ok().and_then(|mut w| w.take());
+        drop(sender);
+        let handle = self.writer_thread.lock().ok().and_then(|mut h| h.take());
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+        if let Ok(mut pool) = self.readers.lock() {
+            pool.clear();
+        }
+    }
+}
