@@ -69,15 +69,33 @@ fn comm_3_2_s3_b2_error_responses_have_json_body_with_status_and_message() {
             .version(v)
             .send()
             .assert_error(404);
-        // A method the resource does not support: any 4xx, but in the same JSON shape.
-        let r = lrs
-            .request("PATCH", "/statements")
-            .version(v)
-            .json(&statement())
-            .send();
+    }
+}
+
+/// Communication 3.2.s3.b1 and s3.b2: a method a resource does not support is refused
+/// with a 4xx (405 is the HTTP answer) in the same JSON error shape.
+#[test]
+fn comm_3_2_s3_b2_unsupported_method_has_json_error_body() {
+    let lrs = Lrs::start();
+    for v in VERSIONS {
+        for path in ["/statements", "/about"] {
+            let r = lrs
+                .request("PATCH", path)
+                .version(v)
+                .json(&statement())
+                .send();
+            assert!(
+                (400..500).contains(&r.status),
+                "PATCH {path} must be refused with a 4xx\n{}",
+                r.describe()
+            );
+            r.assert_error_body();
+            r.assert_version(v);
+        }
+        let r = lrs.delete("/about").version(v).send();
         assert!(
             (400..500).contains(&r.status),
-            "PATCH /statements must be refused with a 4xx\n{}",
+            "DELETE /about must be refused with a 4xx\n{}",
             r.describe()
         );
         r.assert_error_body();

@@ -157,6 +157,8 @@ struct Spawned {
     /// SQLite directory (removed on drop, after the server stopped).
     dir: Option<tempfile::TempDir>,
     store: String,
+    /// Extra `serve` arguments, for diagnostics.
+    args: Vec<String>,
     stderr: Tail,
     stdout: Tail,
 }
@@ -285,6 +287,7 @@ impl Lrs {
             child,
             dir,
             store,
+            args: opts.args.clone(),
             stderr,
             stdout: stdout_tail,
         };
@@ -464,8 +467,9 @@ impl Lrs {
 impl Spawned {
     fn diagnostics(&self) -> String {
         format!(
-            "command: {BIN} serve --listen 127.0.0.1:0 --store {}\n--- server stdout (tail) ---\n{}\n--- server stderr (tail) ---\n{}",
+            "command: {BIN} serve --listen 127.0.0.1:0 --store {} {}\n--- server stdout (tail) ---\n{}\n--- server stderr (tail) ---\n{}",
             self.store,
+            self.args.join(" "),
             tail_text(&self.stdout),
             tail_text(&self.stderr)
         )

@@ -10,6 +10,7 @@ mod harness;
 mod about;
 mod auth;
 mod cors;
+mod documents;
 mod errors;
 mod head;
 mod limits;

@@ -2,7 +2,9 @@
 //! hashed (argon2), and JWT bearer tokens carrying scopes.
 use crate::error::{XapiError, XapiResult};
 use crate::store::{CredentialRecord, DynStore};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use base64::Engine;
 use serde_json::{json, Value};
@@ -25,8 +27,16 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL_NAMES: [&'static str; 8] =
-        ["statements/write", "statements/read", "statements/read/mine", "all/read", "all", "state", "define", "profile"];
+    pub const ALL_NAMES: [&'static str; 8] = [
+        "statements/write",
+        "statements/read",
+        "statements/read/mine",
+        "all/read",
+        "all",
+        "state",
+        "define",
+        "profile",
+    ];
 
     pub fn parse(s: &str) -> Option<Scope> {
         Some(match s {
@@ -86,7 +96,11 @@ impl Credential {
             Need::StateWrite => self.has(Scope::State),
             Need::ProfileRead => read || self.has(Scope::Profile),
             Need::ProfileWrite => self.has(Scope::Profile),
-            Need::DefinitionsRead => read || self.has(Scope::StatementsRead) || self.has(Scope::Define) || self.has(Scope::Profile),
+            Need::DefinitionsRead => {
+                read || self.has(Scope::StatementsRead)
+                    || self.has(Scope::Define)
+                    || self.has(Scope::Profile)
+            }
         }
     }
 
@@ -95,8 +109,10 @@ impl Credential {
         if self.allows(need) {
             Ok(())
         } else {
-            Err(XapiError::forbidden(format!("this credential's scopes do not allow {need:?}"))
-                .req("Communication 4.2 (OAuth scopes)"))
+            Err(
+                XapiError::forbidden(format!("this credential's scopes do not allow {need:?}"))
+                    .req("Communication 4.2 (OAuth scopes)"),
+            )
         }
     }
 
@@ -115,14 +131,26 @@ impl Credential {
 pub fn parse_scopes(list: &str) -> Result<Vec<Scope>, String> {
     list.split([',', ' '])
         .filter(|s| !s.is_empty())
-        .map(|s| Scope::parse(s).ok_or_else(|| format!("unknown scope `{s}` (known: {})", Scope::ALL_NAMES.join(", "))))
+        .map(|s| {
+            Scope::parse(s).ok_or_else(|| {
+                format!(
+                    "unknown scope `{s}` (known: {})",
+                    Scope::ALL_NAMES.join(", ")
+                )
+            })
+        })
         .collect()
 }
 
 pub fn scope_names(scopes: &[Scope]) -> Vec<String> {
     scopes
         .iter()
-        .filter_map(|s| Scope::ALL_NAMES.iter().find(|n| Scope::parse(n) == Some(*s)).map(|n| (*n).to_owned()))
+        .filter_map(|s| {
+            Scope::ALL_NAMES
+                .iter()
+                .find(|n| Scope::parse(n) == Some(*s))
+                .map(|n| (*n).to_owned())
+        })
         .collect()
 }
 
@@ -135,7 +163,11 @@ pub fn hash_secret(secret: &str) -> Result<String, String> {
 }
 
 fn verify_secret(secret: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(secret.as_bytes(), &h).is_ok())
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(secret.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 /// A random URL-safe token of `bytes` random bytes.
@@ -167,7 +199,12 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(store: DynStore, authority_homepage: String, jwt: Option<JwtConfig>) -> Self {
-        Authenticator { store, authority_homepage, jwt, cache: RwLock::new(HashMap::new()) }
+        Authenticator {
+            store,
+            authority_homepage,
+            jwt,
+            cache: RwLock::new(HashMap::new()),
+        }
     }
 
     fn unauthorized(msg: &str) -> XapiError {
@@ -183,7 +220,9 @@ impl Authenticator {
         } else if scheme.eq_ignore_ascii_case("bearer") {
             self.bearer(rest.trim())
         } else {
-            Err(Self::unauthorized("unsupported authorization scheme (use Basic or Bearer)"))
+            Err(Self::unauthorized(
+                "unsupported authorization scheme (use Basic or Bearer)",
+            ))
         }
     }
 
@@ -201,7 +240,9 @@ impl Authenticator {
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(|| Self::unauthorized("malformed Basic credentials"))?;
-        let (key, secret) = decoded.split_once(':').ok_or_else(|| Self::unauthorized("malformed Basic credentials"))?;
+        let (key, secret) = decoded
+            .split_once(':')
+            .ok_or_else(|| Self::unauthorized("malformed Basic credentials"))?;
         let record = self.store.get_credential(key).await?;
         let record = match record {
             Some(r) if !r.revoked && verify_secret(secret, &r.secret_hash) => r,
@@ -228,7 +269,10 @@ impl Authenticator {
     }
 
     fn bearer(&self, token: &str) -> XapiResult<Credential> {
-        let jwt = self.jwt.as_ref().ok_or_else(|| Self::unauthorized("bearer tokens are not enabled on this LRS"))?;
+        let jwt = self
+            .jwt
+            .as_ref()
+            .ok_or_else(|| Self::unauthorized("bearer tokens are not enabled on this LRS"))?;
         let mut validation = jsonwebtoken::Validation::new(jwt.algorithm);
         if let Some(iss) = &jwt.issuer {
             validation.set_issuer(&[iss]);
@@ -240,7 +284,10 @@ impl Authenticator {
         let data = jsonwebtoken::decode::<Value>(token, &jwt.key, &validation)
             .map_err(|e| Self::unauthorized(&format!("invalid bearer token: {e}")))?;
         let claims = data.claims;
-        let sub = claims.get("sub").and_then(Value::as_str).ok_or_else(|| Self::unauthorized("bearer token has no `sub`"))?;
+        let sub = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Self::unauthorized("bearer token has no `sub`"))?;
         // `scope` as in OAuth 2: space-separated xAPI scopes.
         let scopes = claims
             .get("scope")
@@ -248,9 +295,23 @@ impl Authenticator {
             .map(parse_scopes)
             .transpose()
             .map_err(|e| Self::unauthorized(&format!("bearer token: {e}")))?
-            .unwrap_or_else(|| vec![Scope::StatementsWrite, Scope::StatementsReadMine, Scope::State]);
-        let homepage = claims.get("iss").and_then(Value::as_str).unwrap_or(&jwt.authority_homepage).to_owned();
-        let name = claims.get("name").and_then(Value::as_str).unwrap_or(sub).to_owned();
+            .unwrap_or_else(|| {
+                vec![
+                    Scope::StatementsWrite,
+                    Scope::StatementsReadMine,
+                    Scope::State,
+                ]
+            });
+        let homepage = claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .unwrap_or(&jwt.authority_homepage)
+            .to_owned();
+        let name = claims
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or(sub)
+            .to_owned();
         Ok(Credential {
             authority: json!({
                 "objectType": "Agent",
@@ -265,7 +326,12 @@ impl Authenticator {
 }
 
 /// Creates (or replaces) a credential record; returns it.
-pub fn new_credential(key: &str, secret: &str, name: &str, scopes: &[Scope]) -> Result<CredentialRecord, String> {
+pub fn new_credential(
+    key: &str,
+    secret: &str,
+    name: &str,
+    scopes: &[Scope],
+) -> Result<CredentialRecord, String> {
     Ok(CredentialRecord {
         key: key.to_owned(),
         secret_hash: hash_secret(secret)?,

@@ -2,7 +2,11 @@
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "karmayogi-lrs", version, about = "xAPI 1.0.3 + 2.0 Learning Record Store")]
+#[command(
+    name = "karmayogi-lrs",
+    version,
+    about = "xAPI 1.0.3 + 2.0 Learning Record Store"
+)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
@@ -74,7 +78,11 @@ pub struct ServeArgs {
     #[arg(long, env = "LRS_MAX_PAGE_SIZE", default_value_t = 1000)]
     pub max_page_size: usize,
     /// `homePage` of the account in the authority the LRS sets for Basic credentials.
-    #[arg(long, env = "LRS_AUTHORITY_HOMEPAGE", default_value = "https://karmayogi-lrs.local/credentials")]
+    #[arg(
+        long,
+        env = "LRS_AUTHORITY_HOMEPAGE",
+        default_value = "https://karmayogi-lrs.local/credentials"
+    )]
     pub authority_homepage: String,
     /// Shared secret for HS256 JWT bearer tokens.
     #[arg(long, env = "LRS_JWT_HS256_SECRET", hide_env_values = true)]

@@ -17,7 +17,12 @@ pub struct XapiError {
 
 impl XapiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        XapiError { status, message: message.into(), path: None, requirement: None }
+        XapiError {
+            status,
+            message: message.into(),
+            path: None,
+            requirement: None,
+        }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
@@ -91,7 +96,8 @@ impl ResponseError for XapiError {
         if self.status == StatusCode::UNAUTHORIZED {
             b.insert_header(("WWW-Authenticate", "Basic realm=\"xAPI\""));
         }
-        b.content_type("application/json").body(self.body().to_string())
+        b.content_type("application/json")
+            .body(self.body().to_string())
     }
 }
 

@@ -2,7 +2,8 @@ use actix_web::{web, App, HttpServer};
 use clap::Parser;
 use karmayogi_lrs::auth::{self, Authenticator, JwtConfig};
 use karmayogi_lrs::config::{Cli, Command, CredentialsCommand, ServeArgs};
-use karmayogi_lrs::http::{self, middleware::XapiHeaders, AppState, Limits};
+use karmayogi_lrs::http::middleware::{LastVersions, XapiHeaders};
+use karmayogi_lrs::http::{self, AppState, Limits};
 use karmayogi_lrs::store;
 use std::io::Write;
 use std::process::ExitCode;
@@ -10,12 +11,16 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LRS_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("LRS_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
@@ -38,7 +43,11 @@ fn main() -> ExitCode {
 
 async fn credentials(cmd: CredentialsCommand) -> Result<(), String> {
     match cmd {
-        CredentialsCommand::Create { store, name, scopes } => {
+        CredentialsCommand::Create {
+            store,
+            name,
+            scopes,
+        } => {
             let scopes = auth::parse_scopes(&scopes)?;
             if scopes.is_empty() {
                 return Err("at least one scope is needed".into());
@@ -47,9 +56,15 @@ async fn credentials(cmd: CredentialsCommand) -> Result<(), String> {
             let key = auth::random_token(15);
             let secret = auth::random_token(30);
             let record = auth::new_credential(&key, &secret, &name, &scopes)?;
-            store.put_credential(&record).await.map_err(|e| e.to_string())?;
+            store
+                .put_credential(&record)
+                .await
+                .map_err(|e| e.to_string())?;
             store.close().await;
-            println!("key: {key}\nsecret: {secret}\nscopes: {}", record.scopes.join(","));
+            println!(
+                "key: {key}\nsecret: {secret}\nscopes: {}",
+                record.scopes.join(",")
+            );
             Ok(())
         }
         CredentialsCommand::List { store } => {
@@ -58,7 +73,9 @@ async fn credentials(cmd: CredentialsCommand) -> Result<(), String> {
             store.close().await;
             let mut out = std::io::stdout().lock();
             for c in list {
-                let created = chrono::DateTime::from_timestamp_micros(c.created_us).map(|t| t.to_rfc3339()).unwrap_or_default();
+                let created = chrono::DateTime::from_timestamp_micros(c.created_us)
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default();
                 let _ = writeln!(
                     out,
                     "{}\t{}\t{}\t{}\t{}",
@@ -73,7 +90,10 @@ async fn credentials(cmd: CredentialsCommand) -> Result<(), String> {
         }
         CredentialsCommand::Revoke { store, key } => {
             let store = store::open(&store.store).await?;
-            let found = store.revoke_credential(&key).await.map_err(|e| e.to_string())?;
+            let found = store
+                .revoke_credential(&key)
+                .await
+                .map_err(|e| e.to_string())?;
             store.close().await;
             if found {
                 println!("revoked {key}");
@@ -87,11 +107,19 @@ async fn credentials(cmd: CredentialsCommand) -> Result<(), String> {
 
 fn jwt_config(args: &ServeArgs) -> Result<Option<JwtConfig>, String> {
     let (key, algorithm) = match (&args.jwt_hs256_secret, &args.jwt_rs256_public_key) {
-        (Some(_), Some(_)) => return Err("set either LRS_JWT_HS256_SECRET or LRS_JWT_RS256_PUBLIC_KEY, not both".into()),
-        (Some(secret), None) => (jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()), jsonwebtoken::Algorithm::HS256),
+        (Some(_), Some(_)) => {
+            return Err(
+                "set either LRS_JWT_HS256_SECRET or LRS_JWT_RS256_PUBLIC_KEY, not both".into(),
+            )
+        }
+        (Some(secret), None) => (
+            jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()),
+            jsonwebtoken::Algorithm::HS256,
+        ),
         (None, Some(path)) => {
             let pem = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-            let key = jsonwebtoken::DecodingKey::from_rsa_pem(&pem).map_err(|e| format!("bad RSA key in {path}: {e}"))?;
+            let key = jsonwebtoken::DecodingKey::from_rsa_pem(&pem)
+                .map_err(|e| format!("bad RSA key in {path}: {e}"))?;
             (key, jsonwebtoken::Algorithm::RS256)
         }
         (None, None) => return Ok(None),
@@ -110,11 +138,18 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     match (&args.bootstrap_key, &args.bootstrap_secret) {
         (Some(key), Some(secret)) => {
             let record = auth::new_credential(key, secret, "bootstrap", &[auth::Scope::All])?;
-            store.put_credential(&record).await.map_err(|e| e.to_string())?;
+            store
+                .put_credential(&record)
+                .await
+                .map_err(|e| e.to_string())?;
             tracing::info!("bootstrap credential `{key}` (scope all) is ready");
         }
         (None, None) => {
-            let n = store.list_credentials().await.map_err(|e| e.to_string())?.len();
+            let n = store
+                .list_credentials()
+                .await
+                .map_err(|e| e.to_string())?
+                .len();
             if n == 0 {
                 tracing::warn!(
                     "no credentials yet: create one with `karmayogi-lrs credentials create --name NAME --scopes all --store {}`",
@@ -125,7 +160,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         _ => return Err("set both LRS_BOOTSTRAP_KEY and LRS_BOOTSTRAP_SECRET, or neither".into()),
     }
     let state = web::Data::new(AppState {
-        auth: Authenticator::new(store.clone(), args.authority_homepage.clone(), jwt_config(&args)?),
+        auth: Authenticator::new(
+            store.clone(),
+            args.authority_homepage.clone(),
+            jwt_config(&args)?,
+        ),
         store: store.clone(),
         limits: Limits {
             max_body_bytes: args.max_body_bytes,
@@ -134,10 +173,14 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         },
     });
     let max_body = args.max_body_bytes;
+    let last_versions = std::sync::Arc::new(LastVersions::default());
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            .wrap(XapiHeaders { max_body_bytes: max_body })
+            .wrap(XapiHeaders {
+                max_body_bytes: max_body,
+                last_versions: last_versions.clone(),
+            })
             .wrap(actix_web::middleware::Compress::default())
             .configure(http::configure)
     })
@@ -145,7 +188,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(w) = args.workers {
         server = server.workers(w.max(1));
     }
-    let server = server.bind(&args.listen).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let server = server
+        .bind(&args.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     for addr in server.addrs() {
         println!("listening on http://{addr}");
         tracing::info!("xAPI endpoint: http://{addr}/xapi/");

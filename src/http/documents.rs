@@ -18,10 +18,21 @@ use std::time::{Duration, UNIX_EPOCH};
 /// Registers the resources (inside the `/xapi` scope).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(document_resource("/activities/state", Resource::State))
-        .service(document_resource("/activities/profile", Resource::ActivityProfile))
+        .service(document_resource(
+            "/activities/profile",
+            Resource::ActivityProfile,
+        ))
         .service(document_resource("/agents/profile", Resource::AgentProfile))
-        .service(web::resource("/agents").route(web::get().to(get_agent)).route(web::head().to(get_agent)))
-        .service(web::resource("/activities").route(web::get().to(get_activity)).route(web::head().to(get_activity)));
+        .service(
+            web::resource("/agents")
+                .route(web::get().to(get_agent))
+                .route(web::head().to(get_agent)),
+        )
+        .service(
+            web::resource("/activities")
+                .route(web::get().to(get_activity))
+                .route(web::head().to(get_activity)),
+        );
 }
 
 fn document_resource(path: &str, resource: Resource) -> actix_web::Resource {
@@ -39,14 +50,19 @@ fn now_us() -> i64 {
 }
 
 fn http_date(us: i64) -> HttpDate {
-    let t = u64::try_from(us).map(|us| UNIX_EPOCH + Duration::from_micros(us)).unwrap_or(UNIX_EPOCH);
+    let t = u64::try_from(us)
+        .map(|us| UNIX_EPOCH + Duration::from_micros(us))
+        .unwrap_or(UNIX_EPOCH);
     HttpDate::from(t)
 }
 
 /// The validated parameters of a document request.
 fn target(req: &HttpRequest, resource: Resource, op: Op) -> XapiResult<DocTarget> {
     let params = Params::parse(req)?;
-    let pairs: Vec<(&str, &str)> = params.names().map(|n| (n, params.get(n).unwrap_or_default())).collect();
+    let pairs: Vec<(&str, &str)> = params
+        .names()
+        .map(|n| (n, params.get(n).unwrap_or_default()))
+        .collect();
     doc::parse_target(resource, op, version(req), &pairs)
 }
 
@@ -55,7 +71,8 @@ fn header_list(headers: &HeaderMap, name: HeaderName) -> XapiResult<Option<Strin
     let mut out: Option<String> = None;
     for v in headers.get_all(&name) {
         let s = v.to_str().map_err(|_| {
-            XapiError::bad_request(format!("the {name} header is not valid text")).at(name.as_str().to_owned())
+            XapiError::bad_request(format!("the {name} header is not valid text"))
+                .at(name.as_str().to_owned())
         })?;
         match &mut out {
             Some(o) => {
@@ -103,14 +120,22 @@ async fn get_document(
         Some(key) => {
             let pre = preconditions(&req)?;
             let document = state.store.get_document(&key).await?.ok_or_else(|| {
-                XapiError::not_found(format!("no such document (`{}` = `{}`)", resource.id_param(), key.document_id))
-                    .at(resource.id_param())
-                    .req("Communication 3.2 (404 Not Found)")
+                XapiError::not_found(format!(
+                    "no such document (`{}` = `{}`)",
+                    resource.id_param(),
+                    key.document_id
+                ))
+                .at(resource.id_param())
+                .req("Communication 3.2 (404 Not Found)")
             })?;
             let etag = doc::quoted(&document.etag);
             let last_modified = http_date(document.updated_us);
             // A cache revalidating its copy: If-None-Match listing the current ETag.
-            if pre.if_none_match.as_ref().is_some_and(|n| n.matches(Some(&document))) {
+            if pre
+                .if_none_match
+                .as_ref()
+                .is_some_and(|n| n.matches(Some(&document)))
+            {
                 return Ok(HttpResponse::NotModified()
                     .insert_header((header::ETAG, etag))
                     .insert_header((header::LAST_MODIFIED, last_modified))
@@ -123,7 +148,10 @@ async fn get_document(
                 .body(document.content))
         }
         None => {
-            let ids = state.store.list_documents(&target.scope, target.since_us).await?;
+            let ids = state
+                .store
+                .list_documents(&target.scope, target.since_us)
+                .await?;
             let body = Value::from(ids).to_string();
             Ok(HttpResponse::Ok()
                 .content_type("application/json")
@@ -141,7 +169,11 @@ async fn write_document(
     state: web::Data<AppState>,
 ) -> XapiResult<HttpResponse> {
     let resource = **resource;
-    let op = if req.method() == Method::PUT { Op::Put } else { Op::Post };
+    let op = if req.method() == Method::PUT {
+        Op::Put
+    } else {
+        Op::Post
+    };
     let cred = authenticate(&req, &state).await?;
     cred.require(write_need(resource))?;
     let target = target(&req, resource, op)?;
@@ -150,15 +182,31 @@ async fn write_document(
     let content_type = match req.headers().get(header::CONTENT_TYPE) {
         Some(v) => v
             .to_str()
-            .map_err(|_| XapiError::bad_request("the Content-Type header is not valid text").at("Content-Type"))?
+            .map_err(|_| {
+                XapiError::bad_request("the Content-Type header is not valid text")
+                    .at("Content-Type")
+            })?
             .trim()
             .to_owned(),
         None => doc::DEFAULT_CONTENT_TYPE.to_owned(),
     };
-    let content_type = if content_type.is_empty() { doc::DEFAULT_CONTENT_TYPE.to_owned() } else { content_type };
-    let key = target.key().ok_or_else(|| XapiError::internal("document request without a document id"))?;
+    let content_type = if content_type.is_empty() {
+        doc::DEFAULT_CONTENT_TYPE.to_owned()
+    } else {
+        content_type
+    };
+    let key = target
+        .key()
+        .ok_or_else(|| XapiError::internal("document request without a document id"))?;
     let update = match op {
-        Op::Put => doc::put_update(resource, version(&req), pre, content_type, content, now_us()),
+        Op::Put => doc::put_update(
+            resource,
+            version(&req),
+            pre,
+            content_type,
+            content,
+            now_us(),
+        ),
         _ => doc::post_update(pre, content_type, content, now_us())?,
     };
     let stored = state.store.update_document(&key, update).await?;
@@ -183,7 +231,10 @@ async fn delete_document(
     match target.key() {
         Some(key) => {
             let pre = preconditions(&req)?;
-            state.store.update_document(&key, doc::delete_update(pre)).await?;
+            state
+                .store
+                .update_document(&key, doc::delete_update(pre))
+                .await?;
         }
         None => state.store.delete_documents(&target.scope).await?,
     }
@@ -191,7 +242,9 @@ async fn delete_document(
 }
 
 fn json_response(v: &Value) -> HttpResponse {
-    HttpResponse::Ok().content_type("application/json").body(v.to_string())
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(v.to_string())
 }
 
 /// GET /agents?agent=…: the Person object of an Agent (Communication 2.4).
@@ -199,17 +252,29 @@ async fn get_agent(req: HttpRequest, state: web::Data<AppState>) -> XapiResult<H
     let cred = authenticate(&req, &state).await?;
     cred.require(Need::DefinitionsRead)?;
     let params = Params::parse(&req)?;
-    params.only(&["agent"], "Communication 3.2 (unrecognised parameters are rejected)")?;
+    params.only(
+        &["agent"],
+        "Communication 3.2 (unrecognised parameters are rejected)",
+    )?;
     let raw = params.required("agent", "Communication 2.4.s2.table1.row1")?;
     let value: Value = serde_json::from_str(raw).map_err(|e| {
-        XapiError::bad_request(format!("`agent` is not valid JSON: {e}")).at("agent").req("Communication 2.4.s2.table1.row1")
+        XapiError::bad_request(format!("`agent` is not valid JSON: {e}"))
+            .at("agent")
+            .req("Communication 2.4.s2.table1.row1")
     })?;
     if value.get("objectType").and_then(Value::as_str) == Some("Group") {
-        return Err(XapiError::bad_request("`agent` must be an Agent, not a Group")
-            .at("agent")
-            .req("Communication 2.4 (the agent parameter is an Agent, not a Group)"));
+        return Err(
+            XapiError::bad_request("`agent` must be an Agent, not a Group")
+                .at("agent")
+                .req("Communication 2.4 (the agent parameter is an Agent, not a Group)"),
+        );
     }
-    doc::agent_value_key(&value, version(&req), "agent", "Communication 2.4.s2.table1.row1")?;
+    doc::agent_value_key(
+        &value,
+        version(&req),
+        "agent",
+        "Communication 2.4.s2.table1.row1",
+    )?;
     Ok(json_response(&agent::person(&value)))
 }
 
@@ -219,7 +284,10 @@ async fn get_activity(req: HttpRequest, state: web::Data<AppState>) -> XapiResul
     let cred = authenticate(&req, &state).await?;
     cred.require(Need::DefinitionsRead)?;
     let params = Params::parse(&req)?;
-    params.only(&["activityId"], "Communication 3.2 (unrecognised parameters are rejected)")?;
+    params.only(
+        &["activityId"],
+        "Communication 3.2 (unrecognised parameters are rejected)",
+    )?;
     let id = params.required("activityId", "Communication 2.5.s1.table1.row1")?;
     if !validate::is_valid_iri(id) {
         return Err(XapiError::bad_request("`activityId` must be an IRI")

@@ -9,7 +9,10 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::Method;
 use actix_web::{Error, HttpMessage, HttpResponse};
 use futures_util::future::{ready, LocalBoxFuture, Ready};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 pub const VERSION_HEADER: &str = "x-experience-api-version";
 const ALLOWED_METHODS: &str = "GET, HEAD, PUT, POST, DELETE, OPTIONS";
@@ -18,11 +21,50 @@ const ALLOWED_HEADERS: &str =
 const EXPOSED_HEADERS: &str = "ETag, Last-Modified, X-Experience-API-Consistent-Through, X-Experience-API-Version, Content-Type, Content-Length";
 
 /// The headers the alternate request syntax may carry as form fields.
-const FORM_HEADERS: [&str; 6] =
-    ["authorization", "x-experience-api-version", "content-type", "content-length", "if-match", "if-none-match"];
+const FORM_HEADERS: [&str; 6] = [
+    "authorization",
+    "x-experience-api-version",
+    "content-type",
+    "content-length",
+    "if-match",
+    "if-none-match",
+];
 
 pub struct XapiHeaders {
     pub max_body_bytes: usize,
+    pub last_versions: Arc<LastVersions>,
+}
+
+/// The version each client (by its Authorization header) last spoke. A request without a
+/// usable version header gets a 400 whose `X-Experience-API-Version` names the version
+/// that client was speaking, rather than one it may not understand.
+#[derive(Default)]
+pub struct LastVersions(Mutex<HashMap<u64, XapiVersion>>);
+
+impl LastVersions {
+    const MAX_CLIENTS: usize = 100_000;
+
+    fn client(req: &ServiceRequest) -> Option<u64> {
+        let auth = req.headers().get(header::AUTHORIZATION)?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        auth.as_bytes().hash(&mut h);
+        Some(h.finish())
+    }
+
+    fn remember(&self, req: &ServiceRequest, v: XapiVersion) {
+        if let (Some(c), Ok(mut map)) = (Self::client(req), self.0.lock()) {
+            if map.len() >= Self::MAX_CLIENTS {
+                map.clear();
+            }
+            map.insert(c, v);
+        }
+    }
+
+    fn recall(&self, req: &ServiceRequest) -> XapiVersion {
+        Self::client(req)
+            .and_then(|c| self.0.lock().ok().and_then(|m| m.get(&c).copied()))
+            .unwrap_or(XapiVersion::V2_0)
+    }
 }
 
 impl<S, B> Transform<S, ServiceRequest> for XapiHeaders
@@ -37,13 +79,18 @@ where
     type Future = Ready<Result<Self::Transform, ()>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(XapiHeadersService { service: Rc::new(service), max_body_bytes: self.max_body_bytes }))
+        ready(Ok(XapiHeadersService {
+            service: Rc::new(service),
+            max_body_bytes: self.max_body_bytes,
+            last_versions: Arc::clone(&self.last_versions),
+        }))
     }
 }
 
 pub struct XapiHeadersService<S> {
     service: Rc<S>,
     max_body_bytes: usize,
+    last_versions: Arc<LastVersions>,
 }
 
 fn is_about(path: &str) -> bool {
@@ -56,12 +103,25 @@ fn error_response(req: ServiceRequest, e: XapiError) -> ServiceResponse<BoxBody>
 }
 
 /// Adds the version and CORS headers to any response.
-fn finish(mut res: ServiceResponse<BoxBody>, version: XapiVersion, cors: bool) -> ServiceResponse<BoxBody> {
+fn finish(
+    mut res: ServiceResponse<BoxBody>,
+    version: XapiVersion,
+    cors: bool,
+) -> ServiceResponse<BoxBody> {
     let h = res.headers_mut();
-    h.insert(HeaderName::from_static(VERSION_HEADER), HeaderValue::from_static(version.header_value()));
+    h.insert(
+        HeaderName::from_static(VERSION_HEADER),
+        HeaderValue::from_static(version.header_value()),
+    );
     if cors {
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED_HEADERS));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSED_HEADERS),
+        );
     }
     res
 }
@@ -69,7 +129,12 @@ fn finish(mut res: ServiceResponse<BoxBody>, version: XapiVersion, cors: bool) -
 fn header_version(req: &ServiceRequest) -> Result<Option<XapiVersion>, ()> {
     match req.headers().get(VERSION_HEADER) {
         None => Ok(None),
-        Some(v) => v.to_str().ok().and_then(XapiVersion::parse_header).map(Some).ok_or(()),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(XapiVersion::parse_header)
+            .map(Some)
+            .ok_or(()),
     }
 }
 
@@ -88,6 +153,7 @@ where
         let cors = req.headers().contains_key(header::ORIGIN);
         let service = Rc::clone(&self.service);
         let max_body = self.max_body_bytes;
+        let last_versions = Arc::clone(&self.last_versions);
 
         // CORS preflight: answered here, before authentication (browsers send no credentials).
         if req.method() == Method::OPTIONS {
@@ -103,9 +169,14 @@ where
                 .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, requested))
                 .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
                 .finish();
-            let version = header_version(&req).ok().flatten().unwrap_or(XapiVersion::V2_0);
+            let version = header_version(&req)
+                .ok()
+                .flatten()
+                .unwrap_or(XapiVersion::V2_0);
             let (http_req, _) = req.into_parts();
-            return Box::pin(async move { Ok(finish(ServiceResponse::new(http_req, resp), version, true)) });
+            return Box::pin(async move {
+                Ok(finish(ServiceResponse::new(http_req, resp), version, true))
+            });
         }
 
         let alternate = req.method() == Method::POST && query_has_method(req.query_string());
@@ -118,13 +189,17 @@ where
                 }
             }
             let version = match header_version(&req) {
-                Ok(Some(v)) => v,
+                Ok(Some(v)) => {
+                    last_versions.remember(&req, v);
+                    v
+                }
                 Ok(None) if is_about(req.path()) => XapiVersion::V2_0,
                 Ok(None) => {
                     let e = XapiError::bad_request("missing X-Experience-API-Version header")
                         .at("X-Experience-API-Version")
                         .req("Communication 3.3.s4.b1");
-                    return Ok(finish(error_response(req, e), XapiVersion::V2_0, cors));
+                    let v = last_versions.recall(&req);
+                    return Ok(finish(error_response(req, e), v, cors));
                 }
                 Err(()) if is_about(req.path()) => XapiVersion::V2_0,
                 Err(()) => {
@@ -133,7 +208,8 @@ where
                     )
                     .at("X-Experience-API-Version")
                     .req("Communication 3.3.s4.b1");
-                    return Ok(finish(error_response(req, e), XapiVersion::V2_0, cors));
+                    let v = last_versions.recall(&req);
+                    return Ok(finish(error_response(req, e), v, cors));
                 }
             };
             if alternate && version.is_v2() {
@@ -154,11 +230,22 @@ fn query_has_method(q: &str) -> bool {
 
 /// Communication 1.3: `POST …?method=PUT` with a form body carrying headers, parameters
 /// and `content` becomes the request it stands for.
-async fn rewrite_alternate(req: &mut ServiceRequest, max_body: usize) -> Result<(), (XapiError, XapiVersion)> {
-    let fail = |m: &str| (XapiError::bad_request(m).req("Communication 1.3 (alternate request syntax)"), XapiVersion::V1_0);
-    let query: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).map_err(|_| fail("malformed query string"))?;
+async fn rewrite_alternate(
+    req: &mut ServiceRequest,
+    max_body: usize,
+) -> Result<(), (XapiError, XapiVersion)> {
+    let fail = |m: &str| {
+        (
+            XapiError::bad_request(m).req("Communication 1.3 (alternate request syntax)"),
+            XapiVersion::V1_0,
+        )
+    };
+    let query: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
+        .map_err(|_| fail("malformed query string"))?;
     if query.len() != 1 {
-        return Err(fail("alternate request syntax allows no query parameter besides `method`"));
+        return Err(fail(
+            "alternate request syntax allows no query parameter besides `method`",
+        ));
     }
     let method = match query[0].1.to_ascii_uppercase().as_str() {
         "GET" => Method::GET,
@@ -168,14 +255,24 @@ async fn rewrite_alternate(req: &mut ServiceRequest, max_body: usize) -> Result<
         "HEAD" => Method::HEAD,
         _ => return Err(fail("`method` must be GET, PUT, POST, DELETE or HEAD")),
     };
-    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
-        return Err(fail("alternate request syntax needs Content-Type application/x-www-form-urlencoded"));
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+    {
+        return Err(fail(
+            "alternate request syntax needs Content-Type application/x-www-form-urlencoded",
+        ));
     }
     let body = crate::http::read_payload(req.take_payload(), req.headers(), max_body)
         .await
         .map_err(|e| (e, XapiVersion::V1_0))?;
-    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| fail("malformed form body"))?;
+    let form: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(&body).map_err(|_| fail("malformed form body"))?;
     let mut params = Vec::new();
     let mut content: Option<String> = None;
     let head = req.head_mut();
@@ -185,7 +282,8 @@ async fn rewrite_alternate(req: &mut ServiceRequest, max_body: usize) -> Result<
         if lk == "content" {
             content = Some(v);
         } else if FORM_HEADERS.contains(&lk.as_str()) {
-            let name = HeaderName::from_bytes(lk.as_bytes()).map_err(|_| fail("bad header name"))?;
+            let name =
+                HeaderName::from_bytes(lk.as_bytes()).map_err(|_| fail("bad header name"))?;
             let value = HeaderValue::from_str(&v).map_err(|_| fail("bad header value"))?;
             head.headers.insert(name, value);
         } else {
@@ -193,7 +291,8 @@ async fn rewrite_alternate(req: &mut ServiceRequest, max_body: usize) -> Result<
         }
     }
     let content = content.unwrap_or_default();
-    head.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(content.len()));
+    head.headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(content.len()));
     head.method = method;
     let q = serde_urlencoded::to_string(&params).map_err(|_| fail("bad parameters"))?;
     let uri = format!("{}{}{}", req.path(), if q.is_empty() { "" } else { "?" }, q);

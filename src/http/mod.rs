@@ -26,12 +26,18 @@ pub struct AppState {
 
 /// The xAPI version governing this request (set by the middleware).
 pub fn version(req: &HttpRequest) -> XapiVersion {
-    req.extensions().get::<XapiVersion>().copied().unwrap_or(XapiVersion::V2_0)
+    req.extensions()
+        .get::<XapiVersion>()
+        .copied()
+        .unwrap_or(XapiVersion::V2_0)
 }
 
 /// Authenticates the request's `Authorization` header.
 pub async fn authenticate(req: &HttpRequest, state: &AppState) -> XapiResult<Credential> {
-    let header = req.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     state.auth.authenticate(header).await
 }
 
@@ -55,7 +61,8 @@ pub async fn read_payload(
     }
     let mut body = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| XapiError::bad_request(format!("cannot read request body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| XapiError::bad_request(format!("cannot read request body: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(too_large(limit));
         }
@@ -64,8 +71,17 @@ pub async fn read_payload(
     Ok(body.freeze())
 }
 
-pub async fn body(req: &HttpRequest, payload: web::Payload, state: &AppState) -> XapiResult<bytes::Bytes> {
-    read_payload(payload.into_inner(), req.headers(), state.limits.max_body_bytes).await
+pub async fn body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> XapiResult<bytes::Bytes> {
+    read_payload(
+        payload.into_inner(),
+        req.headers(),
+        state.limits.max_body_bytes,
+    )
+    .await
 }
 
 /// Query parameters, each at most once.
@@ -77,13 +93,19 @@ impl Params {
             .map_err(|e| XapiError::bad_request(format!("malformed query string: {e}")))?;
         for (i, (k, _)) in pairs.iter().enumerate() {
             if pairs[..i].iter().any(|(k2, _)| k2 == k) {
-                return Err(XapiError::bad_request(format!("parameter `{k}` given more than once")).at(k.clone()));
+                return Err(XapiError::bad_request(format!(
+                    "parameter `{k}` given more than once"
+                ))
+                .at(k.clone()));
             }
         }
         Ok(Params(pairs))
     }
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
     pub fn values(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|(_, v)| v.as_str())
@@ -94,13 +116,17 @@ impl Params {
     /// 400 if any parameter is not in `allowed`.
     pub fn only(&self, allowed: &[&str], requirement: &str) -> XapiResult<()> {
         match self.names().find(|n| !allowed.contains(n)) {
-            Some(n) => Err(XapiError::bad_request(format!("unknown parameter `{n}`")).at(n.to_owned()).req(requirement)),
+            Some(n) => Err(XapiError::bad_request(format!("unknown parameter `{n}`"))
+                .at(n.to_owned())
+                .req(requirement)),
             None => Ok(()),
         }
     }
     pub fn required(&self, name: &str, requirement: &str) -> XapiResult<&str> {
         self.get(name).ok_or_else(|| {
-            XapiError::bad_request(format!("missing required parameter `{name}`")).at(name.to_owned()).req(requirement)
+            XapiError::bad_request(format!("missing required parameter `{name}`"))
+                .at(name.to_owned())
+                .req(requirement)
         })
     }
 }

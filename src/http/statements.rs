@@ -22,16 +22,25 @@ fn respond(result: XapiResult<HttpResponse>) -> HttpResponse {
         Err(e) => e.error_response(),
     };
     if let Ok(v) = HeaderValue::from_str(&format_us(chrono::Utc::now().timestamp_micros())) {
-        resp.headers_mut().insert(header::HeaderName::from_static(CONSISTENT_THROUGH), v);
+        resp.headers_mut()
+            .insert(header::HeaderName::from_static(CONSISTENT_THROUGH), v);
     }
     resp
 }
 
-pub async fn put(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+pub async fn put(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     respond(put_inner(&req, payload, &state).await)
 }
 
-pub async fn post(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+pub async fn post(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     respond(post_inner(&req, payload, &state).await)
 }
 
@@ -57,10 +66,17 @@ fn read_statements(
         let parts = multipart::parse(raw, &boundary)?;
         multipart::statements_request(parts, version)?
     } else {
-        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if mime.starts_with("multipart/") {
-            return Err(XapiError::bad_request("multipart requests must be multipart/mixed with a boundary")
-                .req("Communication 1.5.2"));
+            return Err(XapiError::bad_request(
+                "multipart requests must be multipart/mixed with a boundary",
+            )
+            .req("Communication 1.5.2"));
         }
         if !mime.is_empty() && mime != "application/json" {
             return Err(XapiError::bad_request(format!(
@@ -68,8 +84,9 @@ fn read_statements(
             ))
             .req("Communication 1.5"));
         }
-        let v: Value = serde_json::from_slice(raw)
-            .map_err(|e| XapiError::bad_request(format!("body is not valid JSON: {e}")).req("Data 2.2.s1"))?;
+        let v: Value = serde_json::from_slice(raw).map_err(|e| {
+            XapiError::bad_request(format!("body is not valid JSON: {e}")).req("Data 2.2.s1")
+        })?;
         multipart::check_attachments_without_parts(&v, version)?;
         (v, Vec::new())
     };
@@ -77,15 +94,23 @@ fn read_statements(
     Ok((statements, attachments))
 }
 
-async fn put_inner(req: &HttpRequest, payload: web::Payload, state: &AppState) -> XapiResult<HttpResponse> {
+async fn put_inner(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> XapiResult<HttpResponse> {
     let cred = authenticate(req, state).await?;
     cred.require(Need::StatementsWrite)?;
     let v = version(req);
     let params = Params::parse(req)?;
     params.only(&["statementId"], "Communication 2.1.1")?;
-    let id = params.required("statementId", "Communication 2.1.1.s1")?.to_owned();
+    let id = params
+        .required("statementId", "Communication 2.1.1.s1")?
+        .to_owned();
     if !crate::xapi::validate::is_valid_uuid(&id) {
-        return Err(XapiError::bad_request("`statementId` must be a UUID").at("statementId").req("Communication 2.1.1"));
+        return Err(XapiError::bad_request("`statementId` must be a UUID")
+            .at("statementId")
+            .req("Communication 2.1.1"));
     }
     let raw = body(req, payload, state).await?;
     let (mut statement, attachments) = read_statements(&content_type(req), &raw, v)?;
@@ -98,16 +123,22 @@ async fn put_inner(req: &HttpRequest, payload: web::Payload, state: &AppState) -
         }
         Some(Value::String(given)) if given.eq_ignore_ascii_case(&id) => {}
         Some(_) => {
-            return Err(XapiError::bad_request("the statement's id differs from the statementId parameter")
-                .at("/id")
-                .req("Communication 2.1.1.s1"));
+            return Err(XapiError::bad_request(
+                "the statement's id differs from the statementId parameter",
+            )
+            .at("/id")
+            .req("Communication 2.1.1.s1"));
         }
     }
     store_statements(vec![statement], attachments, &cred, v, state).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn post_inner(req: &HttpRequest, payload: web::Payload, state: &AppState) -> XapiResult<HttpResponse> {
+async fn post_inner(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> XapiResult<HttpResponse> {
     let cred = authenticate(req, state).await?;
     cred.require(Need::StatementsWrite)?;
     let v = version(req);
@@ -119,15 +150,21 @@ async fn post_inner(req: &HttpRequest, payload: web::Payload, state: &AppState) 
         Value::Array(list) => list,
         obj @ Value::Object(_) => vec![obj],
         _ => {
-            return Err(XapiError::bad_request("expected a statement or an array of statements")
-                .req("Communication 2.1.2"))
+            return Err(
+                XapiError::bad_request("expected a statement or an array of statements")
+                    .req("Communication 2.1.2"),
+            )
         }
     };
     if list.is_empty() {
-        return Err(XapiError::bad_request("an empty batch stores nothing").req("Communication 2.1.2"));
+        return Err(
+            XapiError::bad_request("an empty batch stores nothing").req("Communication 2.1.2")
+        );
     }
     let ids = store_statements(list, attachments, &cred, v, state).await?;
-    Ok(HttpResponse::Ok().content_type("application/json").body(Value::from(ids).to_string()))
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(Value::from(ids).to_string()))
 }
 
 /// Prepares and stores statements atomically. Re-sent statements identical to the stored
@@ -140,25 +177,46 @@ async fn store_statements(
     v: XapiVersion,
     state: &AppState,
 ) -> XapiResult<Vec<String>> {
-    let receipt = Receipt { version: v, authority: &cred.authority, may_define: cred.may_define() };
+    let receipt = Receipt {
+        version: v,
+        authority: &cred.authority,
+        may_define: cred.may_define(),
+    };
     let mut seen = HashSet::with_capacity(list.len());
     let mut prepared: Vec<Prepared> = Vec::with_capacity(list.len());
     for (i, s) in list.into_iter().enumerate() {
-        let p = statement::prepare(s, &receipt, statement::next_stored_us())
-            .map_err(|e| if list_index_needed(&e) { prefix_path(e, i) } else { e })?;
+        let p = statement::prepare(s, &receipt, statement::next_stored_us()).map_err(|e| {
+            if list_index_needed(&e) {
+                prefix_path(e, i)
+            } else {
+                e
+            }
+        })?;
         if !seen.insert(p.record.id.clone()) {
-            return Err(XapiError::bad_request(format!("statement id {} appears twice in the batch", p.record.id))
-                .at(format!("/{i}/id"))
-                .req("Communication 2.1.2.s2.b4"));
+            return Err(XapiError::bad_request(format!(
+                "statement id {} appears twice in the batch",
+                p.record.id
+            ))
+            .at(format!("/{i}/id"))
+            .req("Communication 2.1.2.s2.b4"));
         }
         prepared.push(p);
     }
     let ids: Vec<String> = prepared
         .iter()
-        .map(|p| p.statement.get("id").and_then(Value::as_str).unwrap_or(&p.record.id).to_owned())
+        .map(|p| {
+            p.statement
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or(&p.record.id)
+                .to_owned()
+        })
         .collect();
     loop {
-        let definitions = prepared.iter().flat_map(|p| p.definitions.iter().cloned()).collect();
+        let definitions = prepared
+            .iter()
+            .flat_map(|p| p.definitions.iter().cloned())
+            .collect();
         let records = prepared.iter().map(|p| p.record.clone()).collect();
         let batch = StatementBatch {
             records,
@@ -207,7 +265,11 @@ async fn get_inner(req: &HttpRequest, state: &AppState) -> XapiResult<HttpRespon
     cred.require(Need::StatementsRead)?;
     let v = version(req);
     let given = Params::parse(req)?;
-    let mut pairs: Vec<(String, String)> = given.names().zip(given.values()).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    let mut pairs: Vec<(String, String)> = given
+        .names()
+        .zip(given.values())
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
     let mut after = None;
     if let Some(token) = given.get("more") {
         if pairs.len() != 1 {
@@ -217,13 +279,23 @@ async fn get_inner(req: &HttpRequest, state: &AppState) -> XapiResult<HttpRespon
         pairs = p;
         after = Some(pos);
     }
-    let pages = PageLimits { default: state.limits.page_size, max: state.limits.max_page_size };
+    let pages = PageLimits {
+        default: state.limits.page_size,
+        max: state.limits.max_page_size,
+    };
     let mine = cred.reads_only_mine().then_some(&cred.authority);
     let accept = statement::parse_accept_language(
-        req.headers().get(header::ACCEPT_LANGUAGE).and_then(|h| h.to_str().ok()),
+        req.headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|h| h.to_str().ok()),
     );
     match query::parse(&pairs, v, &pages, mine)? {
-        StatementsGet::Single { id, voided, format, attachments } => {
+        StatementsGet::Single {
+            id,
+            voided,
+            format,
+            attachments,
+        } => {
             let found = state.store.get_statement(&id).await?;
             let s = match found {
                 Some(s) if s.voided == voided => s,
@@ -235,7 +307,8 @@ async fn get_inner(req: &HttpRequest, state: &AppState) -> XapiResult<HttpRespon
                     }))
                 }
             };
-            let mut value: Value = serde_json::from_str(&s.json).map_err(|e| XapiError::internal(e.to_string()))?;
+            let mut value: Value =
+                serde_json::from_str(&s.json).map_err(|e| XapiError::internal(e.to_string()))?;
             if let Some(m) = mine {
                 let authority_key = value.get("authority").and_then(crate::xapi::agent::ifi_key);
                 if authority_key.is_none() || authority_key != crate::xapi::agent::ifi_key(m) {
@@ -246,9 +319,20 @@ async fn get_inner(req: &HttpRequest, state: &AppState) -> XapiResult<HttpRespon
             let json = value.to_string();
             let last_modified = http_date(s.stored_us);
             let rows = [s];
-            respond_with(json, if attachments { Some(&rows[..]) } else { None }, &last_modified, state).await
+            respond_with(
+                json,
+                if attachments { Some(&rows[..]) } else { None },
+                &last_modified,
+                state,
+            )
+            .await
         }
-        StatementsGet::Query { mut query, format, attachments, params } => {
+        StatementsGet::Query {
+            mut query,
+            format,
+            attachments,
+            params,
+        } => {
             query.after = after;
             let limit = query.limit;
             query.limit = limit + 1;
@@ -256,14 +340,19 @@ async fn get_inner(req: &HttpRequest, state: &AppState) -> XapiResult<HttpRespon
             let more = if rows.len() > limit {
                 rows.truncate(limit);
                 rows.last().map(|last| {
-                    format!("{}?more={}", req.path(), query::encode_cursor(&params, (last.stored_us, &last.id)))
+                    format!(
+                        "{}?more={}",
+                        req.path(),
+                        query::encode_cursor(&params, (last.stored_us, &last.id))
+                    )
                 })
             } else {
                 None
             };
             let newest = rows.iter().map(|r| r.stored_us).max();
             let statements_json = if format == Format::Exact {
-                let mut out = String::with_capacity(rows.iter().map(|r| r.json.len() + 1).sum::<usize>() + 2);
+                let mut out =
+                    String::with_capacity(rows.iter().map(|r| r.json.len() + 1).sum::<usize>() + 2);
                 out.push('[');
                 for (i, r) in rows.iter().enumerate() {
                     if i > 0 {
@@ -286,13 +375,25 @@ async fn get_inner(req: &HttpRequest, state: &AppState) -> XapiResult<HttpRespon
                 "{{\"statements\":{statements_json},\"more\":{}}}",
                 Value::from(more.unwrap_or_default())
             );
-            let last_modified = http_date(newest.unwrap_or_else(|| chrono::Utc::now().timestamp_micros()));
-            respond_with(body, if attachments { Some(&rows[..]) } else { None }, &last_modified, state).await
+            let last_modified =
+                http_date(newest.unwrap_or_else(|| chrono::Utc::now().timestamp_micros()));
+            respond_with(
+                body,
+                if attachments { Some(&rows[..]) } else { None },
+                &last_modified,
+                state,
+            )
+            .await
         }
     }
 }
 
-async fn format_statements(values: &mut [Value], format: Format, accept: &[String], state: &AppState) -> XapiResult<()> {
+async fn format_statements(
+    values: &mut [Value],
+    format: Format,
+    accept: &[String],
+    state: &AppState,
+) -> XapiResult<()> {
     match format {
         Format::Exact => {}
         Format::Ids => values.iter_mut().for_each(statement::to_ids),
@@ -309,7 +410,9 @@ async fn format_statements(values: &mut [Value], format: Format, accept: &[Strin
                     defs.insert(id, d);
                 }
             }
-            values.iter_mut().for_each(|s| statement::to_canonical(s, &defs, accept));
+            values
+                .iter_mut()
+                .for_each(|s| statement::to_canonical(s, &defs, accept));
         }
     }
     Ok(())
@@ -327,7 +430,10 @@ async fn respond_with(
     match with_attachments {
         None => Ok(resp.content_type("application/json").body(json)),
         Some(rows) => {
-            let mut wanted: Vec<String> = rows.iter().flat_map(|r| r.attachment_sha2.iter().cloned()).collect();
+            let mut wanted: Vec<String> = rows
+                .iter()
+                .flat_map(|r| r.attachment_sha2.iter().cloned())
+                .collect();
             wanted.sort();
             wanted.dedup();
             let contents = state.store.get_attachments(&wanted).await?;

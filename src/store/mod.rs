@@ -23,7 +23,9 @@ pub enum StoreError {
 impl From<StoreError> for XapiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(m) => XapiError::unavailable(format!("the store is unavailable: {m}")),
+            StoreError::Unavailable(m) => {
+                XapiError::unavailable(format!("the store is unavailable: {m}"))
+            }
             StoreError::Internal(m) => {
                 tracing::error!("store failure: {m}");
                 XapiError::internal("internal store failure")
@@ -109,9 +111,17 @@ pub struct DocumentKey {
 /// The set of documents a multiple-document GET or DELETE addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum DocumentScope {
-    State { activity_id: String, agent: String, registration: Option<String> },
-    ActivityProfile { activity_id: String },
-    AgentProfile { agent: String },
+    State {
+        activity_id: String,
+        agent: String,
+        registration: Option<String>,
+    },
+    ActivityProfile {
+        activity_id: String,
+    },
+    AgentProfile {
+        agent: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -155,9 +165,17 @@ pub trait Store: Send + Sync + 'static {
 
     async fn get_document(&self, key: &DocumentKey) -> StoreResult<Option<Document>>;
     /// Ids of the documents in scope updated after `since_us`.
-    async fn list_documents(&self, scope: &DocumentScope, since_us: Option<i64>) -> StoreResult<Vec<String>>;
+    async fn list_documents(
+        &self,
+        scope: &DocumentScope,
+        since_us: Option<i64>,
+    ) -> StoreResult<Vec<String>>;
     /// Atomically reads the document, lets `update` decide, and applies the decision.
-    async fn update_document(&self, key: &DocumentKey, update: DocumentUpdate) -> StoreResult<Option<Document>>;
+    async fn update_document(
+        &self,
+        key: &DocumentKey,
+        update: DocumentUpdate,
+    ) -> StoreResult<Option<Document>>;
     async fn delete_documents(&self, scope: &DocumentScope) -> StoreResult<()>;
 
     async fn put_credential(&self, credential: &CredentialRecord) -> StoreResult<()>;
@@ -180,6 +198,8 @@ pub async fn open(spec: &str) -> Result<DynStore, String> {
     } else if spec.starts_with("mongodb://") || spec.starts_with("mongodb+srv://") {
         Err("the MongoDB store is not built yet (issue 5); use sqlite:PATH".into())
     } else {
-        Err(format!("unknown store `{spec}`: use sqlite:PATH or mongodb://…"))
+        Err(format!(
+            "unknown store `{spec}`: use sqlite:PATH or mongodb://…"
+        ))
     }
 }

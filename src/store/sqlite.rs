@@ -15,7 +15,11 @@ const MAX_GROUP: usize = 512;
 
 enum WriteOp {
     Insert(StatementBatch, oneshot::Sender<StoreResult<InsertOutcome>>),
-    UpdateDocument(DocumentKey, DocumentUpdate, oneshot::Sender<StoreResult<Option<Document>>>),
+    UpdateDocument(
+        DocumentKey,
+        DocumentUpdate,
+        oneshot::Sender<StoreResult<Option<Document>>>,
+    ),
     DeleteDocuments(DocumentScope, oneshot::Sender<StoreResult<()>>),
     PutCredential(CredentialRecord, oneshot::Sender<StoreResult<()>>),
     RevokeCredential(String, oneshot::Sender<StoreResult<bool>>),
@@ -82,7 +86,11 @@ fn internal(e: impl std::fmt::Display) -> StoreError {
 /// The documents table keys a scope by one string; the unit separator cannot occur in IRIs.
 fn scope_key(scope: &DocumentScope) -> String {
     match scope {
-        DocumentScope::State { activity_id, agent, registration } => format!(
+        DocumentScope::State {
+            activity_id,
+            agent,
+            registration,
+        } => format!(
             "state\u{1f}{activity_id}\u{1f}{agent}\u{1f}{}",
             registration.as_deref().unwrap_or("")
         ),
@@ -92,7 +100,10 @@ fn scope_key(scope: &DocumentScope) -> String {
 }
 
 fn split_list(s: &str) -> Vec<String> {
-    s.split('\n').filter(|x| !x.is_empty()).map(str::to_owned).collect()
+    s.split('\n')
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 impl SqliteStore {
@@ -121,7 +132,10 @@ impl SqliteStore {
         })
     }
 
-    async fn write<T>(&self, op: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> WriteOp) -> StoreResult<T> {
+    async fn write<T>(
+        &self,
+        op: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> WriteOp,
+    ) -> StoreResult<T> {
         let (tx, rx) = oneshot::channel();
         let sender = self
             .writer
@@ -133,7 +147,8 @@ impl SqliteStore {
             .send(op(tx))
             .await
             .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-        rx.await.map_err(|_| StoreError::Internal("the writer dropped a request".into()))?
+        rx.await
+            .map_err(|_| StoreError::Internal("the writer dropped a request".into()))?
     }
 
     /// Runs `f` on a pooled read-only connection, off the async threads.
@@ -147,10 +162,12 @@ impl SqliteStore {
             None => {
                 let c = Connection::open_with_flags(
                     &self.path,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )
                 .map_err(internal)?;
-                c.execute_batch("PRAGMA busy_timeout=5000;").map_err(internal)?;
+                c.execute_batch("PRAGMA busy_timeout=5000;")
+                    .map_err(internal)?;
                 c
             }
         };
@@ -187,8 +204,14 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>) {
 
 /// A reply waiting for the group's commit.
 enum Reply {
-    Insert(oneshot::Sender<StoreResult<InsertOutcome>>, StoreResult<InsertOutcome>),
-    Document(oneshot::Sender<StoreResult<Option<Document>>>, StoreResult<Option<Document>>),
+    Insert(
+        oneshot::Sender<StoreResult<InsertOutcome>>,
+        StoreResult<InsertOutcome>,
+    ),
+    Document(
+        oneshot::Sender<StoreResult<Option<Document>>>,
+        StoreResult<Option<Document>>,
+    ),
     Unit(oneshot::Sender<StoreResult<()>>, StoreResult<()>),
     Bool(oneshot::Sender<StoreResult<bool>>, StoreResult<bool>),
 }
@@ -270,7 +293,10 @@ fn apply_in_savepoint(tx: &Transaction<'_>, op: WriteOp) -> Reply {
         }
         WriteOp::DeleteDocuments(scope, s) => {
             let r = tx
-                .execute("DELETE FROM documents WHERE scope = ?1", params![scope_key(&scope)])
+                .execute(
+                    "DELETE FROM documents WHERE scope = ?1",
+                    params![scope_key(&scope)],
+                )
                 .map(|_| ())
                 .map_err(internal);
             let keep = r.is_ok();
@@ -292,14 +318,21 @@ fn apply_in_savepoint(tx: &Transaction<'_>, op: WriteOp) -> Reply {
         }
         WriteOp::RevokeCredential(key, s) => {
             let r = tx
-                .execute("UPDATE credentials SET revoked = 1 WHERE key = ?1", params![key])
+                .execute(
+                    "UPDATE credentials SET revoked = 1 WHERE key = ?1",
+                    params![key],
+                )
                 .map(|n| n > 0)
                 .map_err(internal);
             let keep = r.is_ok();
             (Reply::Bool(s, r), keep)
         }
     };
-    let end = if keep { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
+    let end = if keep {
+        "RELEASE op"
+    } else {
+        "ROLLBACK TO op; RELEASE op"
+    };
     if let Err(e) = tx.execute_batch(end) {
         tracing::error!("savepoint end failed: {e}");
     }
@@ -309,9 +342,15 @@ fn apply_in_savepoint(tx: &Transaction<'_>, op: WriteOp) -> Reply {
 fn insert_batch(tx: &Transaction<'_>, batch: StatementBatch) -> StoreResult<InsertOutcome> {
     let mut existing = Vec::new();
     {
-        let mut find = tx.prepare_cached("SELECT json FROM statements WHERE id = ?1").map_err(internal)?;
+        let mut find = tx
+            .prepare_cached("SELECT json FROM statements WHERE id = ?1")
+            .map_err(internal)?;
         for r in &batch.records {
-            if let Some(json) = find.query_row(params![r.id], |row| row.get::<_, String>(0)).optional().map_err(internal)? {
+            if let Some(json) = find
+                .query_row(params![r.id], |row| row.get::<_, String>(0))
+                .optional()
+                .map_err(internal)?
+            {
                 existing.push((r.id.clone(), json));
             }
         }
@@ -326,9 +365,13 @@ fn insert_batch(tx: &Transaction<'_>, batch: StatementBatch) -> StoreResult<Inse
         )
         .map_err(internal)?;
     let mut insert_key = tx
-        .prepare_cached("INSERT OR IGNORE INTO statement_keys (key, stored, id) VALUES (?1, ?2, ?3)")
+        .prepare_cached(
+            "INSERT OR IGNORE INTO statement_keys (key, stored, id) VALUES (?1, ?2, ?3)",
+        )
         .map_err(internal)?;
-    let mut target_keys = tx.prepare_cached("SELECT keys FROM statements WHERE id = ?1").map_err(internal)?;
+    let mut target_keys = tx
+        .prepare_cached("SELECT keys FROM statements WHERE id = ?1")
+        .map_err(internal)?;
     let mut voided_by = tx
         .prepare_cached("SELECT 1 FROM statements WHERE voids = ?1 LIMIT 1")
         .map_err(internal)?;
@@ -338,7 +381,11 @@ fn insert_batch(tx: &Transaction<'_>, batch: StatementBatch) -> StoreResult<Inse
     for r in &batch.records {
         let mut keys = r.keys.clone();
         if let Some(target) = &r.inherits_keys_of {
-            if let Some(k) = target_keys.query_row(params![target], |row| row.get::<_, String>(0)).optional().map_err(internal)? {
+            if let Some(k) = target_keys
+                .query_row(params![target], |row| row.get::<_, String>(0))
+                .optional()
+                .map_err(internal)?
+            {
                 keys.extend(split_list(&k));
             }
         }
@@ -358,19 +405,27 @@ fn insert_batch(tx: &Transaction<'_>, batch: StatementBatch) -> StoreResult<Inse
             ])
             .map_err(internal)?;
         for k in &keys {
-            insert_key.execute(params![k, r.stored_us, r.id]).map_err(internal)?;
+            insert_key
+                .execute(params![k, r.stored_us, r.id])
+                .map_err(internal)?;
         }
         if let Some(target) = &r.voids {
             void.execute(params![target]).map_err(internal)?;
         }
     }
     let mut put_attachment = tx
-        .prepare_cached("INSERT OR IGNORE INTO attachments (sha2, content_type, content) VALUES (?1, ?2, ?3)")
+        .prepare_cached(
+            "INSERT OR IGNORE INTO attachments (sha2, content_type, content) VALUES (?1, ?2, ?3)",
+        )
         .map_err(internal)?;
     for a in &batch.attachments {
-        put_attachment.execute(params![a.sha2, a.content_type, a.content.as_ref()]).map_err(internal)?;
+        put_attachment
+            .execute(params![a.sha2, a.content_type, a.content.as_ref()])
+            .map_err(internal)?;
     }
-    let mut get_def = tx.prepare_cached("SELECT definition FROM activities WHERE id = ?1").map_err(internal)?;
+    let mut get_def = tx
+        .prepare_cached("SELECT definition FROM activities WHERE id = ?1")
+        .map_err(internal)?;
     let mut put_def = tx
         .prepare_cached("INSERT OR REPLACE INTO activities (id, definition) VALUES (?1, ?2)")
         .map_err(internal)?;
@@ -381,7 +436,9 @@ fn insert_batch(tx: &Transaction<'_>, batch: StatementBatch) -> StoreResult<Inse
             .map_err(internal)?
             .and_then(|s| serde_json::from_str(&s).ok());
         let merged = (batch.merge_definition)(current, def);
-        put_def.execute(params![id, merged.to_string()]).map_err(internal)?;
+        put_def
+            .execute(params![id, merged.to_string()])
+            .map_err(internal)?;
     }
     Ok(InsertOutcome::Inserted)
 }
@@ -399,7 +456,11 @@ fn read_document(tx: &Connection, scope: &str, id: &str) -> rusqlite::Result<Opt
         .optional()
 }
 
-fn update_document(tx: &Transaction<'_>, key: &DocumentKey, update: DocumentUpdate) -> StoreResult<Option<Document>> {
+fn update_document(
+    tx: &Transaction<'_>,
+    key: &DocumentKey,
+    update: DocumentUpdate,
+) -> StoreResult<Option<Document>> {
     let scope = scope_key(&key.scope);
     let current = read_document(tx, &scope, &key.document_id).map_err(internal)?;
     match update(current.as_ref()).map_err(StoreError::Rejected)? {
@@ -415,8 +476,11 @@ fn update_document(tx: &Transaction<'_>, key: &DocumentKey, update: DocumentUpda
             Ok(Some(doc))
         }
         DocumentChange::Delete => {
-            tx.execute("DELETE FROM documents WHERE scope = ?1 AND doc_id = ?2", params![scope, key.document_id])
-                .map_err(internal)?;
+            tx.execute(
+                "DELETE FROM documents WHERE scope = ?1 AND doc_id = ?2",
+                params![scope, key.document_id],
+            )
+            .map_err(internal)?;
             Ok(None)
         }
         DocumentChange::Keep => Ok(current),
@@ -438,7 +502,12 @@ fn credential_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CredentialRecord>
         key: row.get(0)?,
         secret_hash: row.get(1)?,
         name: row.get(2)?,
-        scopes: row.get::<_, String>(3)?.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        scopes: row
+            .get::<_, String>(3)?
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
         created_us: row.get(4)?,
         revoked: row.get(5)?,
     })
@@ -501,9 +570,11 @@ impl Store for SqliteStore {
     async fn get_statement(&self, id: &str) -> StoreResult<Option<StoredStatement>> {
         let id = id.to_owned();
         self.read(move |c| {
-            c.prepare_cached("SELECT id, json, stored, voided, attachments FROM statements WHERE id = ?1")?
-                .query_row(params![id], row_to_stored)
-                .optional()
+            c.prepare_cached(
+                "SELECT id, json, stored, voided, attachments FROM statements WHERE id = ?1",
+            )?
+            .query_row(params![id], row_to_stored)
+            .optional()
         })
         .await
     }
@@ -521,14 +592,21 @@ impl Store for SqliteStore {
     async fn get_attachments(&self, sha2: &[String]) -> StoreResult<Vec<AttachmentContent>> {
         let wanted = sha2.to_vec();
         self.read(move |c| {
-            let mut stmt = c.prepare_cached("SELECT content_type, content FROM attachments WHERE sha2 = ?1")?;
+            let mut stmt =
+                c.prepare_cached("SELECT content_type, content FROM attachments WHERE sha2 = ?1")?;
             let mut out = Vec::with_capacity(wanted.len());
             for h in wanted {
                 if let Some((content_type, content)) = stmt
-                    .query_row(params![h], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))
+                    .query_row(params![h], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+                    })
                     .optional()?
                 {
-                    out.push(AttachmentContent { sha2: h, content_type, content: content.into() });
+                    out.push(AttachmentContent {
+                        sha2: h,
+                        content_type,
+                        content: content.into(),
+                    });
                 }
             }
             Ok(out)
@@ -554,20 +632,31 @@ impl Store for SqliteStore {
         self.read(move |c| read_document(c, &scope, &id)).await
     }
 
-    async fn list_documents(&self, scope: &DocumentScope, since_us: Option<i64>) -> StoreResult<Vec<String>> {
+    async fn list_documents(
+        &self,
+        scope: &DocumentScope,
+        since_us: Option<i64>,
+    ) -> StoreResult<Vec<String>> {
         let scope = scope_key(scope);
         self.read(move |c| {
-            let mut stmt =
-                c.prepare_cached("SELECT doc_id FROM documents WHERE scope = ?1 AND updated > ?2 ORDER BY doc_id")?;
-            let rows = stmt.query_map(params![scope, since_us.unwrap_or(i64::MIN)], |r| r.get(0))?;
+            let mut stmt = c.prepare_cached(
+                "SELECT doc_id FROM documents WHERE scope = ?1 AND updated > ?2 ORDER BY doc_id",
+            )?;
+            let rows =
+                stmt.query_map(params![scope, since_us.unwrap_or(i64::MIN)], |r| r.get(0))?;
             rows.collect()
         })
         .await
     }
 
-    async fn update_document(&self, key: &DocumentKey, update: DocumentUpdate) -> StoreResult<Option<Document>> {
+    async fn update_document(
+        &self,
+        key: &DocumentKey,
+        update: DocumentUpdate,
+    ) -> StoreResult<Option<Document>> {
         let key = key.clone();
-        self.write(|tx| WriteOp::UpdateDocument(key, update, tx)).await
+        self.write(|tx| WriteOp::UpdateDocument(key, update, tx))
+            .await
     }
 
     async fn delete_documents(&self, scope: &DocumentScope) -> StoreResult<()> {

@@ -25,7 +25,10 @@ pub fn ifi_key(agent: &Value) -> Option<String> {
         return Some(format!("{kind}|openid|{openid}"));
     }
     if let Some(account) = obj.get("account").and_then(Value::as_object) {
-        let home = account.get("homePage").and_then(Value::as_str).unwrap_or("");
+        let home = account
+            .get("homePage")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let name = account.get("name").and_then(Value::as_str).unwrap_or("");
         return Some(format!("{kind}|account|{home}|{name}"));
     }
@@ -34,7 +37,11 @@ pub fn ifi_key(agent: &Value) -> Option<String> {
 
 /// The members of a Group (empty for an Agent).
 pub fn members(agent: &Value) -> impl Iterator<Item = &Value> {
-    agent.get("member").and_then(Value::as_array).into_iter().flatten()
+    agent
+        .get("member")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
 }
 
 /// The Person object (Communication 2.4) for an Agent: every identifier known for it,
@@ -76,7 +83,8 @@ mod tests {
     #[test]
     fn account_identity_uses_home_page_and_name() {
         let a = ifi_key(&json!({"account": {"homePage": "http://x.org", "name": "1"}}));
-        let b = ifi_key(&json!({"account": {"name": "1", "homePage": "http://x.org"}, "name": "Ann"}));
+        let b =
+            ifi_key(&json!({"account": {"name": "1", "homePage": "http://x.org"}, "name": "Ann"}));
         assert_eq!(a, b);
     }
 }

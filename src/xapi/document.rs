@@ -64,7 +64,9 @@ impl Resource {
     /// is rejected).
     pub fn allowed_params(self, op: Op) -> &'static [&'static str] {
         match (self, op) {
-            (Resource::State, Op::Get) => &["activityId", "agent", "registration", "stateId", "since"],
+            (Resource::State, Op::Get) => {
+                &["activityId", "agent", "registration", "stateId", "since"]
+            }
             (Resource::State, _) => &["activityId", "agent", "registration", "stateId"],
             (Resource::ActivityProfile, Op::Get) => &["activityId", "profileId", "since"],
             (Resource::ActivityProfile, _) => &["activityId", "profileId"],
@@ -134,29 +136,48 @@ pub struct DocTarget {
 impl DocTarget {
     /// The key of the one document addressed, if any.
     pub fn key(&self) -> Option<DocumentKey> {
-        self.document_id.as_ref().map(|id| DocumentKey { scope: self.scope.clone(), document_id: id.clone() })
+        self.document_id.as_ref().map(|id| DocumentKey {
+            scope: self.scope.clone(),
+            document_id: id.clone(),
+        })
     }
 }
 
 fn bad(resource: Resource, param: &str, message: impl Into<String>) -> XapiError {
-    XapiError::bad_request(message).at(param.to_owned()).req(resource.param_requirement(param))
+    XapiError::bad_request(message)
+        .at(param.to_owned())
+        .req(resource.param_requirement(param))
 }
 
 /// Validates an `agent` query parameter (JSON Agent, or identified Group where the version
 /// allows it) and returns its identity key.
-pub fn agent_param_key(raw: &str, version: XapiVersion, param: &str, requirement: &str) -> Result<String, XapiError> {
+pub fn agent_param_key(
+    raw: &str,
+    version: XapiVersion,
+    param: &str,
+    requirement: &str,
+) -> Result<String, XapiError> {
     let value: Value = serde_json::from_str(raw).map_err(|e| {
-        XapiError::bad_request(format!("`{param}` is not valid JSON: {e}")).at(param.to_owned()).req(requirement.to_owned())
+        XapiError::bad_request(format!("`{param}` is not valid JSON: {e}"))
+            .at(param.to_owned())
+            .req(requirement.to_owned())
     })?;
     agent_value_key(&value, version, param, requirement)
 }
 
 /// As [`agent_param_key`], for an already parsed value.
-pub fn agent_value_key(value: &Value, version: XapiVersion, param: &str, requirement: &str) -> Result<String, XapiError> {
+pub fn agent_value_key(
+    value: &Value,
+    version: XapiVersion,
+    param: &str,
+    requirement: &str,
+) -> Result<String, XapiError> {
     if !value.is_object() {
-        return Err(XapiError::bad_request(format!("`{param}` must be a JSON Agent object"))
-            .at(param.to_owned())
-            .req(requirement.to_owned()));
+        return Err(
+            XapiError::bad_request(format!("`{param}` must be a JSON Agent object"))
+                .at(param.to_owned())
+                .req(requirement.to_owned()),
+        );
     }
     validate::validate_agent_param(value, version).map_err(|mut e| {
         // Its paths are JSON pointers into the value: prefix them with the parameter name.
@@ -201,7 +222,13 @@ pub fn parse_target(
         .req("Communication 3.2 (unrecognised parameters are rejected)"));
     }
     let require = |name: &str| {
-        get(name).ok_or_else(|| bad(resource, name, format!("missing required parameter `{name}`")))
+        get(name).ok_or_else(|| {
+            bad(
+                resource,
+                name,
+                format!("missing required parameter `{name}`"),
+            )
+        })
     };
 
     let activity_id = if resource.needs_activity() {
@@ -215,32 +242,59 @@ pub fn parse_target(
     };
     let agent_key = if resource.needs_agent() {
         let raw = require("agent")?;
-        Some(agent_param_key(raw, version, "agent", &resource.param_requirement("agent"))?)
+        Some(agent_param_key(
+            raw,
+            version,
+            "agent",
+            &resource.param_requirement("agent"),
+        )?)
     } else {
         None
     };
     let id_name = resource.id_param();
     let document_id = match get(id_name) {
-        Some("") => return Err(bad(resource, id_name, format!("`{id_name}` must not be empty"))),
+        Some("") => {
+            return Err(bad(
+                resource,
+                id_name,
+                format!("`{id_name}` must not be empty"),
+            ))
+        }
         Some(id) => Some(id.to_owned()),
         None => {
             // Only GET (all three) and DELETE (State) address several documents.
             let multiple = op == Op::Get || (op == Op::Delete && resource == Resource::State);
             if !multiple {
-                return Err(bad(resource, id_name, format!("missing required parameter `{id_name}`")));
+                return Err(bad(
+                    resource,
+                    id_name,
+                    format!("missing required parameter `{id_name}`"),
+                ));
             }
             None
         }
     };
     let registration = match get("registration") {
         Some(r) if validate::is_valid_uuid(r) => Some(r.to_ascii_lowercase()),
-        Some(_) => return Err(bad(resource, "registration", "`registration` must be a UUID")),
+        Some(_) => {
+            return Err(bad(
+                resource,
+                "registration",
+                "`registration` must be a UUID",
+            ))
+        }
         None => None,
     };
     let since_us = match get("since") {
         Some(s) => match validate::parse_timestamp(s, version) {
             Some(t) => Some(t.timestamp_micros()),
-            None => return Err(bad(resource, "since", "`since` must be a timestamp (ISO 8601 / RFC 3339)")),
+            None => {
+                return Err(bad(
+                    resource,
+                    "since",
+                    "`since` must be a timestamp (ISO 8601 / RFC 3339)",
+                ))
+            }
         },
         None => None,
     };
@@ -251,10 +305,18 @@ pub fn parse_target(
             agent: agent_key.unwrap_or_default(),
             registration,
         },
-        Resource::ActivityProfile => DocumentScope::ActivityProfile { activity_id: activity_id.unwrap_or_default() },
-        Resource::AgentProfile => DocumentScope::AgentProfile { agent: agent_key.unwrap_or_default() },
+        Resource::ActivityProfile => DocumentScope::ActivityProfile {
+            activity_id: activity_id.unwrap_or_default(),
+        },
+        Resource::AgentProfile => DocumentScope::AgentProfile {
+            agent: agent_key.unwrap_or_default(),
+        },
     };
-    Ok(DocTarget { scope, document_id, since_us })
+    Ok(DocTarget {
+        scope,
+        document_id,
+        since_us,
+    })
 }
 
 /// The ETag of some content: the lowercase hex SHA-1 of its bytes (Communication 3.1),
@@ -270,7 +332,10 @@ pub fn quoted(etag: &str) -> String {
 
 /// Whether a media type is JSON (`application/json`, parameters and case ignored).
 pub fn is_json(content_type: &str) -> bool {
-    content_type.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// The entity tags of one `If-Match` / `If-None-Match` header.
@@ -336,7 +401,7 @@ impl TagList {
         match (self, current) {
             (_, None) => false,
             (TagList::Any, Some(_)) => true,
-            (TagList::Tags(tags), Some(doc)) => tags.iter().any(|t| *t == doc.etag),
+            (TagList::Tags(tags), Some(doc)) => tags.contains(&doc.etag),
         }
     }
 }
@@ -351,7 +416,10 @@ pub struct Preconditions {
 impl Preconditions {
     /// From the header values (several headers of one name joined with `,`).
     pub fn parse(if_match: Option<&str>, if_none_match: Option<&str>) -> Preconditions {
-        Preconditions { if_match: if_match.and_then(TagList::parse), if_none_match: if_none_match.and_then(TagList::parse) }
+        Preconditions {
+            if_match: if_match.and_then(TagList::parse),
+            if_none_match: if_none_match.and_then(TagList::parse),
+        }
     }
 
     /// Neither header was sent.
@@ -372,20 +440,24 @@ impl Preconditions {
                         quoted(&d.etag)
                     ),
                 };
-                return Err(XapiError::precondition_failed(why)
-                    .at("If-Match")
-                    .req("Communication 3.1 (If-Match precondition failed: 412, nothing changed)"));
+                return Err(XapiError::precondition_failed(why).at("If-Match").req(
+                    "Communication 3.1 (If-Match precondition failed: 412, nothing changed)",
+                ));
             }
         }
         if let Some(n) = &self.if_none_match {
             if n.matches(current) {
                 let why = match n {
-                    TagList::Any => "If-None-Match: * was given but the document already exists".to_owned(),
-                    TagList::Tags(_) => "If-None-Match lists the document's current ETag".to_owned(),
+                    TagList::Any => {
+                        "If-None-Match: * was given but the document already exists".to_owned()
+                    }
+                    TagList::Tags(_) => {
+                        "If-None-Match lists the document's current ETag".to_owned()
+                    }
                 };
-                return Err(XapiError::precondition_failed(why)
-                    .at("If-None-Match")
-                    .req("Communication 3.1 (If-None-Match precondition failed: 412, nothing changed)"));
+                return Err(XapiError::precondition_failed(why).at("If-None-Match").req(
+                    "Communication 3.1 (If-None-Match precondition failed: 412, nothing changed)",
+                ));
             }
         }
         Ok(())
@@ -394,7 +466,12 @@ impl Preconditions {
 
 /// A new document version of `content`, updated at `now_us`.
 pub fn new_document(content_type: &str, content: bytes::Bytes, now_us: i64) -> Document {
-    Document { content_type: content_type.to_owned(), etag: etag(&content), content, updated_us: now_us }
+    Document {
+        content_type: content_type.to_owned(),
+        etag: etag(&content),
+        content,
+        updated_us: now_us,
+    }
 }
 
 fn conflict() -> XapiError {
@@ -430,26 +507,36 @@ pub fn put_update(
                 }
             }
         }
-        Ok(DocumentChange::Put(new_document(&content_type, content, now_us)))
+        Ok(DocumentChange::Put(new_document(
+            &content_type,
+            content,
+            now_us,
+        )))
     })
 }
 
 fn merge_rejected(message: impl Into<String>) -> XapiError {
-    XapiError::bad_request(message).req("Communication 2.2.s8.b1 (POST merges only JSON objects; else 400, nothing changed)")
+    XapiError::bad_request(message)
+        .req("Communication 2.2.s8.b1 (POST merges only JSON objects; else 400, nothing changed)")
 }
 
 /// Parses a JSON document that must be an object.
 fn json_object(content: &[u8], what: &str) -> Result<Map<String, Value>, XapiError> {
     match serde_json::from_slice::<Value>(content) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(merge_rejected(format!("{what} is JSON but not a JSON object"))),
+        Ok(_) => Err(merge_rejected(format!(
+            "{what} is JSON but not a JSON object"
+        ))),
         Err(e) => Err(merge_rejected(format!("{what} is not valid JSON: {e}"))),
     }
 }
 
 /// Merges `posted` into `existing` one level deep (Communication 2.2 JSON procedure):
 /// every top-level property of `posted` replaces the one of `existing`, whole.
-pub fn merge_json(mut existing: Map<String, Value>, posted: Map<String, Value>) -> Map<String, Value> {
+pub fn merge_json(
+    mut existing: Map<String, Value>,
+    posted: Map<String, Value>,
+) -> Map<String, Value> {
     for (k, v) in posted {
         existing.insert(k, v);
     }
@@ -466,11 +553,19 @@ pub fn post_update(
     content: bytes::Bytes,
     now_us: i64,
 ) -> Result<DocumentUpdate, XapiError> {
-    let posted = if is_json(&content_type) { Some(json_object(&content, "the posted document")?) } else { None };
+    let posted = if is_json(&content_type) {
+        Some(json_object(&content, "the posted document")?)
+    } else {
+        None
+    };
     Ok(Box::new(move |current: Option<&Document>| {
         pre.check(current)?;
         let Some(existing) = current else {
-            return Ok(DocumentChange::Put(new_document(&content_type, content, now_us)));
+            return Ok(DocumentChange::Put(new_document(
+                &content_type,
+                content,
+                now_us,
+            )));
         };
         let Some(posted) = posted else {
             return Err(merge_rejected(format!(
@@ -487,7 +582,11 @@ pub fn post_update(
         }
         let base = json_object(&existing.content, "the existing document")?;
         let merged = Value::Object(merge_json(base, posted)).to_string();
-        Ok(DocumentChange::Put(new_document(&existing.content_type, bytes::Bytes::from(merged), now_us)))
+        Ok(DocumentChange::Put(new_document(
+            &existing.content_type,
+            bytes::Bytes::from(merged),
+            now_us,
+        )))
     }))
 }
 
@@ -496,7 +595,11 @@ pub fn post_update(
 pub fn delete_update(pre: Preconditions) -> DocumentUpdate {
     Box::new(move |current: Option<&Document>| {
         pre.check(current)?;
-        Ok(if current.is_some() { DocumentChange::Delete } else { DocumentChange::Keep })
+        Ok(if current.is_some() {
+            DocumentChange::Delete
+        } else {
+            DocumentChange::Keep
+        })
     })
 }
 
@@ -527,7 +630,10 @@ fn merge_components(current: Option<Value>, new: &Value) -> Value {
                 (Some(Value::Object(b)), Value::Object(n)) => {
                     let mut m = n.clone();
                     if let Some(d) = n.get("description") {
-                        m.insert("description".into(), merge_language_map(b.get("description").cloned(), d));
+                        m.insert(
+                            "description".into(),
+                            merge_language_map(b.get("description").cloned(), d),
+                        );
                     } else if let Some(d) = b.get("description") {
                         m.insert("description".into(), d.clone());
                     }
@@ -573,7 +679,10 @@ mod tests {
         new_document(ct, bytes::Bytes::from(content.to_owned()), 1)
     }
 
-    fn apply(update: DocumentUpdate, current: Option<&Document>) -> Result<DocumentChange, XapiError> {
+    fn apply(
+        update: DocumentUpdate,
+        current: Option<&Document>,
+    ) -> Result<DocumentChange, XapiError> {
         update(current)
     }
 
@@ -616,9 +725,22 @@ mod tests {
     #[test]
     fn tag_list_parses_quoted_weak_unquoted_lists_and_star() {
         assert_eq!(TagList::parse("*"), Some(TagList::Any));
-        assert_eq!(TagList::parse(" \"abc\" "), Some(TagList::Tags(vec!["abc".into()])));
-        assert_eq!(TagList::parse("abc"), Some(TagList::Tags(vec!["abc".into()])));
-        assert_eq!(TagList::parse("W/\"abc\", \"def\",ghi"), Some(TagList::Tags(vec!["abc".into(), "def".into(), "ghi".into()])));
+        assert_eq!(
+            TagList::parse(" \"abc\" "),
+            Some(TagList::Tags(vec!["abc".into()]))
+        );
+        assert_eq!(
+            TagList::parse("abc"),
+            Some(TagList::Tags(vec!["abc".into()]))
+        );
+        assert_eq!(
+            TagList::parse("W/\"abc\", \"def\",ghi"),
+            Some(TagList::Tags(vec![
+                "abc".into(),
+                "def".into(),
+                "ghi".into()
+            ]))
+        );
         assert_eq!(TagList::parse(""), None);
         assert_eq!(TagList::parse(" , "), None);
     }
@@ -647,13 +769,21 @@ mod tests {
     fn comm_3_1_if_none_match_star_passes_only_when_no_document_exists() {
         let pre = Preconditions::parse(None, Some("*"));
         assert!(pre.check(None).is_ok());
-        assert_eq!(pre.check(Some(&doc("x", "text/plain"))).unwrap_err().status.as_u16(), 412);
+        assert_eq!(
+            pre.check(Some(&doc("x", "text/plain")))
+                .unwrap_err()
+                .status
+                .as_u16(),
+            412
+        );
     }
 
     #[test]
     fn if_none_match_with_tags_fails_only_on_the_listed_etag() {
         let d = doc("x", "text/plain");
-        assert!(Preconditions::parse(None, Some("\"other\"")).check(Some(&d)).is_ok());
+        assert!(Preconditions::parse(None, Some("\"other\""))
+            .check(Some(&d))
+            .is_ok());
         let same = Preconditions::parse(None, Some(&quoted(&d.etag)));
         assert_eq!(same.check(Some(&d)).unwrap_err().status.as_u16(), 412);
     }
@@ -665,31 +795,80 @@ mod tests {
         let d = doc("{}", "application/json");
         for v in [V1, V2] {
             for r in [Resource::ActivityProfile, Resource::AgentProfile] {
-                let u = put_update(r, v, Preconditions::default(), "application/json".into(), "{}".into(), 2);
-                assert_eq!(apply(u, Some(&d)).err().map(|e| e.status.as_u16()), Some(409), "{r:?} {v}");
+                let u = put_update(
+                    r,
+                    v,
+                    Preconditions::default(),
+                    "application/json".into(),
+                    "{}".into(),
+                    2,
+                );
+                assert_eq!(
+                    apply(u, Some(&d)).err().map(|e| e.status.as_u16()),
+                    Some(409),
+                    "{r:?} {v}"
+                );
             }
         }
     }
 
     #[test]
     fn comm_3_1_put_without_headers_on_new_profile_is_400_under_1_0_3_and_allowed_under_2_0() {
-        let u = put_update(Resource::AgentProfile, V1, Preconditions::default(), "text/plain".into(), "x".into(), 2);
+        let u = put_update(
+            Resource::AgentProfile,
+            V1,
+            Preconditions::default(),
+            "text/plain".into(),
+            "x".into(),
+            2,
+        );
         assert_eq!(apply(u, None).err().map(|e| e.status.as_u16()), Some(400));
-        let u = put_update(Resource::AgentProfile, V2, Preconditions::default(), "text/plain".into(), "x".into(), 2);
+        let u = put_update(
+            Resource::AgentProfile,
+            V2,
+            Preconditions::default(),
+            "text/plain".into(),
+            "x".into(),
+            2,
+        );
         assert!(apply(u, None).is_ok());
     }
 
     #[test]
     fn comm_3_1_state_put_without_headers_overwrites_under_1_0_3_and_conflicts_under_2_0() {
         let d = doc("old", "text/plain");
-        let u = put_update(Resource::State, V1, Preconditions::default(), "text/plain".into(), "new".into(), 2);
+        let u = put_update(
+            Resource::State,
+            V1,
+            Preconditions::default(),
+            "text/plain".into(),
+            "new".into(),
+            2,
+        );
         let new = put_content(apply(u, Some(&d)).unwrap());
         assert_eq!(&new.content[..], b"new");
         assert_eq!(new.etag, etag(b"new"));
         assert_eq!(new.updated_us, 2);
-        let u = put_update(Resource::State, V2, Preconditions::default(), "text/plain".into(), "new".into(), 2);
-        assert_eq!(apply(u, Some(&d)).err().map(|e| e.status.as_u16()), Some(409));
-        let u = put_update(Resource::State, V2, Preconditions::default(), "text/plain".into(), "new".into(), 2);
+        let u = put_update(
+            Resource::State,
+            V2,
+            Preconditions::default(),
+            "text/plain".into(),
+            "new".into(),
+            2,
+        );
+        assert_eq!(
+            apply(u, Some(&d)).err().map(|e| e.status.as_u16()),
+            Some(409)
+        );
+        let u = put_update(
+            Resource::State,
+            V2,
+            Preconditions::default(),
+            "text/plain".into(),
+            "new".into(),
+            2,
+        );
         assert!(apply(u, None).is_ok());
     }
 
@@ -698,7 +877,14 @@ mod tests {
         let d = doc("{\"a\":1}", "application/json");
         let pre = Preconditions::parse(Some(&quoted(&d.etag)), None);
         let body = bytes::Bytes::from_static(&[0u8, 159, 146, 150]);
-        let u = put_update(Resource::ActivityProfile, V1, pre, "application/octet-stream".into(), body.clone(), 3);
+        let u = put_update(
+            Resource::ActivityProfile,
+            V1,
+            pre,
+            "application/octet-stream".into(),
+            body.clone(),
+            3,
+        );
         let new = put_content(apply(u, Some(&d)).unwrap());
         assert_eq!(new.content, body);
         assert_eq!(new.content_type, "application/octet-stream");
@@ -708,8 +894,18 @@ mod tests {
     fn comm_3_1_put_precondition_failure_wins_over_conflict() {
         let d = doc("x", "text/plain");
         let pre = Preconditions::parse(None, Some("*"));
-        let u = put_update(Resource::AgentProfile, V1, pre, "text/plain".into(), "y".into(), 2);
-        assert_eq!(apply(u, Some(&d)).err().map(|e| e.status.as_u16()), Some(412));
+        let u = put_update(
+            Resource::AgentProfile,
+            V1,
+            pre,
+            "text/plain".into(),
+            "y".into(),
+            2,
+        );
+        assert_eq!(
+            apply(u, Some(&d)).err().map(|e| e.status.as_u16()),
+            Some(412)
+        );
     }
 
     // ---- POST / merge ----
@@ -718,51 +914,116 @@ mod tests {
     fn comm_2_2_s7_merge_is_one_level_deep_and_replaces_whole_properties() {
         let existing = json!({"x": "foo", "y": "bar", "car": {"make": "Ford", "model": "Escape"}});
         let posted = json!({"x": "bash", "z": "faz", "car": {"make": "Dodge"}});
-        let merged = merge_json(existing.as_object().unwrap().clone(), posted.as_object().unwrap().clone());
-        assert_eq!(Value::Object(merged), json!({"x": "bash", "y": "bar", "z": "faz", "car": {"make": "Dodge"}}));
+        let merged = merge_json(
+            existing.as_object().unwrap().clone(),
+            posted.as_object().unwrap().clone(),
+        );
+        assert_eq!(
+            Value::Object(merged),
+            json!({"x": "bash", "y": "bar", "z": "faz", "car": {"make": "Dodge"}})
+        );
     }
 
     #[test]
     fn comm_2_2_s7_post_merges_into_existing_json_document() {
         let d = doc(r#"{"car":"Honda"}"#, "application/json");
-        let u = post_update(Preconditions::default(), "application/json".into(), r#"{"type":"Civic"}"#.into(), 5).unwrap();
+        let u = post_update(
+            Preconditions::default(),
+            "application/json".into(),
+            r#"{"type":"Civic"}"#.into(),
+            5,
+        )
+        .unwrap();
         let new = put_content(apply(u, Some(&d)).unwrap());
-        assert_eq!(serde_json::from_slice::<Value>(&new.content).unwrap(), json!({"car": "Honda", "type": "Civic"}));
+        assert_eq!(
+            serde_json::from_slice::<Value>(&new.content).unwrap(),
+            json!({"car": "Honda", "type": "Civic"})
+        );
         assert_eq!(new.etag, etag(&new.content));
         assert_eq!(new.updated_us, 5);
     }
 
     #[test]
     fn comm_2_2_s7_post_to_missing_document_creates_it_whatever_its_type() {
-        let u = post_update(Preconditions::default(), "application/json".into(), r#"{"a":1}"#.into(), 5).unwrap();
-        assert_eq!(&put_content(apply(u, None).unwrap()).content[..], br#"{"a":1}"#);
-        let u = post_update(Preconditions::default(), "text/plain".into(), "hello".into(), 5).unwrap();
+        let u = post_update(
+            Preconditions::default(),
+            "application/json".into(),
+            r#"{"a":1}"#.into(),
+            5,
+        )
+        .unwrap();
+        assert_eq!(
+            &put_content(apply(u, None).unwrap()).content[..],
+            br#"{"a":1}"#
+        );
+        let u = post_update(
+            Preconditions::default(),
+            "text/plain".into(),
+            "hello".into(),
+            5,
+        )
+        .unwrap();
         let d = put_content(apply(u, None).unwrap());
-        assert_eq!((&d.content[..], d.content_type.as_str()), (&b"hello"[..], "text/plain"));
+        assert_eq!(
+            (&d.content[..], d.content_type.as_str()),
+            (&b"hello"[..], "text/plain")
+        );
     }
 
     #[test]
     fn comm_2_2_s8_b1_post_of_non_json_to_json_document_is_400() {
         let d = doc(r#"{"a":1}"#, "application/json");
-        let u = post_update(Preconditions::default(), "application/x-www-form-urlencoded".into(), "abc".into(), 5).unwrap();
-        assert_eq!(apply(u, Some(&d)).err().map(|e| e.status.as_u16()), Some(400));
+        let u = post_update(
+            Preconditions::default(),
+            "application/x-www-form-urlencoded".into(),
+            "abc".into(),
+            5,
+        )
+        .unwrap();
+        assert_eq!(
+            apply(u, Some(&d)).err().map(|e| e.status.as_u16()),
+            Some(400)
+        );
     }
 
     #[test]
     fn comm_2_2_s8_b1_post_of_json_to_non_json_document_is_400() {
         let d = doc("/ asdf / undefined", "application/octet-stream");
-        let u = post_update(Preconditions::default(), "application/json".into(), r#"{"a":1}"#.into(), 5).unwrap();
-        assert_eq!(apply(u, Some(&d)).err().map(|e| e.status.as_u16()), Some(400));
+        let u = post_update(
+            Preconditions::default(),
+            "application/json".into(),
+            r#"{"a":1}"#.into(),
+            5,
+        )
+        .unwrap();
+        assert_eq!(
+            apply(u, Some(&d)).err().map(|e| e.status.as_u16()),
+            Some(400)
+        );
         // A JSON content type on something that is not an object cannot be merged either.
         let d = doc("[1,2]", "application/json");
-        let u = post_update(Preconditions::default(), "application/json".into(), r#"{"a":1}"#.into(), 5).unwrap();
-        assert_eq!(apply(u, Some(&d)).err().map(|e| e.status.as_u16()), Some(400));
+        let u = post_update(
+            Preconditions::default(),
+            "application/json".into(),
+            r#"{"a":1}"#.into(),
+            5,
+        )
+        .unwrap();
+        assert_eq!(
+            apply(u, Some(&d)).err().map(|e| e.status.as_u16()),
+            Some(400)
+        );
     }
 
     #[test]
     fn comm_2_2_s8_b1_post_of_invalid_json_or_non_object_is_400_before_the_store() {
         for body in [r#"{"a":1}{"#, "[1]", "\"s\"", ""] {
-            let r = post_update(Preconditions::default(), "application/json".into(), body.to_owned().into(), 5);
+            let r = post_update(
+                Preconditions::default(),
+                "application/json".into(),
+                body.to_owned().into(),
+                5,
+            );
             assert_eq!(r.err().map(|e| e.status.as_u16()), Some(400), "{body}");
         }
     }
@@ -772,7 +1033,10 @@ mod tests {
         let d = doc(r#"{"a":1}"#, "application/json");
         let stale = Preconditions::parse(Some("\"1234\""), None);
         let u = post_update(stale, "application/json".into(), r#"{"b":2}"#.into(), 5).unwrap();
-        assert_eq!(apply(u, Some(&d)).err().map(|e| e.status.as_u16()), Some(412));
+        assert_eq!(
+            apply(u, Some(&d)).err().map(|e| e.status.as_u16()),
+            Some(412)
+        );
         let fresh = Preconditions::parse(Some(&quoted(&d.etag)), None);
         let u = post_update(fresh, "application/json".into(), r#"{"b":2}"#.into(), 5).unwrap();
         assert!(apply(u, Some(&d)).is_ok());
@@ -784,7 +1048,10 @@ mod tests {
     fn comm_3_1_delete_honours_if_match() {
         let d = doc("x", "text/plain");
         let u = delete_update(Preconditions::parse(Some("\"1234\""), None));
-        assert_eq!(apply(u, Some(&d)).err().map(|e| e.status.as_u16()), Some(412));
+        assert_eq!(
+            apply(u, Some(&d)).err().map(|e| e.status.as_u16()),
+            Some(412)
+        );
         let u = delete_update(Preconditions::parse(Some(&quoted(&d.etag)), None));
         assert!(matches!(apply(u, Some(&d)), Ok(DocumentChange::Delete)));
         let u = delete_update(Preconditions::default());
@@ -800,15 +1067,30 @@ mod tests {
             Resource::State,
             Op::Put,
             V1,
-            p(&[("activityId", ACT), ("agent", AGENT), ("stateId", "s1"), ("registration", reg)]),
+            p(&[
+                ("activityId", ACT),
+                ("agent", AGENT),
+                ("stateId", "s1"),
+                ("registration", reg),
+            ]),
         )
         .unwrap();
         assert_eq!(t.document_id.as_deref(), Some("s1"));
         match &t.scope {
-            DocumentScope::State { activity_id, agent, registration } => {
+            DocumentScope::State {
+                activity_id,
+                agent,
+                registration,
+            } => {
                 assert_eq!(activity_id, ACT);
-                assert_eq!(Some(agent.clone()), agent::ifi_key(&serde_json::from_str(AGENT).unwrap()));
-                assert_eq!(registration.as_deref(), Some(reg.to_ascii_lowercase().as_str()));
+                assert_eq!(
+                    Some(agent.clone()),
+                    agent::ifi_key(&serde_json::from_str(AGENT).unwrap())
+                );
+                assert_eq!(
+                    registration.as_deref(),
+                    Some(reg.to_ascii_lowercase().as_str())
+                );
             }
             other => panic!("wrong scope {other:?}"),
         }
@@ -823,12 +1105,22 @@ mod tests {
         ] {
             for op in [Op::Put, Op::Post] {
                 let e = parse_target(Resource::State, op, V2, &params).unwrap_err();
-                assert_eq!((e.status.as_u16(), e.path.as_deref()), (400, Some(missing)), "{op:?}");
+                assert_eq!(
+                    (e.status.as_u16(), e.path.as_deref()),
+                    (400, Some(missing)),
+                    "{op:?}"
+                );
             }
         }
         // GET and DELETE without stateId address every document of the context.
         for op in [Op::Get, Op::Delete] {
-            let t = parse_target(Resource::State, op, V2, p(&[("activityId", ACT), ("agent", AGENT)])).unwrap();
+            let t = parse_target(
+                Resource::State,
+                op,
+                V2,
+                p(&[("activityId", ACT), ("agent", AGENT)]),
+            )
+            .unwrap();
             assert_eq!(t.document_id, None);
         }
     }
@@ -856,7 +1148,13 @@ mod tests {
         let base = [("activityId", ACT), ("agent", AGENT)];
         let mut bad = base.to_vec();
         bad.push(("since", "not a timestamp"));
-        assert_eq!(parse_target(Resource::State, Op::Get, V1, &bad).unwrap_err().path.as_deref(), Some("since"));
+        assert_eq!(
+            parse_target(Resource::State, Op::Get, V1, &bad)
+                .unwrap_err()
+                .path
+                .as_deref(),
+            Some("since")
+        );
         let mut good = base.to_vec();
         good.push(("since", "2024-01-02T03:04:05.678Z"));
         let t = parse_target(Resource::State, Op::Get, V2, &good).unwrap();
@@ -865,16 +1163,32 @@ mod tests {
 
     #[test]
     fn comm_3_2_unknown_or_miscased_parameters_are_400() {
-        let e = parse_target(Resource::ActivityProfile, Op::Get, V1, p(&[("activityId", ACT), ("foo", "1")])).unwrap_err();
+        let e = parse_target(
+            Resource::ActivityProfile,
+            Op::Get,
+            V1,
+            p(&[("activityId", ACT), ("foo", "1")]),
+        )
+        .unwrap_err();
         assert_eq!((e.status.as_u16(), e.path.as_deref()), (400, Some("foo")));
-        let e = parse_target(Resource::ActivityProfile, Op::Get, V1, p(&[("activityid", ACT)])).unwrap_err();
+        let e = parse_target(
+            Resource::ActivityProfile,
+            Op::Get,
+            V1,
+            p(&[("activityid", ACT)]),
+        )
+        .unwrap_err();
         assert_eq!(e.path.as_deref(), Some("activityid"));
         // `since` belongs to GET only.
         let e = parse_target(
             Resource::AgentProfile,
             Op::Delete,
             V2,
-            p(&[("agent", AGENT), ("profileId", "p"), ("since", "2024-01-01T00:00:00Z")]),
+            p(&[
+                ("agent", AGENT),
+                ("profileId", "p"),
+                ("since", "2024-01-01T00:00:00Z"),
+            ]),
         )
         .unwrap_err();
         assert_eq!(e.path.as_deref(), Some("since"));
@@ -882,18 +1196,53 @@ mod tests {
 
     #[test]
     fn comm_2_6_2_7_profile_delete_needs_profile_id() {
-        let e = parse_target(Resource::AgentProfile, Op::Delete, V2, p(&[("agent", AGENT)])).unwrap_err();
+        let e = parse_target(
+            Resource::AgentProfile,
+            Op::Delete,
+            V2,
+            p(&[("agent", AGENT)]),
+        )
+        .unwrap_err();
         assert_eq!(e.path.as_deref(), Some("profileId"));
-        let e = parse_target(Resource::ActivityProfile, Op::Delete, V2, p(&[("activityId", ACT)])).unwrap_err();
+        let e = parse_target(
+            Resource::ActivityProfile,
+            Op::Delete,
+            V2,
+            p(&[("activityId", ACT)]),
+        )
+        .unwrap_err();
         assert_eq!(e.path.as_deref(), Some("profileId"));
-        let t = parse_target(Resource::ActivityProfile, Op::Get, V2, p(&[("activityId", ACT)])).unwrap();
-        assert_eq!(t.scope, DocumentScope::ActivityProfile { activity_id: ACT.into() });
+        let t = parse_target(
+            Resource::ActivityProfile,
+            Op::Get,
+            V2,
+            p(&[("activityId", ACT)]),
+        )
+        .unwrap();
+        assert_eq!(
+            t.scope,
+            DocumentScope::ActivityProfile {
+                activity_id: ACT.into()
+            }
+        );
     }
 
     #[test]
     fn data_2_4_2_3_agent_parameter_keys_by_ifi() {
-        let a = agent_param_key(r#"{"mbox":"mailto:Ann@EXAMPLE.com","name":"Ann"}"#, V2, "agent", "r").unwrap();
-        let b = agent_param_key(r#"{"objectType":"Agent","mbox":"mailto:Ann@example.com"}"#, V2, "agent", "r").unwrap();
+        let a = agent_param_key(
+            r#"{"mbox":"mailto:Ann@EXAMPLE.com","name":"Ann"}"#,
+            V2,
+            "agent",
+            "r",
+        )
+        .unwrap();
+        let b = agent_param_key(
+            r#"{"objectType":"Agent","mbox":"mailto:Ann@example.com"}"#,
+            V2,
+            "agent",
+            "r",
+        )
+        .unwrap();
         assert_eq!(a, b);
     }
 
@@ -903,9 +1252,13 @@ mod tests {
     fn data_2_4_4_1_definition_merge_keeps_all_languages() {
         let first = json!({"type": "http://a/t", "name": {"en-US": "example meeting", "en-GB": "example meeting"},
                            "description": {"en-US": "d"}});
-        let second = json!({"type": "http://a/t", "name": {"en-GB": "example meeting", "fr-FR": "réunion"}});
+        let second =
+            json!({"type": "http://a/t", "name": {"en-GB": "example meeting", "fr-FR": "réunion"}});
         let merged = merge_definition(Some(first), &second);
-        assert_eq!(merged["name"], json!({"en-US": "example meeting", "en-GB": "example meeting", "fr-FR": "réunion"}));
+        assert_eq!(
+            merged["name"],
+            json!({"en-US": "example meeting", "en-GB": "example meeting", "fr-FR": "réunion"})
+        );
         assert_eq!(merged["description"], json!({"en-US": "d"}));
     }
 

@@ -22,7 +22,12 @@ impl XapiVersion {
     /// Parses a header value: `1.0`, `1.0.x`, `2.0`, `2.0.x` (Communication 3.3.s4.b1).
     pub fn parse_header(value: &str) -> Option<Self> {
         let v = value.trim();
-        let patch_ok = |rest: &str| rest.is_empty() || (rest.starts_with('.') && rest.len() > 1 && rest[1..].bytes().all(|b| b.is_ascii_digit()));
+        let patch_ok = |rest: &str| {
+            rest.is_empty()
+                || (rest.starts_with('.')
+                    && rest.len() > 1
+                    && rest[1..].bytes().all(|b| b.is_ascii_digit()))
+        };
         if let Some(rest) = v.strip_prefix("1.0") {
             patch_ok(rest).then_some(XapiVersion::V1_0)
         } else if let Some(rest) = v.strip_prefix("2.0") {

@@ -169,9 +169,16 @@ fn next_delimiter(body: &[u8], dash_boundary: &[u8], from: usize) -> Option<Deli
             let j = at + dash_boundary.len();
             let rest = &body[j..];
             if rest.starts_with(b"--") {
-                return Some(Delimiter { content_end, after: j + 2, close: true });
+                return Some(Delimiter {
+                    content_end,
+                    after: j + 2,
+                    close: true,
+                });
             }
-            let pad = rest.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+            let pad = rest
+                .iter()
+                .take_while(|&&b| b == b' ' || b == b'\t')
+                .count();
             let rest = &rest[pad..];
             let eol = if rest.starts_with(b"\r\n") {
                 2
@@ -181,7 +188,11 @@ fn next_delimiter(body: &[u8], dash_boundary: &[u8], from: usize) -> Option<Deli
                 0
             };
             if eol > 0 {
-                return Some(Delimiter { content_end, after: j + pad + eol, close: false });
+                return Some(Delimiter {
+                    content_end,
+                    after: j + pad + eol,
+                    close: false,
+                });
             }
         }
         i = at + 1;
@@ -234,7 +245,10 @@ fn parse_part(bytes: &[u8], index: usize) -> Result<Part, XapiError> {
         }
         headers.push((name.to_ascii_lowercase(), value.trim().to_owned()));
     }
-    Ok(Part { headers, body: Bytes::copy_from_slice(&bytes[pos..]) })
+    Ok(Part {
+        headers,
+        body: Bytes::copy_from_slice(&bytes[pos..]),
+    })
 }
 
 /// Splits a multipart body (CRLF line endings; tolerate LF as well) into parts. 400 on malformed input.
@@ -259,7 +273,9 @@ pub fn parse(body: &[u8], boundary: &str) -> Result<Vec<Part>, XapiError> {
     let mut cursor = first.after;
     loop {
         let Some(next) = next_delimiter(body, &dash_boundary, cursor) else {
-            return Err(malformed("the multipart body has no closing boundary delimiter"));
+            return Err(malformed(
+                "the multipart body has no closing boundary delimiter",
+            ));
         };
         let end = next.content_end.max(cursor);
         parts.push(parse_part(&body[cursor..end], parts.len())?);
@@ -290,7 +306,10 @@ struct AttachmentRef<'a> {
 
 impl AttachmentRef<'_> {
     fn sha2(&self) -> Option<String> {
-        self.value.get("sha2").and_then(Value::as_str).map(normalize_hash)
+        self.value
+            .get("sha2")
+            .and_then(Value::as_str)
+            .map(normalize_hash)
     }
     fn has_file_url(&self) -> bool {
         matches!(self.value.get("fileUrl"), Some(Value::String(s)) if !s.trim().is_empty())
@@ -303,7 +322,10 @@ fn attachment_refs(statements: &Value) -> Vec<AttachmentRef<'_>> {
     fn push<'a>(out: &mut Vec<AttachmentRef<'a>>, prefix: &str, holder: &'a Value) {
         if let Some(items) = holder.get("attachments").and_then(Value::as_array) {
             for (j, value) in items.iter().enumerate() {
-                out.push(AttachmentRef { pointer: format!("{prefix}/attachments/{j}"), value });
+                out.push(AttachmentRef {
+                    pointer: format!("{prefix}/attachments/{j}"),
+                    value,
+                });
             }
         }
     }
@@ -365,7 +387,10 @@ pub fn statements_request(
         ))
         .req(REQ_FIRST_PART));
     }
-    let json = first.body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&first.body);
+    let json = first
+        .body
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(&first.body);
     let statements: Value = serde_json::from_slice(json).map_err(|e| {
         XapiError::bad_request(format!("the first part is not valid JSON: {e}")).req(REQ_FIRST_PART)
     })?;
@@ -399,7 +424,9 @@ pub fn statements_request(
                 .req(REQ_TRANSFER_ENCODING))
             }
         }
-        let Some(owner) = declared.iter().position(|d| d.as_deref() == Some(hash.as_str()))
+        let Some(owner) = declared
+            .iter()
+            .position(|d| d.as_deref() == Some(hash.as_str()))
         else {
             return Err(XapiError::bad_request(format!(
                 "multipart part {index} (X-Experience-API-Hash {hash}) matches no attachment's sha2"
@@ -422,7 +449,11 @@ pub fn statements_request(
             .or_else(|| part.header("content-type"))
             .unwrap_or("application/octet-stream")
             .to_owned();
-        contents.push(AttachmentContent { sha2: hash, content_type, content: part.body });
+        contents.push(AttachmentContent {
+            sha2: hash,
+            content_type,
+            content: part.body,
+        });
     }
 
     for (r, sha2) in refs.iter().zip(&declared) {
@@ -452,7 +483,10 @@ pub fn check_attachments_without_parts(
     statements: &Value,
     _version: XapiVersion,
 ) -> Result<(), XapiError> {
-    match attachment_refs(statements).into_iter().find(|r| !r.has_file_url()) {
+    match attachment_refs(statements)
+        .into_iter()
+        .find(|r| !r.has_file_url())
+    {
         None => Ok(()),
         Some(r) => Err(XapiError::bad_request(
             "an attachment without fileUrl must be sent as multipart/mixed with its content",
@@ -464,7 +498,10 @@ pub fn check_attachments_without_parts(
 
 /// A header value safe to write: line breaks would start a new header.
 fn header_safe(value: &str) -> String {
-    value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Builds a multipart/mixed response: first part application/json `json`, then each attachment
@@ -502,7 +539,9 @@ pub fn build(json: &[u8], attachments: &[AttachmentContent]) -> (String, Vec<u8>
 
     let size = json.len() + unique.iter().map(|a| a.content.len() + 256).sum::<usize>() + 256;
     let mut body = Vec::with_capacity(size);
-    body.extend_from_slice(format!("--{boundary}\r\nContent-Type: application/json\r\n\r\n").as_bytes());
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Type: application/json\r\n\r\n").as_bytes(),
+    );
     body.extend_from_slice(json);
     for a in unique {
         body.extend_from_slice(

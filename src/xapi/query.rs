@@ -30,16 +30,31 @@ const QUERY_PARAMS: [&str; 13] = [
 #[derive(Debug)]
 pub enum StatementsGet {
     /// `statementId` or `voidedStatementId`.
-    Single { id: String, voided: bool, format: Format, attachments: bool },
-    Query { query: StatementQuery, format: Format, attachments: bool, params: Vec<(String, String)> },
+    Single {
+        id: String,
+        voided: bool,
+        format: Format,
+        attachments: bool,
+    },
+    Query {
+        query: StatementQuery,
+        format: Format,
+        attachments: bool,
+        params: Vec<(String, String)>,
+    },
 }
 
 fn bad(msg: impl Into<String>, param: &str) -> XapiError {
-    XapiError::bad_request(msg).at(param.to_owned()).req(REQ_PARAMS)
+    XapiError::bad_request(msg)
+        .at(param.to_owned())
+        .req(REQ_PARAMS)
 }
 
 fn get<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn boolean(params: &[(String, String)], name: &str) -> XapiResult<bool> {
@@ -47,7 +62,10 @@ fn boolean(params: &[(String, String)], name: &str) -> XapiResult<bool> {
         None => Ok(false),
         Some("true") => Ok(true),
         Some("false") => Ok(false),
-        Some(v) => Err(bad(format!("`{name}` must be true or false, not `{v}`"), name)),
+        Some(v) => Err(bad(
+            format!("`{name}` must be true or false, not `{v}`"),
+            name,
+        )),
     }
 }
 
@@ -56,7 +74,10 @@ fn format_param(params: &[(String, String)]) -> XapiResult<Format> {
         None | Some("exact") => Ok(Format::Exact),
         Some("ids") => Ok(Format::Ids),
         Some("canonical") => Ok(Format::Canonical),
-        Some(v) => Err(bad(format!("`format` must be ids, exact or canonical, not `{v}`"), "format")),
+        Some(v) => Err(bad(
+            format!("`format` must be ids, exact or canonical, not `{v}`"),
+            "format",
+        )),
     }
 }
 
@@ -77,12 +98,18 @@ pub fn parse(
     let sid = get(params, "statementId");
     let vid = get(params, "voidedStatementId");
     if sid.is_some() && vid.is_some() {
-        return Err(XapiError::bad_request("statementId and voidedStatementId cannot be used together")
-            .req("Communication 2.1.3.s2.b1"));
+        return Err(XapiError::bad_request(
+            "statementId and voidedStatementId cannot be used together",
+        )
+        .req("Communication 2.1.3.s2.b1"));
     }
-    if let Some((name, id)) = sid.map(|i| ("statementId", i)).or(vid.map(|i| ("voidedStatementId", i))) {
-        if let Some((other, _)) =
-            params.iter().find(|(k, _)| k != name && k != "attachments" && k != "format")
+    if let Some((name, id)) = sid
+        .map(|i| ("statementId", i))
+        .or(vid.map(|i| ("voidedStatementId", i)))
+    {
+        if let Some((other, _)) = params
+            .iter()
+            .find(|(k, _)| k != name && k != "attachments" && k != "format")
         {
             return Err(XapiError::bad_request(format!(
                 "`{name}` allows no other parameter than attachments and format (got `{other}`)"
@@ -100,17 +127,26 @@ pub fn parse(
             attachments: boolean(params, "attachments")?,
         });
     }
-    if let Some((unknown, _)) = params.iter().find(|(k, _)| !QUERY_PARAMS.contains(&k.as_str())) {
+    if let Some((unknown, _)) = params
+        .iter()
+        .find(|(k, _)| !QUERY_PARAMS.contains(&k.as_str()))
+    {
         return Err(bad(format!("unknown parameter `{unknown}`"), unknown));
     }
     let mut q = StatementQuery::default();
     let related_agents = boolean(params, "related_agents")?;
     let related_activities = boolean(params, "related_activities")?;
     if let Some(a) = get(params, "agent") {
-        let agent: Value = serde_json::from_str(a).map_err(|_| bad("`agent` must be a JSON Agent or Group", "agent"))?;
+        let agent: Value = serde_json::from_str(a)
+            .map_err(|_| bad("`agent` must be a JSON Agent or Group", "agent"))?;
         validate_agent_param(&agent, version).map_err(|e| e.at("agent"))?;
-        let ifi = ifi_key(&agent).ok_or_else(|| bad("`agent` needs an inverse functional identifier", "agent"))?;
-        let prefix = if related_agents { key::RELATED_AGENT } else { key::AGENT };
+        let ifi = ifi_key(&agent)
+            .ok_or_else(|| bad("`agent` needs an inverse functional identifier", "agent"))?;
+        let prefix = if related_agents {
+            key::RELATED_AGENT
+        } else {
+            key::AGENT
+        };
         q.keys.push(format!("{prefix}{ifi}"));
     }
     if let Some(v) = get(params, "verb") {
@@ -123,14 +159,19 @@ pub fn parse(
         if !is_valid_iri(a) {
             return Err(bad("`activity` must be an IRI", "activity"));
         }
-        let prefix = if related_activities { key::RELATED_ACTIVITY } else { key::ACTIVITY };
+        let prefix = if related_activities {
+            key::RELATED_ACTIVITY
+        } else {
+            key::ACTIVITY
+        };
         q.keys.push(format!("{prefix}{a}"));
     }
     if let Some(r) = get(params, "registration") {
         if !is_valid_uuid(r) {
             return Err(bad("`registration` must be a UUID", "registration"));
         }
-        q.keys.push(format!("{}{}", key::REGISTRATION, r.to_ascii_lowercase()));
+        q.keys
+            .push(format!("{}{}", key::REGISTRATION, r.to_ascii_lowercase()));
     }
     if let Some(m) = mine.and_then(ifi_key) {
         q.keys.push(format!("{}{m}", key::AUTHORITY));
@@ -187,7 +228,11 @@ struct Cursor {
 
 pub fn encode_cursor(params: &[(String, String)], after: (i64, &str)) -> String {
     let c = Cursor {
-        p: params.iter().filter(|(k, _)| k != "more").cloned().collect(),
+        p: params
+            .iter()
+            .filter(|(k, _)| k != "more")
+            .cloned()
+            .collect(),
         s: after.0,
         i: after.1.to_owned(),
     };
@@ -200,7 +245,8 @@ pub fn decode_cursor(token: &str) -> XapiResult<(Vec<(String, String)>, (i64, St
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token)
         .map_err(|_| bad("invalid `more` cursor", "more"))?;
-    let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad("invalid `more` cursor", "more"))?;
+    let c: Cursor =
+        serde_json::from_slice(&bytes).map_err(|_| bad("invalid `more` cursor", "more"))?;
     Ok((c.p, (c.s, c.i)))
 }
 
@@ -209,7 +255,10 @@ mod tests {
     use super::*;
 
     fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]

@@ -18,7 +18,9 @@
 //!   is not a security measure. Without `x5c` there is no key to verify with, so only the
 //!   form of the JWS is checked.
 use crate::error::XapiError;
-use crate::xapi::multipart::{each_statement, media_type_essence, normalize_hash, AttachmentContent};
+use crate::xapi::multipart::{
+    each_statement, media_type_essence, normalize_hash, AttachmentContent,
+};
 use crate::xapi::XapiVersion;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -118,14 +120,23 @@ fn verify_one(
     contents: &[AttachmentContent],
     version: XapiVersion,
 ) -> Result<(), Failure> {
-    let content_type = attachment.get("contentType").and_then(Value::as_str).unwrap_or("");
+    let content_type = attachment
+        .get("contentType")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if media_type_essence(content_type) != "application/octet-stream" {
         return Err(Failure::Attachment(format!(
             "a signature attachment must have contentType application/octet-stream, not `{content_type}`"
         )));
     }
-    let Some(sha2) = attachment.get("sha2").and_then(Value::as_str).map(normalize_hash) else {
-        return Err(Failure::Attachment("the signature attachment has no sha2".into()));
+    let Some(sha2) = attachment
+        .get("sha2")
+        .and_then(Value::as_str)
+        .map(normalize_hash)
+    else {
+        return Err(Failure::Attachment(
+            "the signature attachment has no sha2".into(),
+        ));
     };
     let Some(content) = contents.iter().find(|c| c.sha2 == sha2) else {
         return Err(Failure::Attachment(
@@ -140,10 +151,14 @@ fn verify_one(
             ));
         }
         let signed: Value = serde_json::from_slice(&jws.payload).map_err(|e| {
-            Failure::Payload(format!("the JWS payload is not a JSON serialization of a statement: {e}"))
+            Failure::Payload(format!(
+                "the JWS payload is not a JSON serialization of a statement: {e}"
+            ))
         })?;
         let (Value::Object(signed), Value::Object(received)) = (&signed, statement) else {
-            return Err(Failure::Payload("the JWS payload is not a JSON object (a statement)".into()));
+            return Err(Failure::Payload(
+                "the JWS payload is not a JSON object (a statement)".into(),
+            ));
         };
         compare_statement(signed, received, false, version, "").map_err(Failure::Mismatch)?;
         if let Some(x5c) = jws.header.get("x5c") {
@@ -170,7 +185,9 @@ fn b64url(segment: &str) -> Option<Vec<u8>> {
 fn header_object(bytes: &[u8], what: &str) -> Result<Map<String, Value>, Failure> {
     match serde_json::from_slice(bytes) {
         Ok(Value::Object(m)) => Ok(m),
-        _ => Err(Failure::Form(format!("the JWS {what} is not a JSON object"))),
+        _ => Err(Failure::Form(format!(
+            "the JWS {what} is not a JSON object"
+        ))),
     }
 }
 
@@ -187,8 +204,9 @@ fn decode_jws(content: &[u8], version: XapiVersion) -> Result<Vec<Jws>, Failure>
                     .into(),
             ));
         }
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| Failure::Form(format!("the JWS JSON Serialization is not valid JSON: {e}")))?;
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            Failure::Form(format!("the JWS JSON Serialization is not valid JSON: {e}"))
+        })?;
         return decode_json_serialization(&value);
     }
     let segments: Vec<&str> = text.split('.').collect();
@@ -205,7 +223,9 @@ fn decode_jws(content: &[u8], version: XapiVersion) -> Result<Vec<Jws>, Failure>
         b64url(payload).ok_or_else(|| Failure::Form("the JWS payload is not base64url".into()))?;
     let signature_ok = b64url(signature).is_some_and(|s| !s.is_empty());
     if !signature_ok {
-        return Err(Failure::Form("the JWS signature is missing or not base64url".into()));
+        return Err(Failure::Form(
+            "the JWS signature is missing or not base64url".into(),
+        ));
     }
     Ok(vec![Jws {
         header: header_object(&header_bytes, "protected header")?,
@@ -217,13 +237,19 @@ fn decode_jws(content: &[u8], version: XapiVersion) -> Result<Vec<Jws>, Failure>
 
 fn decode_json_serialization(value: &Value) -> Result<Vec<Jws>, Failure> {
     let Some(payload) = value.get("payload").and_then(Value::as_str) else {
-        return Err(Failure::Form("the JWS JSON Serialization has no payload".into()));
+        return Err(Failure::Form(
+            "the JWS JSON Serialization has no payload".into(),
+        ));
     };
     let payload_bytes =
         b64url(payload).ok_or_else(|| Failure::Form("the JWS payload is not base64url".into()))?;
     let signatures: Vec<&Value> = match value.get("signatures") {
         Some(Value::Array(items)) if !items.is_empty() => items.iter().collect(),
-        Some(_) => return Err(Failure::Form("the JWS `signatures` is not a non-empty array".into())),
+        Some(_) => {
+            return Err(Failure::Form(
+                "the JWS `signatures` is not a non-empty array".into(),
+            ))
+        }
         None => vec![value],
     };
     let mut out = Vec::with_capacity(signatures.len());
@@ -258,7 +284,9 @@ fn decode_json_serialization(value: &Value) -> Result<Vec<Jws>, Failure> {
             return Err(Failure::Form("the JWS has no signature".into()));
         };
         if !b64url(signature).is_some_and(|b| !b.is_empty()) {
-            return Err(Failure::Form("the JWS signature is missing or not base64url".into()));
+            return Err(Failure::Form(
+                "the JWS signature is missing or not base64url".into(),
+            ));
         }
         out.push(Jws {
             header,
@@ -284,27 +312,40 @@ fn allowed_alg(header: &Map<String, Value>) -> Result<Algorithm, Failure> {
 
 fn rsa_key(cert: &X509Certificate<'_>) -> Option<DecodingKey> {
     match cert.public_key().parsed() {
-        Ok(PublicKey::RSA(key)) => Some(DecodingKey::from_rsa_raw_components(key.modulus, key.exponent)),
+        Ok(PublicKey::RSA(key)) => Some(DecodingKey::from_rsa_raw_components(
+            key.modulus,
+            key.exponent,
+        )),
         _ => None,
     }
 }
 
 /// RSA verification with the crypto backend of `jsonwebtoken`; `signature` is base64url.
 fn rsa_verifies(signature: &str, message: &[u8], key: &DecodingKey, alg: Algorithm) -> bool {
-    matches!(jsonwebtoken::crypto::verify(signature, message, key, alg), Ok(true))
+    matches!(
+        jsonwebtoken::crypto::verify(signature, message, key, alg),
+        Ok(true)
+    )
 }
 
 fn verify_with_certificates(jws: &Jws, alg: Algorithm, x5c: &Value) -> Result<(), Failure> {
     let bad = |m: &str| Failure::Certificate(m.to_owned());
     let Some(items) = x5c.as_array().filter(|a| !a.is_empty()) else {
-        return Err(bad("the JWS `x5c` header must be a non-empty array of certificates"));
+        return Err(bad(
+            "the JWS `x5c` header must be a non-empty array of certificates",
+        ));
     };
     let mut ders = Vec::with_capacity(items.len());
     for item in items {
         // RFC 7515 §4.1.6: base64 (not base64url) DER.
         let der = item
             .as_str()
-            .and_then(|s| STANDARD.decode(s).or_else(|_| STANDARD_NO_PAD.decode(s)).ok())
+            .and_then(|s| {
+                STANDARD
+                    .decode(s)
+                    .or_else(|_| STANDARD_NO_PAD.decode(s))
+                    .ok()
+            })
             .ok_or_else(|| bad("a JWS `x5c` entry is not a base64 string"))?;
         ders.push(der);
     }
@@ -317,7 +358,8 @@ fn verify_with_certificates(jws: &Jws, alg: Algorithm, x5c: &Value) -> Result<()
     let Some(leaf) = certs.first() else {
         return Err(bad("the JWS `x5c` header is empty"));
     };
-    let key = rsa_key(leaf).ok_or_else(|| bad("the JWS `x5c` certificate does not hold an RSA public key"))?;
+    let key = rsa_key(leaf)
+        .ok_or_else(|| bad("the JWS `x5c` certificate does not hold an RSA public key"))?;
     if !rsa_verifies(&jws.signature, jws.signing_input.as_bytes(), &key, alg) {
         return Err(bad(
             "the JWS signature does not verify against the public key of its `x5c` certificate",
@@ -345,7 +387,12 @@ fn verify_with_certificates(jws: &Jws, alg: Algorithm, x5c: &Value) -> Result<()
             continue;
         };
         let signature = URL_SAFE_NO_PAD.encode(&child.signature_value.data);
-        if !rsa_verifies(&signature, child.tbs_certificate.as_ref(), &issuer_key, cert_alg) {
+        if !rsa_verifies(
+            &signature,
+            child.tbs_certificate.as_ref(),
+            &issuer_key,
+            cert_alg,
+        ) {
             return Err(bad(
                 "the JWS `x5c` chain is broken: a certificate's signature does not verify with its issuer's key",
             ));
@@ -451,11 +498,13 @@ fn compare(
                 Some("object") if is_substatement(x) && is_substatement(y) => {
                     compare_statement(x, y, true, version, path)
                 }
-                Some("display" | "name" | "description") => {
-                    language_maps_equal(x, y).then_some(()).ok_or_else(|| path.to_owned())
-                }
+                Some("display" | "name" | "description") => language_maps_equal(x, y)
+                    .then_some(())
+                    .ok_or_else(|| path.to_owned()),
                 Some("contextActivities") => compare_context_activities(x, y, version, path),
-                Some("extensions") => json_equal(a, b).then_some(()).ok_or_else(|| path.to_owned()),
+                Some("extensions") => json_equal(a, b)
+                    .then_some(())
+                    .ok_or_else(|| path.to_owned()),
                 _ => compare_objects(x, y, version, path),
             };
         }
@@ -464,7 +513,9 @@ fn compare(
                 return Err(path.to_owned());
             }
             if key == Some("member") {
-                return unordered_equal(x, y, version).then_some(()).ok_or_else(|| path.to_owned());
+                return unordered_equal(x, y, version)
+                    .then_some(())
+                    .ok_or_else(|| path.to_owned());
             }
             for (i, (p, q)) in x.iter().zip(y).enumerate() {
                 compare(p, q, None, version, &format!("{path}/{i}"))?;
@@ -542,7 +593,8 @@ fn json_equal(a: &Value, b: &Value) -> bool {
         }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len()
-                && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
         }
         _ => a == b,
     }
@@ -573,7 +625,10 @@ fn uuid_or_string_equal(x: &str, y: &str) -> bool {
 
 /// `mailto:` scheme and the domain are case-insensitive; the local part is not.
 fn mbox_normal(mbox: &str) -> String {
-    if !mbox.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("mailto:")) {
+    if !mbox
+        .get(..7)
+        .is_some_and(|s| s.eq_ignore_ascii_case("mailto:"))
+    {
         return mbox.to_owned();
     }
     let address = &mbox[7..];
@@ -673,16 +728,28 @@ fn components(
         {
             return None;
         }
-        let frac = if time && designator == 'S' { &frac[..frac.len().min(2)] } else { frac };
+        let frac = if time && designator == 'S' {
+            &frac[..frac.len().min(2)]
+        } else {
+            frac
+        };
         let int = int.trim_start_matches('0');
         let frac = frac.trim_end_matches('0');
         any = true;
         if int.is_empty() && frac.is_empty() {
             continue;
         }
-        let tag = if time { designator.to_ascii_lowercase() } else { designator };
+        let tag = if time {
+            designator.to_ascii_lowercase()
+        } else {
+            designator
+        };
         let int = if int.is_empty() { "0" } else { int };
-        let value = if frac.is_empty() { int.to_owned() } else { format!("{int}.{frac}") };
+        let value = if frac.is_empty() {
+            int.to_owned()
+        } else {
+            format!("{int}.{frac}")
+        };
         out.push((tag, value));
     }
     Some(any)

@@ -59,12 +59,16 @@ fn obj_str<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
 
 /// Validates a received statement and sets what the LRS sets: id, stored, timestamp,
 /// authority, version. Derives its index keys.
-pub fn prepare(mut statement: Value, receipt: &Receipt<'_>, stored_us: i64) -> XapiResult<Prepared> {
+pub fn prepare(
+    mut statement: Value,
+    receipt: &Receipt<'_>,
+    stored_us: i64,
+) -> XapiResult<Prepared> {
     validate_statement(&statement, receipt.version)?;
     let stored = format_us(stored_us);
-    let obj = statement
-        .as_object_mut()
-        .ok_or_else(|| XapiError::bad_request("a statement must be a JSON object").req("Data 2.2.s1"))?;
+    let obj = statement.as_object_mut().ok_or_else(|| {
+        XapiError::bad_request("a statement must be a JSON object").req("Data 2.2.s1")
+    })?;
     // The id is kept as sent; lookups use its lowercase form (UUIDs compare case-insensitively).
     let id = match obj.get("id").and_then(Value::as_str) {
         Some(id) => id.to_ascii_lowercase(),
@@ -84,21 +88,36 @@ pub fn prepare(mut statement: Value, receipt: &Receipt<'_>, stored_us: i64) -> X
             // 2.0: non-UTC offsets are converted to UTC rather than rejected.
             if let Some(t) = parse_timestamp(ts, receipt.version) {
                 if t.offset().local_minus_utc() != 0 {
-                    let utc = t.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::AutoSi, true);
+                    let utc = t
+                        .with_timezone(&Utc)
+                        .to_rfc3339_opts(SecondsFormat::AutoSi, true);
                     obj.insert("timestamp".into(), Value::from(utc));
                 }
             }
         }
         Some(_) => {}
     }
+    contextactivities_as_arrays(obj);
+    if let Some(sub) = obj.get_mut("object").and_then(Value::as_object_mut) {
+        if sub.get("objectType").and_then(Value::as_str) == Some("SubStatement") {
+            contextactivities_as_arrays(sub);
+        }
+    }
     // Data 2.4.9.s3.b4: the LRS sets authority from the credentials used.
     obj.insert("authority".into(), receipt.authority.clone());
     if !obj.contains_key("version") {
-        obj.insert("version".into(), Value::from(receipt.version.default_statement_version()));
+        obj.insert(
+            "version".into(),
+            Value::from(receipt.version.default_statement_version()),
+        );
     }
 
     let voids = (obj.get("verb").and_then(|v| obj_str(v, "id")) == Some(VOIDED_VERB))
-        .then(|| obj.get("object").and_then(|o| obj_str(o, "id")).map(str::to_ascii_lowercase))
+        .then(|| {
+            obj.get("object")
+                .and_then(|o| obj_str(o, "id"))
+                .map(str::to_ascii_lowercase)
+        })
         .flatten();
     let inherits_keys_of = obj
         .get("object")
@@ -106,7 +125,11 @@ pub fn prepare(mut statement: Value, receipt: &Receipt<'_>, stored_us: i64) -> X
         .and_then(|o| obj_str(o, "id"))
         .map(str::to_ascii_lowercase);
     let keys = index_keys(&statement);
-    let definitions = if receipt.may_define { activity_definitions(&statement) } else { Vec::new() };
+    let definitions = if receipt.may_define {
+        activity_definitions(&statement)
+    } else {
+        Vec::new()
+    };
     let attachment_sha2 = statement
         .get("attachments")
         .and_then(Value::as_array)
@@ -128,6 +151,20 @@ pub fn prepare(mut statement: Value, receipt: &Receipt<'_>, stored_us: i64) -> X
         statement,
         definitions,
     })
+}
+
+/// Data 2.4.6.2.s4.b3: each contextActivities value is returned as an array, even when
+/// a single Activity was sent.
+fn contextactivities_as_arrays(statement: &mut Map<String, Value>) {
+    let ca = statement
+        .get_mut("context")
+        .and_then(|c| c.get_mut("contextActivities"))
+        .and_then(Value::as_object_mut);
+    for v in ca.into_iter().flat_map(|m| m.values_mut()) {
+        if !v.is_array() {
+            *v = Value::Array(vec![v.take()]);
+        }
+    }
 }
 
 /// Index key prefixes, one per GET /statements filter.
@@ -186,12 +223,22 @@ fn related_agents(keys: &mut Vec<String>, s: &Value) {
                 push_agent(keys, key::RELATED_AGENT, a);
             }
         }
-        for ca in ctx.get("contextAgents").and_then(Value::as_array).into_iter().flatten() {
+        for ca in ctx
+            .get("contextAgents")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(a) = ca.get("agent") {
                 push_agent(keys, key::RELATED_AGENT, a);
             }
         }
-        for cg in ctx.get("contextGroups").and_then(Value::as_array).into_iter().flatten() {
+        for cg in ctx
+            .get("contextGroups")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(g) = cg.get("group") {
                 push_agent(keys, key::RELATED_AGENT, g);
             }
@@ -307,7 +354,14 @@ fn comparable(s: &Value, version: XapiVersion, top: bool) -> Value {
     let mut v = s.clone();
     if let Some(obj) = v.as_object_mut() {
         if top {
-            for k in ["id", "authority", "stored", "version", "timestamp", "attachments"] {
+            for k in [
+                "id",
+                "authority",
+                "stored",
+                "version",
+                "timestamp",
+                "attachments",
+            ] {
                 obj.remove(k);
             }
         }
@@ -319,7 +373,10 @@ fn comparable(s: &Value, version: XapiVersion, top: bool) -> Value {
             if let Some(r) = ctx.get_mut("registration") {
                 *r = Value::from(r.as_str().unwrap_or("").to_ascii_lowercase());
             }
-            if let Some(ca) = ctx.get_mut("contextActivities").and_then(Value::as_object_mut) {
+            if let Some(ca) = ctx
+                .get_mut("contextActivities")
+                .and_then(Value::as_object_mut)
+            {
                 for v in ca.values_mut() {
                     // A single Activity and an array of one mean the same.
                     if !v.is_array() {
@@ -368,7 +425,11 @@ fn normalise_agent(a: &mut Value) {
             obj.insert("objectType".into(), Value::from("Agent"));
         }
         if let Some(mbox) = obj.get_mut("mbox") {
-            if let Some(k) = mbox.as_str().and_then(|m| m.rsplit_once('@')).map(|(l, d)| format!("{l}@{}", d.to_ascii_lowercase())) {
+            if let Some(k) = mbox
+                .as_str()
+                .and_then(|m| m.rsplit_once('@'))
+                .map(|(l, d)| format!("{l}@{}", d.to_ascii_lowercase()))
+            {
                 *mbox = Value::from(k);
             }
         }
@@ -404,7 +465,10 @@ fn strip_definitions_and_sort(obj: &mut Map<String, Value>) {
 /// instant.
 pub fn same_statement(incoming: &Value, stored: &Value, version: XapiVersion) -> bool {
     if let (Some(a), Some(b)) = (obj_str(incoming, "timestamp"), obj_str(stored, "timestamp")) {
-        match (parse_timestamp(a, XapiVersion::V2_0), parse_timestamp(b, XapiVersion::V2_0)) {
+        match (
+            parse_timestamp(a, XapiVersion::V2_0),
+            parse_timestamp(b, XapiVersion::V2_0),
+        ) {
             (Some(x), Some(y)) if x == y => {}
             (Some(_), Some(_)) => return false,
             _ if a != b => return false,
@@ -444,7 +508,7 @@ fn agent_ids(a: &mut Value) {
 
 fn activity_ids(a: &mut Value) {
     if let Some(obj) = a.as_object_mut() {
-        obj.retain(|k, _| k == "id" || k == "objectType");
+        obj.retain(|k, _| k == "id");
     }
 }
 
@@ -475,7 +539,12 @@ pub fn to_ids(s: &mut Value) {
             }
         }
         for list in ["contextAgents", "contextGroups"] {
-            for item in ctx.get_mut(list).and_then(Value::as_array_mut).into_iter().flatten() {
+            for item in ctx
+                .get_mut(list)
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
                 for k in ["agent", "group"] {
                     if let Some(a) = item.get_mut(k) {
                         agent_ids(a);
@@ -483,7 +552,10 @@ pub fn to_ids(s: &mut Value) {
                 }
             }
         }
-        if let Some(ca) = ctx.get_mut("contextActivities").and_then(Value::as_object_mut) {
+        if let Some(ca) = ctx
+            .get_mut("contextActivities")
+            .and_then(Value::as_object_mut)
+        {
             for v in ca.values_mut() {
                 match v {
                     Value::Array(list) => list.iter_mut().for_each(activity_ids),
@@ -523,10 +595,11 @@ pub fn pick_language(map: &Map<String, Value>, accept: &[String]) -> Option<(Str
             return Some((k.clone(), v.clone()));
         }
         let primary = want.split('-').next().unwrap_or(want);
-        if let Some((k, v)) = map
-            .iter()
-            .find(|(k, _)| k.split('-').next().is_some_and(|p| p.eq_ignore_ascii_case(primary)))
-        {
+        if let Some((k, v)) = map.iter().find(|(k, _)| {
+            k.split('-')
+                .next()
+                .is_some_and(|p| p.eq_ignore_ascii_case(primary))
+        }) {
             return Some((k.clone(), v.clone()));
         }
     }
@@ -548,7 +621,11 @@ pub fn parse_accept_language(header: Option<&str>) -> Vec<String> {
                 return None;
             }
             let q = it
-                .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
+                .find_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|q| q.parse::<f32>().ok())
+                })
                 .unwrap_or(1.0);
             (q > 0.0).then(|| (tag.to_owned(), q))
         })
@@ -558,14 +635,21 @@ pub fn parse_accept_language(header: Option<&str>) -> Vec<String> {
 }
 
 fn filter_language_maps(def: &mut Value, accept: &[String]) {
-    let Some(obj) = def.as_object_mut() else { return };
+    let Some(obj) = def.as_object_mut() else {
+        return;
+    };
     for k in ["name", "description"] {
         if let Some(m) = obj.get_mut(k) {
             filter_one_map(m, accept);
         }
     }
     for k in ["choices", "scale", "source", "target", "steps"] {
-        for c in obj.get_mut(k).and_then(Value::as_array_mut).into_iter().flatten() {
+        for c in obj
+            .get_mut(k)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
             if let Some(d) = c.get_mut("description") {
                 filter_one_map(d, accept);
             }
@@ -584,7 +668,9 @@ fn filter_one_map(m: &mut Value, accept: &[String]) {
 }
 
 fn canonical_activity(a: &mut Value, defs: &HashMap<String, Value>, accept: &[String]) {
-    let Some(id) = obj_str(a, "id").map(str::to_owned) else { return };
+    let Some(id) = obj_str(a, "id").map(str::to_owned) else {
+        return;
+    };
     if let Some(obj) = a.as_object_mut() {
         if let Some(def) = defs.get(&id) {
             obj.insert("definition".into(), def.clone());
@@ -616,7 +702,9 @@ pub fn to_canonical(s: &mut Value, defs: &HashMap<String, Value>, accept: &[Stri
     {
         for v in ca.values_mut() {
             match v {
-                Value::Array(list) => list.iter_mut().for_each(|a| canonical_activity(a, defs, accept)),
+                Value::Array(list) => list
+                    .iter_mut()
+                    .for_each(|a| canonical_activity(a, defs, accept)),
                 other => canonical_activity(other, defs, accept),
             }
         }
@@ -676,7 +764,10 @@ mod tests {
     fn comm_2_1_3_canonical_returns_one_language() {
         let mut s = json!({"verb": {"id": "http://x/v", "display": {"en-US": "did", "fr": "fit"}},
             "object": {"id": "http://x/a"}});
-        let defs = HashMap::from([("http://x/a".to_string(), json!({"name": {"en-US": "A", "fr": "Un"}}))]);
+        let defs = HashMap::from([(
+            "http://x/a".to_string(),
+            json!({"name": {"en-US": "A", "fr": "Un"}}),
+        )]);
         to_canonical(&mut s, &defs, &parse_accept_language(Some("fr;q=0.9, de")));
         assert_eq!(s["verb"]["display"], json!({"fr": "fit"}));
         assert_eq!(s["object"]["definition"]["name"], json!({"fr": "Un"}));
@@ -707,6 +798,9 @@ mod tests {
         ] {
             assert!(k.contains(&want.to_string()), "missing {want} in {k:?}");
         }
-        assert!(!k.iter().any(|x| x.starts_with("o:")), "a SubStatement object is not an activity: {k:?}");
+        assert!(
+            !k.iter().any(|x| x.starts_with("o:")),
+            "a SubStatement object is not an activity: {k:?}"
+        );
     }
 }
