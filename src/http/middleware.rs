@@ -103,11 +103,31 @@ fn error_response(req: ServiceRequest, e: XapiError) -> ServiceResponse<BoxBody>
 }
 
 /// Adds the version and CORS headers to any response.
+///
+/// Errors produced by the framework itself (405 for a method a resource lacks, …) get
+/// the JSON error body here.
 fn finish(
-    mut res: ServiceResponse<BoxBody>,
+    res: ServiceResponse<BoxBody>,
     version: XapiVersion,
     cors: bool,
 ) -> ServiceResponse<BoxBody> {
+    let status = res.status();
+    let mut res = if status.as_u16() >= 400 && !res.headers().contains_key(header::CONTENT_TYPE) {
+        let mut e = XapiError::new(status, status.canonical_reason().unwrap_or("error"));
+        if status.as_u16() == 405 {
+            e = XapiError::new(status, "this resource does not support that method")
+                .req("Communication 3.2 (methods of each resource)");
+        }
+        res.map_body(|head, _| {
+            head.headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            BoxBody::new(e.body().to_string())
+        })
+    } else {
+        res
+    };
     let h = res.headers_mut();
     h.insert(
         HeaderName::from_static(VERSION_HEADER),

@@ -240,8 +240,11 @@ pub fn encode_cursor(params: &[(String, String)], after: (i64, &str)) -> String 
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
 }
 
+/// Query parameters as received, in order.
+pub type Pairs = Vec<(String, String)>;
+
 /// Decodes a `more` token into the parameters it continues and its position.
-pub fn decode_cursor(token: &str) -> XapiResult<(Vec<(String, String)>, (i64, String))> {
+pub fn decode_cursor(token: &str) -> XapiResult<(Pairs, (i64, String))> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token)
         .map_err(|_| bad("invalid `more` cursor", "more"))?;

@@ -283,7 +283,7 @@ fn decode_json_serialization(value: &Value) -> Result<Vec<Jws>, Failure> {
         let Some(signature) = s.get("signature").and_then(Value::as_str) else {
             return Err(Failure::Form("the JWS has no signature".into()));
         };
-        if !b64url(signature).is_some_and(|b| !b.is_empty()) {
+        if b64url(signature).is_none_or(|b| b.is_empty()) {
             return Err(Failure::Form(
                 "the JWS signature is missing or not base64url".into(),
             ));
