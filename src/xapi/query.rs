@@ -178,7 +178,7 @@ pub fn parse(
     }
     for (name, slot) in [("since", &mut q.since_us), ("until", &mut q.until_us)] {
         if let Some(t) = get(params, name) {
-            let ts = parse_timestamp(t, XapiVersion::V2_0)
+            let ts = parse_timestamp(t, version)
                 .ok_or_else(|| bad(format!("`{name}` must be a timestamp"), name))?;
             *slot = Some(ts.timestamp_micros());
         }

@@ -754,3 +754,725 @@ fn components(
     }
     Some(any)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xapi::multipart;
+    use bytes::Bytes;
+    use jsonwebtoken::EncodingKey;
+    use serde_json::json;
+    use sha2::{Digest, Sha256};
+
+    const V1: XapiVersion = XapiVersion::V1_0;
+    const V2: XapiVersion = XapiVersion::V2_0;
+
+    // Test fixtures made for this file with the openssl CLI: a root CA, a signer certificate
+    // it issued (both sha256WithRSAEncryption, 2048-bit keys), and a second self-signed
+    // "root" with the same subject name but another key.
+    const LEAF_KEY: &str = "\
+-----BEGIN RSA PRIVATE KEY-----\n\
+MIIEogIBAAKCAQEAmpjSp7O+rBFzPmzEq3HWzB2BRkSvQVXnqWJZBiOVcbdzpSFw\n\
+5TRwUc1DqdPl5lesSQTHXBLVY72wc15qI/fMnzse3N3wXinuGeGfiBdCw/B7tZ/1\n\
+5WSZkNkEkn/vUDmUUSAXpHc3JSSOZbFT7Yl17nkOIiUOtjLWr9+iwJv22/FjqhSh\n\
+iPAn1UWrbHJTvrFVCa/GwR59Z/txwlTY3lK2qn87buS41MsvHjx0Ano1HGrjkcAg\n\
+sOuyZzL6VMjStj70g0RppS+igkVAicqKjUlVKpEge1VM/onxE4BPKO0xkShz6NBp\n\
+mjr4eJ10voCnHMoG4fLMIa4FxxFS0ooLr3paOQIDAQABAoIBAC2pGnrOs2/F3ahf\n\
+3ryWbG8v/bkf2zVsZnZYZlvSUbbbDKyGkn4X/V6jxirYO4xLc8bDQxCWPXFumrmQ\n\
+dr/11flnsEdiw7ZEIx+AzKoY2K7fjeJIgwuEKXknJ9sPL0MeJojJdkIstdxiDi7J\n\
+77R2R58uIPcDw/MbU95xKnRB/GjcTmxtzMUQxiUMo1qxYVdasu9a2GzG5geVbfHO\n\
+tMUPrQ5DV3cMOK62pMcBlokhtNMklVp4ytT5S/mHyyI6hd9oZSb26YdyowGcyblJ\n\
+cd35eeaOfjmU24OAT/6ice/64R7edY0cEr0/WqRlmJA+FmZMWGtgxDPp3FZOUXX4\n\
+d0un6esCgYEA2Xh9NYyMgA7LKeDHISUxFlmbDlCHxSXCqOT+8O5KtXYOlRg1LXpx\n\
+gvfsGw3KeDE2YLVMFN38auu1yvXdyEsmYAvhIaQzTfMgtANTx7jygZKDMikxbbUa\n\
+7m3PnXHuSPvgymJ4nijfNaW0V3mNO+0vxrkzdcJWjyvCeD1yLGzudQcCgYEAtfyo\n\
+8xs3qGmXhi0/okrw1iwelvHMRBDl0gvtWAwCtoOztqJJeSfMSPgr+FjVZ6R9SpRE\n\
+NJaQprcRBJKZ94NrvBQkf++8xN34O3prekZ236e8FL1zdKGkw/xAim3rpOsDbRb9\n\
+KzKx09/3uPL/MbPjPv4L2/e+xyDMQTqBhU++Jr8CgYAA5+iVnYVET0t3XDFYKQCA\n\
+WFU2BQ3bu2GJNJL/S+7RvLEo29X034qzgfbg0fji8UmJs5eiip4vj9XNB6Mp325E\n\
+figs7LMuAvJC7bSeo12XPpX/Un6bN2LqVVjFDiFw+mOgVDKubfsoDQ2oQ6Bb/Ivz\n\
+ZvgY6HtV01fXCmJ8XuPLZwKBgAl4FgpgNisrI1k17YOyRom+TfEor6oy/uJJAJZ+\n\
+OX3pqGYuV4hYS8bYMuF/LctwwZwpzsq1st0Z1WbZge1hBzAIFEYb4USVEB94JTN9\n\
+ix3kCmNB4EoHRx1zeKA7S/GO0OTSN2YSAzK1Cpyy+BhL9d0HNvLBF0ohKL+UHb0k\n\
+Aw7dAoGAK9ItpfR4TBUtFUc57gGvwiCRlP2AaeDQGk2Ol3DtM3iW57m81h+n6dRC\n\
+pgFMZMmdzQ0WPhHiqGgX3IeFaUBBXTg6yJ5OOCdIQcVCqGiEh0Oa8dMH4cUE6miu\n\
+KcgEBEkFQo459mCpninKcmeGwgEkkPnoLRw+RkNB8bpL3ElE7NQ=\n\
+-----END RSA PRIVATE KEY-----\n";
+    const LEAF_CERT: &str = "\
+-----BEGIN CERTIFICATE-----\n\
+MIIDWDCCAkCgAwIBAgIUVSm8Pn2a60ImBtFctv6Y6Y7OC6QwDQYJKoZIhvcNAQEL\n\
+BQAwNTEcMBoGA1UECgwTa2FybWF5b2dpLWxycyB0ZXN0czEVMBMGA1UEAwwMVGVz\n\
+dCBSb290IENBMCAXDTI2MTEyMjA4MTgwM1oYDzIxMjYxMDI5MDgxODAzWjA5MRww\n\
+GgYDVQQKDBNrYXJtYXlvZ2ktbHJzIHRlc3RzMRkwFwYDVQQDDBBTdGF0ZW1lbnQg\n\
+U2lnbmVyMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAmpjSp7O+rBFz\n\
+PmzEq3HWzB2BRkSvQVXnqWJZBiOVcbdzpSFw5TRwUc1DqdPl5lesSQTHXBLVY72w\n\
+c15qI/fMnzse3N3wXinuGeGfiBdCw/B7tZ/15WSZkNkEkn/vUDmUUSAXpHc3JSSO\n\
+ZbFT7Yl17nkOIiUOtjLWr9+iwJv22/FjqhShiPAn1UWrbHJTvrFVCa/GwR59Z/tx\n\
+wlTY3lK2qn87buS41MsvHjx0Ano1HGrjkcAgsOuyZzL6VMjStj70g0RppS+igkVA\n\
+icqKjUlVKpEge1VM/onxE4BPKO0xkShz6NBpmjr4eJ10voCnHMoG4fLMIa4FxxFS\n\
+0ooLr3paOQIDAQABo1owWDAJBgNVHRMEAjAAMAsGA1UdDwQEAwIHgDAdBgNVHQ4E\n\
+FgQUvPlDXVVFY/n0SwwMoJDKtxHySccwHwYDVR0jBBgwFoAUpCq2IIyoNklid5jt\n\
+bIBwBhqaVmIwDQYJKoZIhvcNAQELBQADggEBAKhNiQzad6RmFhUt8xKWBIJCk+YR\n\
+fob1z1cc7o9h52JkJuqWi4IksrFbzSsducrG0sc3JKTAIp/T7jqqbQ7MxIB0c1M1\n\
+xvvXO+1Eg6nhPHnNYseN9BbHYsSu+iCSF9An4npqzN+SlWvYJAQxoLUS06k9KPCj\n\
+KTZ05zp2KDCNAPQVOHx/XJfJF1uBaZQwnoYPRVDbiu9DNFN1plPdrb+BNBitQnUG\n\
+zJNypFmcwky/BifsaxB22brPtz68h8BeLmkLQ8VnUaMO+0CM3AnGyaQxbi4uORNT\n\
+ACHiUEhv/9o8UQIpODm+g0YANhWYhlocD6eZz0W+hoEBZcbCylDYejiNyfQ=\n\
+-----END CERTIFICATE-----\n";
+    const CA_CERT: &str = "\
+-----BEGIN CERTIFICATE-----\n\
+MIIDXTCCAkWgAwIBAgIUUR7NsHjDyQhoGCoVGqIC3nAVxBkwDQYJKoZIhvcNAQEL\n\
+BQAwNTEcMBoGA1UECgwTa2FybWF5b2dpLWxycyB0ZXN0czEVMBMGA1UEAwwMVGVz\n\
+dCBSb290IENBMCAXDTI2MTEyMjA4MTgwM1oYDzIxMjYxMDI5MDgxODAzWjA1MRww\n\
+GgYDVQQKDBNrYXJtYXlvZ2ktbHJzIHRlc3RzMRUwEwYDVQQDDAxUZXN0IFJvb3Qg\n\
+Q0EwggEiMA0GCSqGSIb3DQEBAQUAA4IBDwAwggEKAoIBAQDXjFucy08Ud2tXpYOd\n\
+eQ8xRkr1L6kTikZg+lFPbnoqeVK0AQUuoyPK3SskBzrxOf7axBctAwdjq+1zhQVC\n\
+HBfCmFP0Xwp4ZlzPA+neJS4+ytDQDpuEL7DjGC9e57s5hQ006SIBLDe+JVP+ODVz\n\
+59wV9B83bYNACQQvfnfshwWZvHYHHdU1cdOMqFZyd7VNS+oXzMbjFEIfAeZSVwxp\n\
+ATnjewEKfv7z/uxCllK3KFEIi1m5eLpKPKPaI9lK7iNssKrRYs9aLasRK6Q+CbWN\n\
+2osFcm9Ei9z5CDEkRAhhV1D9qvAh6UfxFwTr1lu6nevc8kj+toZgtWo2UvfdSNrS\n\
+kTRHAgMBAAGjYzBhMB0GA1UdDgQWBBSkKrYgjKg2SWJ3mO1sgHAGGppWYjAfBgNV\n\
+HSMEGDAWgBSkKrYgjKg2SWJ3mO1sgHAGGppWYjAPBgNVHRMBAf8EBTADAQH/MA4G\n\
+A1UdDwEB/wQEAwICBDANBgkqhkiG9w0BAQsFAAOCAQEAyApPqTxX/AbFW3JcHFC9\n\
+jh/MfIjMFjq2QcmzK9EJ++jncf1SsiDrAUqIwlN/Tn96LKgnIIPXharC+E06zJRu\n\
+bzrs09rifLAKIwArQYVHLySPIOsZ/9jrjDopUuWxRehd8zcpboloQmREmO+Kszqz\n\
+Aj3ebmzEfUDS2lvGekz+cgcgHGfcTiQJQgSPaW0TOCXLAkqRFcTedg7tKqfpRobb\n\
+WHNc4fVt30Qq6wxvHgwq515q7LP8NJoanOw8Nm7/po/bfEPHnnr/DlAIKLJtjet5\n\
+uafVeKLE3JXZHUjn0Ny2MNvqpPtvEJVzreO2vU/RasmRne8Wi/GD4TJEY/y9ShZn\n\
+Tw==\n\
+-----END CERTIFICATE-----\n";
+    const OTHER_CA_CERT: &str = "\
+-----BEGIN CERTIFICATE-----\n\
+MIIDTTCCAjWgAwIBAgIUR0HJCxYMjATC7vFX6bAqjMx2hZMwDQYJKoZIhvcNAQEL\n\
+BQAwNTEcMBoGA1UECgwTa2FybWF5b2dpLWxycyB0ZXN0czEVMBMGA1UEAwwMVGVz\n\
+dCBSb290IENBMCAXDTI2MTEyMjA4MTgxMloYDzIxMjYxMDI5MDgxODEyWjA1MRww\n\
+GgYDVQQKDBNrYXJtYXlvZ2ktbHJzIHRlc3RzMRUwEwYDVQQDDAxUZXN0IFJvb3Qg\n\
+Q0EwggEiMA0GCSqGSIb3DQEBAQUAA4IBDwAwggEKAoIBAQDMPnfmkEVMEmqcagOW\n\
+GavKNZEeDaET6E0ODkWeenOlqpHRQXrqOzpOqv/AkPgHTXIfNf/hMd/usu32X9QT\n\
+sQIVL0kmaOr49Ss5viTdGJ8X9n4uiFsdgHmfpjVj9cIiB1KHX75z7SxrBBRdGB1s\n\
+62GdcQaa7THKtENjqGndxnfVgTFIodHZx90mHq6T8//adTEQdGpMrATmkpgp7wo8\n\
+FbifgSycppyw3p4UOXWQVAR0cqyhYboebYC3GqM+scvohMNasplz40KQHB5/erJ+\n\
+ajl30LYlpJKHBbpLUX98aSvrq3MEIGvtH98OGs3BtXipS5oazSvRhMDhDZfWO+lY\n\
+sMr/AgMBAAGjUzBRMB0GA1UdDgQWBBRu+ESUl78Ecula6X5KVOinPP0rMzAfBgNV\n\
+HSMEGDAWgBRu+ESUl78Ecula6X5KVOinPP0rMzAPBgNVHRMBAf8EBTADAQH/MA0G\n\
+CSqGSIb3DQEBCwUAA4IBAQCUH9QOd/Xpv2R32eHbBV5TxETDLatzEWpAGhAoyJyp\n\
+APvLGIZvwTAeG06EtjHKdGjLhqALm+MBsDsWVZMePv5dJ0wzLuFeQ3e53ZnGYxdk\n\
+4eL8wi7g3XDrdx7zA1E3MQZzJOVKu23lBpSpofozceyiTwNifhv3O0KdlpkF6D56\n\
+2ybqZdUztpesCXblFOLL2cxQKs1Z74N0Ap8uDrRrzZk/iikoNPTwmhZoGOmRUAIA\n\
+UP1b6Oti9qr4zAXbU0MpdttSItmjOjxnemayh+x7nY43MWf4pIO8L67ArY8Y4Nz7\n\
+YSeslWWaVM26spGTo2Jm+wR60HdqJJEAeqYhVRBXDSVo\n\
+-----END CERTIFICATE-----\n";
+
+    /// Made with `openssl dgst -sha256 -sign` (leaf key) over the JWS signing input of
+    /// header `{"alg":"RS256","x5c":[LEAF_CERT,CA_CERT]}` and payload [`OPENSSL_PAYLOAD`].
+    const OPENSSL_SIGNATURE: &str = "asgwzgTSqeK2qzd4C85PQEcMiZhP1LzdlADrb2aqgZd8pAIKSPK_9JAXbMugKPKMYMXw-UHdiIp7ynzy7esjOa-w3ypVoIMa56TEopvRhm2pThKOTMmLPJJelFAZonZOOhoWloBUbbVmhsFEEdnE1b_1iF4j7wTZUCDBwpa8nI--PHi3NQbZE2uodrKMQBlXzl7Dbc8qW-h1SEjAEg4tXevsvi3LEyOtKxX8b3N98ashI4Ld0H60ImbhSMI5ftxKpusDaZ7ck_HbFOQSpxGGHnuVUGnUTDww20WDo2ftVcjnYxe_I--H39kn7FZslK8tER2d7_H4JKNX7ZizA3WfOw";
+    const OPENSSL_PAYLOAD: &str = r#"{"id":"6690e6c9-3ef0-4ed3-8b37-7f3964730bee","actor":{"mbox":"mailto:signer@example.com","objectType":"Agent"},"verb":{"id":"http://adlnet.gov/expapi/verbs/attended","display":{"en-US":"attended"}},"object":{"id":"http://www.example.com/meetings/occurances/34534","objectType":"Activity"},"timestamp":"2024-01-02T03:04:05.678Z"}"#;
+
+    fn der_b64(pem: &str) -> String {
+        pem.lines().filter(|l| !l.starts_with("-----")).collect()
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    fn leaf_key() -> EncodingKey {
+        EncodingKey::from_rsa_pem(LEAF_KEY.as_bytes()).unwrap()
+    }
+
+    fn x5c(pems: &[&str]) -> Value {
+        Value::Array(pems.iter().map(|p| Value::String(der_b64(p))).collect())
+    }
+
+    /// A compact JWS of `payload` with `header`, signed with `key`.
+    fn sign(header: &Value, payload: &[u8], alg: Algorithm, key: &EncodingKey) -> String {
+        let (h, p) = (b64(&serde_json::to_vec(header).unwrap()), b64(payload));
+        let signature =
+            jsonwebtoken::crypto::sign(format!("{h}.{p}").as_bytes(), key, alg).unwrap();
+        format!("{h}.{p}.{signature}")
+    }
+
+    fn sign_statement(statement: &Value, header: Value) -> String {
+        let alg = match header["alg"].as_str() {
+            Some("RS384") => Algorithm::RS384,
+            Some("RS512") => Algorithm::RS512,
+            _ => Algorithm::RS256,
+        };
+        sign(
+            &header,
+            &serde_json::to_vec(statement).unwrap(),
+            alg,
+            &leaf_key(),
+        )
+    }
+
+    fn statement() -> Value {
+        json!({
+            "id": "0b8f7f4a-7cf5-4a4c-a0a3-33b1c8f32d55",
+            "actor": {"objectType": "Agent", "name": "xAPI account", "mbox": "mailto:xapi@adlnet.gov"},
+            "verb": {"id": "http://adlnet.gov/expapi/verbs/attended", "display": {"en-GB": "attended", "en-US": "attended"}},
+            "object": {"objectType": "Activity", "id": "http://www.example.com/meetings/occurances/34534"},
+            "result": {"duration": "P1DT12H36M0.12S", "score": {"scaled": 0.5}},
+            "timestamp": "2024-05-04T12:00:00.000Z",
+        })
+    }
+
+    fn signature_attachment(jws: &str) -> (Value, AttachmentContent) {
+        let sha2 = hex::encode(Sha256::digest(jws.as_bytes()));
+        let attachment = json!({
+            "usageType": SIGNATURE_USAGE_TYPE,
+            "display": {"en-US": "Signature"},
+            "contentType": "application/octet-stream",
+            "length": jws.len(),
+            "sha2": sha2,
+        });
+        let content = AttachmentContent {
+            sha2,
+            content_type: "application/octet-stream".into(),
+            content: Bytes::from(jws.to_owned()),
+        };
+        (attachment, content)
+    }
+
+    /// `statement` as sent with its signature attachment, checked.
+    fn check(statement: &Value, jws: &str, version: XapiVersion) -> Result<(), XapiError> {
+        let (attachment, content) = signature_attachment(jws);
+        let mut sent = statement.clone();
+        sent["attachments"] = json!([attachment]);
+        verify_signed_statements(&sent, &[content], version)
+    }
+
+    fn requirement(e: &XapiError) -> &str {
+        e.requirement.as_deref().unwrap_or("")
+    }
+
+    // ----- algorithms (XAPI-00117) -----
+
+    #[test]
+    fn data_2_6_s4_b4_xapi_00117_rs256_rs384_rs512_accepted() {
+        for alg in ["RS256", "RS384", "RS512"] {
+            let jws = sign_statement(&statement(), json!({"alg": alg}));
+            for v in [V1, V2] {
+                check(&statement(), &jws, v).unwrap_or_else(|e| panic!("{alg}: {e:?}"));
+            }
+            let jws = sign_statement(
+                &statement(),
+                json!({"alg": alg, "x5c": x5c(&[LEAF_CERT, CA_CERT])}),
+            );
+            check(&statement(), &jws, V2).unwrap_or_else(|e| panic!("{alg} x5c: {e:?}"));
+        }
+    }
+
+    #[test]
+    fn data_2_6_s4_b4_xapi_00117_hs256_rejected() {
+        let payload = serde_json::to_vec(&statement()).unwrap();
+        let jws = sign(
+            &json!({"alg": "HS256"}),
+            &payload,
+            Algorithm::HS256,
+            &EncodingKey::from_secret(LEAF_KEY.as_bytes()),
+        );
+        let e = check(&statement(), &jws, V1).unwrap_err();
+        assert_eq!(e.status.as_u16(), 400);
+        assert!(requirement(&e).contains("XAPI-00117"), "{e:?}");
+    }
+
+    #[test]
+    fn data_2_6_s4_b4_xapi_00117_other_or_missing_alg_rejected() {
+        let p = b64(&serde_json::to_vec(&statement()).unwrap());
+        for header in [
+            json!({"alg": "none"}),
+            json!({"alg": "PS256"}),
+            json!({"alg": "ES256"}),
+            json!({"typ": "JWT"}),
+        ] {
+            let jws = format!("{}.{p}.AAAA", b64(&serde_json::to_vec(&header).unwrap()));
+            let e = check(&statement(), &jws, V2).unwrap_err();
+            assert!(requirement(&e).contains("XAPI-00117"), "{header}: {e:?}");
+        }
+    }
+
+    // ----- the attachment (XAPI-00115) -----
+
+    #[test]
+    fn data_2_6_s4_b1_xapi_00115_content_type_not_octet_stream_rejected() {
+        let jws = sign_statement(&statement(), json!({"alg": "RS256"}));
+        let (mut attachment, content) = signature_attachment(&jws);
+        attachment["contentType"] = json!("text/plain; charset=ascii");
+        let mut sent = statement();
+        sent["attachments"] = json!([attachment]);
+        let e = verify_signed_statements(&sent, &[content], V1).unwrap_err();
+        assert!(requirement(&e).contains("XAPI-00115"), "{e:?}");
+        assert_eq!(e.path.as_deref(), Some("/attachments/0"));
+    }
+
+    #[test]
+    fn data_2_6_s4_b1_xapi_00115_signature_without_content_rejected() {
+        let jws = sign_statement(&statement(), json!({"alg": "RS256"}));
+        let (mut attachment, _) = signature_attachment(&jws);
+        attachment["fileUrl"] = json!("http://example.com/signature.jws");
+        let mut sent = statement();
+        sent["attachments"] = json!([attachment]);
+        // an application/json request: no contents at all
+        let e = verify_signed_statements(&sent, &[], V2).unwrap_err();
+        assert!(requirement(&e).contains("XAPI-00115"), "{e:?}");
+    }
+
+    #[test]
+    fn data_2_6_statements_without_signature_are_not_examined() {
+        let mut s = statement();
+        s["attachments"] = json!([{"usageType": "http://example.com/other", "contentType": "text/plain", "sha2": "ab"}]);
+        assert!(verify_signed_statements(&s, &[], V1).is_ok());
+        assert!(verify_signed_statements(&json!([statement(), s]), &[], V2).is_ok());
+    }
+
+    // ----- JWS form -----
+
+    #[test]
+    fn data_2_6_s4_b1_xapi_00115_malformed_jws_rejected() {
+        let jws = sign_statement(&statement(), json!({"alg": "RS256"}));
+        let parts: Vec<&str> = jws.split('.').collect();
+        for bad in [
+            "not a jws".to_string(),
+            format!("{}.{}", parts[0], parts[1]),
+            format!("{}.{}.{}.x", parts[0], parts[1], parts[2]),
+            format!("{}.{}.", parts[0], parts[1]),
+            format!("!!!.{}.{}", parts[1], parts[2]),
+            format!(".{}.{}", parts[1], parts[2]),
+            format!("{}.{}.{}", b64(b"[1,2]"), parts[1], parts[2]),
+        ] {
+            let e = check(&statement(), &bad, V1).unwrap_err();
+            assert_eq!(e.status.as_u16(), 400, "{bad}");
+        }
+    }
+
+    #[test]
+    fn data_2_6_s4_b3_xapi_00116_payload_not_json_rejected() {
+        // What the ADL suite sends: the serialization with its first `"` replaced by `'`.
+        let broken = serde_json::to_string(&statement())
+            .unwrap()
+            .replacen('"', "'", 1);
+        let jws = sign(
+            &json!({"alg": "RS256"}),
+            broken.as_bytes(),
+            Algorithm::RS256,
+            &leaf_key(),
+        );
+        let e = check(&statement(), &jws, V1).unwrap_err();
+        assert!(requirement(&e).contains("XAPI-00116"), "{e:?}");
+        let jws = sign(
+            &json!({"alg": "RS256"}),
+            b"[1,2,3]",
+            Algorithm::RS256,
+            &leaf_key(),
+        );
+        assert!(requirement(&check(&statement(), &jws, V2).unwrap_err()).contains("XAPI-00116"));
+    }
+
+    #[test]
+    fn rfc_7515_crit_header_rejected() {
+        let jws = sign_statement(
+            &statement(),
+            json!({"alg": "RS256", "crit": ["exp"], "exp": 1}),
+        );
+        assert!(check(&statement(), &jws, V1).is_err());
+    }
+
+    #[test]
+    fn data_2_6_s4_b2_json_serialization_only_under_1_0() {
+        let jws = sign_statement(
+            &statement(),
+            json!({"alg": "RS256", "x5c": x5c(&[LEAF_CERT])}),
+        );
+        let parts: Vec<&str> = jws.split('.').collect();
+        let flattened =
+            json!({"protected": parts[0], "payload": parts[1], "signature": parts[2]}).to_string();
+        check(&statement(), &flattened, V1).unwrap();
+        let general = json!({"payload": parts[1], "signatures": [{"protected": parts[0], "signature": parts[2]}]}).to_string();
+        check(&statement(), &general, V1).unwrap();
+        assert!(
+            check(&statement(), &flattened, V2).is_err(),
+            "2.0: compact serialization only"
+        );
+        // the JSON form is verified too
+        let tampered =
+            json!({"protected": parts[0], "payload": parts[1], "signature": b64(b"forged")})
+                .to_string();
+        assert!(check(&statement(), &tampered, V1).is_err());
+        // header parameters may not be both protected and unprotected
+        let dup = json!({"protected": parts[0], "header": {"alg": "RS256"}, "payload": parts[1], "signature": parts[2]}).to_string();
+        assert!(check(&statement(), &dup, V1).is_err());
+    }
+
+    // ----- X.509 -----
+
+    #[test]
+    fn data_2_6_x5c_single_certificate_accepted() {
+        let jws = sign_statement(
+            &statement(),
+            json!({"alg": "RS512", "x5c": x5c(&[LEAF_CERT])}),
+        );
+        check(&statement(), &jws, V1).unwrap();
+    }
+
+    #[test]
+    fn data_2_6_x5c_signature_made_by_openssl_verifies() {
+        let header = format!(
+            r#"{{"alg":"RS256","x5c":["{}","{}"]}}"#,
+            der_b64(LEAF_CERT),
+            der_b64(CA_CERT)
+        );
+        let jws = format!(
+            "{}.{}.{OPENSSL_SIGNATURE}",
+            b64(header.as_bytes()),
+            b64(OPENSSL_PAYLOAD.as_bytes())
+        );
+        let received: Value = serde_json::from_str(OPENSSL_PAYLOAD).unwrap();
+        check(&received, &jws, V1).unwrap();
+        check(&received, &jws, V2).unwrap();
+    }
+
+    #[test]
+    fn data_2_6_x5c_tampered_payload_rejected() {
+        let jws = sign_statement(
+            &statement(),
+            json!({"alg": "RS256", "x5c": x5c(&[LEAF_CERT, CA_CERT])}),
+        );
+        let mut altered = statement();
+        altered["verb"]["id"] = json!("http://adlnet.gov/expapi/verbs/passed");
+        let parts: Vec<&str> = jws.split('.').collect();
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64(&serde_json::to_vec(&altered).unwrap()),
+            parts[2]
+        );
+        let e = check(&altered, &forged, V2).unwrap_err();
+        assert!(e.message.contains("does not verify"), "{e:?}");
+        // without x5c there is no key: only the form is checked, so the same forgery passes
+        let plain = sign_statement(&statement(), json!({"alg": "RS256"}));
+        let parts: Vec<&str> = plain.split('.').collect();
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64(&serde_json::to_vec(&altered).unwrap()),
+            parts[2]
+        );
+        assert!(check(&altered, &forged, V2).is_ok());
+    }
+
+    #[test]
+    fn data_2_6_x5c_certificate_of_another_key_rejected() {
+        let jws = sign_statement(
+            &statement(),
+            json!({"alg": "RS256", "x5c": x5c(&[CA_CERT])}),
+        );
+        assert!(check(&statement(), &jws, V1).is_err());
+    }
+
+    #[test]
+    fn data_2_6_x5c_broken_chain_rejected() {
+        // the signer certificate followed by something that is not its issuer
+        let jws = sign_statement(
+            &statement(),
+            json!({"alg": "RS256", "x5c": x5c(&[LEAF_CERT, LEAF_CERT])}),
+        );
+        let e = check(&statement(), &jws, V1).unwrap_err();
+        assert!(e.message.contains("chain"), "{e:?}");
+        // same issuer name, but another key: the signer certificate's signature fails
+        let jws = sign_statement(
+            &statement(),
+            json!({"alg": "RS256", "x5c": x5c(&[LEAF_CERT, OTHER_CA_CERT])}),
+        );
+        let e = check(&statement(), &jws, V2).unwrap_err();
+        assert!(e.message.contains("chain"), "{e:?}");
+    }
+
+    #[test]
+    fn data_2_6_x5c_malformed_rejected() {
+        for bad in [
+            json!([]),
+            json!("MIIB"),
+            json!(["not base64 !"]),
+            json!([b64(b"not a certificate")]),
+            json!([1]),
+        ] {
+            let jws = sign_statement(&statement(), json!({"alg": "RS256", "x5c": bad}));
+            assert!(check(&statement(), &jws, V1).is_err(), "{bad}");
+        }
+    }
+
+    // ----- payload vs statement -----
+
+    #[test]
+    fn data_2_6_payload_differing_from_statement_rejected() {
+        let jws = sign_statement(&statement(), json!({"alg": "RS256"}));
+        let mut other = statement();
+        other["object"]["id"] = json!("http://www.example.com/elsewhere");
+        let e = check(&other, &jws, V1).unwrap_err();
+        assert_eq!(e.path.as_deref(), Some("/object/id"));
+        assert!(requirement(&e).contains("Data 2.6"));
+        // one property more or less is a difference too
+        let mut more = statement();
+        more["context"] = json!({"language": "en"});
+        assert_eq!(
+            check(&more, &jws, V2).unwrap_err().path.as_deref(),
+            Some("/context")
+        );
+        let mut less = statement();
+        less.as_object_mut().unwrap().remove("result");
+        assert!(check(&less, &jws, V2).is_err());
+    }
+
+    #[test]
+    fn data_2_6_batch_error_points_at_the_statement() {
+        let good = sign_statement(&statement(), json!({"alg": "RS256"}));
+        let (att_good, content_good) = signature_attachment(&good);
+        let mut other = statement();
+        other["verb"]["id"] = json!("http://example.com/verb");
+        let bad = sign_statement(&other, json!({"alg": "RS256"}));
+        let (att_bad, content_bad) = signature_attachment(&bad);
+        let mut first = statement();
+        first["attachments"] = json!([att_good]);
+        let mut second = statement();
+        second["attachments"] = json!([att_bad]);
+        let e = verify_signed_statements(&json!([first, second]), &[content_good, content_bad], V1)
+            .unwrap_err();
+        assert_eq!(e.path.as_deref(), Some("/1/verb/id"));
+    }
+
+    #[test]
+    fn data_2_3_1_lrs_assigned_properties_ignored() {
+        let mut signed = statement();
+        for k in ["id", "timestamp"] {
+            signed.as_object_mut().unwrap().remove(k);
+        }
+        let jws = sign_statement(&signed, json!({"alg": "RS256"}));
+        let mut stored = statement();
+        stored["stored"] = json!("2024-05-04T12:00:01.000Z");
+        stored["authority"] = json!({"objectType": "Agent", "mbox": "mailto:lrs@example.com"});
+        stored["version"] = json!("1.0.0");
+        check(&stored, &jws, V1).unwrap();
+        // but an id that was signed must be the id received
+        let jws = sign_statement(&statement(), json!({"alg": "RS256"}));
+        let mut other_id = statement();
+        other_id["id"] = json!("11111111-7cf5-4a4c-a0a3-33b1c8f32d55");
+        assert_eq!(
+            check(&other_id, &jws, V1).unwrap_err().path.as_deref(),
+            Some("/id")
+        );
+        let mut no_id = statement();
+        no_id.as_object_mut().unwrap().remove("id");
+        assert!(check(&no_id, &jws, V1).is_err());
+    }
+
+    #[test]
+    fn data_2_3_1_timestamps_compare_as_points_in_time() {
+        let jws = sign_statement(&statement(), json!({"alg": "RS256"}));
+        for same in [
+            "2024-05-04T07:00:00-05:00",
+            "2024-05-04T12:00:00Z",
+            "2024-05-04T12:00:00.0004Z",
+            "2024-05-04T14:00:00+0200",
+        ] {
+            let mut s = statement();
+            s["timestamp"] = json!(same);
+            check(&s, &jws, V1).unwrap_or_else(|e| panic!("{same}: {e:?}"));
+            check(&s, &jws, V2).unwrap_or_else(|e| panic!("{same}: {e:?}"));
+        }
+        let mut s = statement();
+        s["timestamp"] = json!("2024-05-04T12:00:00.002Z");
+        assert_eq!(
+            check(&s, &jws, V2).unwrap_err().path.as_deref(),
+            Some("/timestamp")
+        );
+    }
+
+    #[test]
+    fn xapi_2_0_durations_compare_to_hundredths_of_a_second() {
+        // As the ADL suite (2.0) does: the statement says 0.1237 s, the signed one 0.12 s.
+        let jws = sign_statement(&statement(), json!({"alg": "RS256"}));
+        let mut s = statement();
+        s["result"]["duration"] = json!("P1DT12H36M0.1237S");
+        check(&s, &jws, V2).unwrap();
+        s["result"]["duration"] = json!("P1DT12H36M00.120S");
+        check(&s, &jws, V2).unwrap();
+        s["result"]["duration"] = json!("P1DT12H36M0.13S");
+        assert_eq!(
+            check(&s, &jws, V2).unwrap_err().path.as_deref(),
+            Some("/result/duration")
+        );
+        s["result"]["duration"] = json!("P1DT12H37M0.12S");
+        assert!(check(&s, &jws, V2).is_err());
+    }
+
+    #[test]
+    fn data_2_3_1_durations_compare_as_strings_under_1_0() {
+        let jws = sign_statement(&statement(), json!({"alg": "RS256"}));
+        let mut s = statement();
+        s["result"]["duration"] = json!("P1DT12H36M0.1237S");
+        assert_eq!(
+            check(&s, &jws, V1).unwrap_err().path.as_deref(),
+            Some("/result/duration")
+        );
+    }
+
+    #[test]
+    fn duration_keys() {
+        assert_eq!(duration_key("PT0.129S"), duration_key("PT0.12S"));
+        assert_eq!(duration_key("PT0S"), duration_key("P0D"));
+        assert_eq!(
+            duration_key("P1Y2M"),
+            Some(vec![('Y', "1".into()), ('M', "2".into())])
+        );
+        assert_ne!(duration_key("P1M"), duration_key("PT1M"));
+        assert_eq!(duration_key("PT1,5H"), duration_key("PT1.50H"));
+        for bad in [
+            "", "P", "PT", "1D", "P1", "PT1D", "P1D2Y", "P.S", "PT-1S", "P1DT",
+        ] {
+            assert_eq!(duration_key(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn data_2_3_1_case_insensitive_and_unordered_data() {
+        let mut signed = statement();
+        signed["actor"] = json!({"objectType": "Group", "mbox": "mailto:Team@Example.COM", "member": [
+            {"mbox": "mailto:a@example.com"}, {"mbox": "mailto:b@example.com", "objectType": "Agent"}
+        ]});
+        signed["context"] = json!({
+            "registration": "EC531277-B57B-4C15-8D91-D292C5B2B8F7",
+            "contextActivities": {"parent": {"id": "http://example.com/parent"}},
+        });
+        signed["object"]["definition"] = json!({"name": {"en-us": "Meeting"}});
+        let jws = sign_statement(&signed, json!({"alg": "RS256"}));
+        let mut received = signed.clone();
+        received["id"] = json!("0B8F7F4A-7CF5-4A4C-A0A3-33B1C8F32D55");
+        received["actor"] = json!({"objectType": "Group", "mbox": "mailto:Team@example.com", "member": [
+            {"mbox": "mailto:b@example.com", "objectType": "Agent"}, {"mbox": "mailto:a@example.com", "objectType": "Agent"}
+        ]});
+        received["context"]["registration"] = json!("ec531277-b57b-4c15-8d91-d292c5b2b8f7");
+        received["context"]["contextActivities"]["parent"] =
+            json!([{"id": "http://example.com/parent", "objectType": "Activity"}]);
+        received["object"]["definition"]["name"] = json!({"en-US": "Meeting"});
+        received["result"]["score"]["scaled"] = json!(0.50);
+        check(&received, &jws, V1).unwrap();
+        check(&received, &jws, V2).unwrap();
+        // the local part of an mbox is case-sensitive, and so are IRIs and strings
+        let mut other = received.clone();
+        other["actor"]["mbox"] = json!("mailto:team@example.com");
+        assert!(check(&other, &jws, V1).is_err());
+        let mut other = received.clone();
+        other["object"]["definition"]["name"] = json!({"en-US": "meeting"});
+        assert!(check(&other, &jws, V1).is_err());
+        let mut other = received;
+        other["object"]["objectType"] = json!("Agent");
+        assert!(check(&other, &jws, V1).is_err());
+    }
+
+    #[test]
+    fn data_2_3_1_numbers_compare_by_value_extensions_as_json() {
+        let mut signed = statement();
+        signed["result"]["score"] = json!({"raw": 1, "min": 0, "max": 2});
+        signed["result"]["extensions"] =
+            json!({"http://example.com/ext": {"Display": {"en": "x"}, "n": 1}});
+        let jws = sign_statement(&signed, json!({"alg": "RS256"}));
+        let mut received = signed.clone();
+        received["result"]["score"]["raw"] = json!(1.0);
+        received["result"]["extensions"]["http://example.com/ext"]["n"] = json!(1.0);
+        check(&received, &jws, V1).unwrap();
+        received["result"]["extensions"]["http://example.com/ext"]["Display"] = json!({"EN": "x"});
+        assert_eq!(
+            check(&received, &jws, V1).unwrap_err().path.as_deref(),
+            Some("/result/extensions")
+        );
+    }
+
+    #[test]
+    fn data_2_3_1_substatements_compared_as_statements() {
+        let mut signed = statement();
+        signed["object"] = json!({
+            "objectType": "SubStatement",
+            "actor": {"mbox": "mailto:a@example.com"},
+            "verb": {"id": "http://example.com/will-attend"},
+            "object": {"id": "http://example.com/meeting"},
+            "timestamp": "2024-06-01T10:00:00Z",
+        });
+        let jws = sign_statement(&signed, json!({"alg": "RS256"}));
+        let mut received = signed.clone();
+        received["object"]["timestamp"] = json!("2024-06-01T12:00:00+02:00");
+        received["object"]["actor"]["objectType"] = json!("Agent");
+        check(&received, &jws, V2).unwrap();
+        received["object"]["verb"]["id"] = json!("http://example.com/attended");
+        assert_eq!(
+            check(&received, &jws, V2).unwrap_err().path.as_deref(),
+            Some("/object/verb/id")
+        );
+        // a SubStatement's timestamp is never assigned by an LRS: its absence is a difference
+        let mut missing = signed.clone();
+        missing["object"]
+            .as_object_mut()
+            .unwrap()
+            .remove("timestamp");
+        assert!(check(&missing, &jws, V2).is_err());
+    }
+
+    #[test]
+    fn data_2_3_1_other_attachments_are_not_compared() {
+        let mut signed = statement();
+        signed["attachments"] = json!([{"usageType": "http://example.com/a", "sha2": "00"}]);
+        let jws = sign_statement(&signed, json!({"alg": "RS256"}));
+        // received: other attachments plus the signature
+        check(&statement(), &jws, V1).unwrap();
+        assert!(statements_equivalent(&signed, &statement(), V1));
+        assert!(!statements_equivalent(&json!([]), &statement(), V1));
+    }
+
+    #[test]
+    fn data_2_6_pointer_escaping_in_differences() {
+        let mut signed = statement();
+        signed["context"] = json!({"extensions": {"http://example.com/a~b": 1}});
+        let jws = sign_statement(&signed, json!({"alg": "RS256"}));
+        let mut received = signed.clone();
+        received["context"]["extensions"]["http://example.com/a~b"] = json!(2);
+        assert_eq!(
+            check(&received, &jws, V1).unwrap_err().path.as_deref(),
+            Some("/context/extensions")
+        );
+        let mut received = signed;
+        received["context"]["instructor"] = json!({"mbox": "mailto:i@example.com"});
+        received["context"]["x/y"] = json!(1);
+        let e = check(&received, &jws, V1).unwrap_err();
+        assert!(
+            matches!(
+                e.path.as_deref(),
+                Some("/context/instructor" | "/context/x~1y")
+            ),
+            "{e:?}"
+        );
+    }
+
+    // ----- end to end, shaped like the ADL suite's request -----
+
+    #[test]
+    fn data_2_6_suite_shaped_multipart_request_accepted() {
+        let boundary = "-------------__5f6a3d2e-1c1b-4c4e-9a0b-2b7f0d6c8e11__123__456";
+        let mut signed = statement();
+        signed.as_object_mut().unwrap().remove("attachments");
+        let jws = sign_statement(&signed, json!({"alg": "RS384"}));
+        let (attachment, _) = signature_attachment(&jws);
+        let mut sent = signed.clone();
+        sent["attachments"] = json!([attachment]);
+        let body = format!(
+            "\r\n--{boundary}\r\nContent-Type:application/json\r\n\r\n{}\r\n--{boundary}\r\nContent-Type:application/octet-stream\r\nContent-Transfer-Encoding:binary\r\nX-Experience-API-Hash:{}\r\n\r\n{jws}\r\n--{boundary}--",
+            serde_json::to_string(&sent).unwrap(),
+            attachment["sha2"].as_str().unwrap(),
+        );
+        let content_type = format!("multipart/mixed; boundary={boundary}");
+        let b = multipart::boundary(&content_type).unwrap();
+        let parts = multipart::parse(body.as_bytes(), &b).unwrap();
+        let (statements, contents) = multipart::statements_request(parts, V2).unwrap();
+        verify_signed_statements(&statements, &contents, V2).unwrap();
+        verify_signed_statements(&statements, &contents, V1).unwrap();
+    }
+}
