@@ -8,10 +8,15 @@
 mod harness;
 
 mod about;
+mod attachments;
 mod auth;
 mod cors;
 mod documents;
 mod errors;
 mod head;
 mod limits;
+mod signed;
+mod statement_queries;
+mod statement_validation;
+mod statements;
 mod versioning;

@@ -130,7 +130,7 @@ async fn put_inner(
             .req("Communication 2.1.1.s1"));
         }
     }
-    store_statements(vec![statement], attachments, &cred, v, state).await?;
+    store_statements(vec![statement], false, attachments, &cred, v, state).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -146,9 +146,9 @@ async fn post_inner(
     params.only(&[], "Communication 2.1.2")?;
     let raw = body(req, payload, state).await?;
     let (statements, attachments) = read_statements(&content_type(req), &raw, v)?;
-    let list = match statements {
-        Value::Array(list) => list,
-        obj @ Value::Object(_) => vec![obj],
+    let (list, batch) = match statements {
+        Value::Array(list) => (list, true),
+        obj @ Value::Object(_) => (vec![obj], false),
         _ => {
             return Err(
                 XapiError::bad_request("expected a statement or an array of statements")
@@ -161,7 +161,7 @@ async fn post_inner(
             XapiError::bad_request("an empty batch stores nothing").req("Communication 2.1.2")
         );
     }
-    let ids = store_statements(list, attachments, &cred, v, state).await?;
+    let ids = store_statements(list, batch, attachments, &cred, v, state).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(Value::from(ids).to_string()))
@@ -170,8 +170,11 @@ async fn post_inner(
 /// Prepares and stores statements atomically. Re-sent statements identical to the stored
 /// ones are no-ops; a different statement under an existing id is a 409 (Communication
 /// 2.1.1.s2.b2 / 2.1.2.s2.b3).
+///
+/// `batch`: the body was an array, so error paths start with the statement's index.
 async fn store_statements(
     list: Vec<Value>,
+    batch: bool,
     attachments: Vec<AttachmentContent>,
     cred: &crate::auth::Credential,
     v: XapiVersion,
@@ -186,7 +189,7 @@ async fn store_statements(
     let mut prepared: Vec<Prepared> = Vec::with_capacity(list.len());
     for (i, s) in list.into_iter().enumerate() {
         let p = statement::prepare(s, &receipt, statement::next_stored_us()).map_err(|e| {
-            if list_index_needed(&e) {
+            if batch && e.status == actix_web::http::StatusCode::BAD_REQUEST {
                 prefix_path(e, i)
             } else {
                 e
@@ -197,7 +200,7 @@ async fn store_statements(
                 "statement id {} appears twice in the batch",
                 p.record.id
             ))
-            .at(format!("/{i}/id"))
+            .at(if batch { format!("/{i}/id") } else { "/id".to_owned() })
             .req("Communication 2.1.2.s2.b4"));
         }
         prepared.push(p);
@@ -231,7 +234,7 @@ async fn store_statements(
                 for p in &prepared {
                     if let Some(json) = existing.get(&p.record.id) {
                         let stored: Value = serde_json::from_str(json).unwrap_or(Value::Null);
-                        if !statement::same_statement(&p.statement, &stored, v) {
+                        if !statement::same_statement(&p.as_received(), &stored, v) {
                             return Err(XapiError::conflict(format!(
                                 "a different statement is already stored with id {}",
                                 p.record.id
@@ -250,9 +253,6 @@ async fn store_statements(
     }
 }
 
-fn list_index_needed(e: &XapiError) -> bool {
-    e.status == actix_web::http::StatusCode::BAD_REQUEST
-}
 
 /// Error paths inside a batch point at the statement's index.
 fn prefix_path(mut e: XapiError, i: usize) -> XapiError {

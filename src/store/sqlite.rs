@@ -32,6 +32,30 @@ pub struct SqliteStore {
     readers: Mutex<Vec<Connection>>,
 }
 
+/// Layout version of the file, kept in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 2;
+
+/// Refuses a file laid out by another version rather than misreading it.
+fn check_schema_version(conn: &Connection) -> Result<(), String> {
+    let v: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| e.to_string())?;
+    let has_tables: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'statements')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| e.to_string())?;
+    if v == SCHEMA_VERSION || (v == 0 && !has_tables) {
+        Ok(())
+    } else {
+        Err(format!(
+            "this database has layout version {v}; this build reads version {SCHEMA_VERSION}"
+        ))
+    }
+}
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS statements (
     seq INTEGER PRIMARY KEY,
@@ -43,13 +67,13 @@ CREATE TABLE IF NOT EXISTS statements (
     attachments TEXT NOT NULL,
     json TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS statements_order ON statements(stored, id);
+CREATE INDEX IF NOT EXISTS statements_stored ON statements(stored);
 CREATE INDEX IF NOT EXISTS statements_voids ON statements(voids) WHERE voids IS NOT NULL;
 CREATE TABLE IF NOT EXISTS statement_keys (
-    key TEXT NOT NULL,
+    key INTEGER NOT NULL,
     stored INTEGER NOT NULL,
-    id TEXT NOT NULL,
-    PRIMARY KEY (key, stored, id)
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (key, stored, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS attachments (
     sha2 TEXT PRIMARY KEY,
@@ -115,10 +139,13 @@ impl SqliteStore {
         }
         let conn = Connection::open(path).map_err(|e| e.to_string())?;
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; PRAGMA busy_timeout=5000;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; PRAGMA busy_timeout=5000; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=8192;",
         )
         .map_err(|e| e.to_string())?;
+        check_schema_version(&conn)?;
         conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(|e| e.to_string())?;
         let (tx, rx) = mpsc::channel::<WriteOp>(4096);
         let handle = std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -339,25 +366,39 @@ fn apply_in_savepoint(tx: &Transaction<'_>, op: WriteOp) -> Reply {
     reply
 }
 
-fn insert_batch(tx: &Transaction<'_>, batch: StatementBatch) -> StoreResult<InsertOutcome> {
+/// The 64-bit index value of a filter key. Keys are IRIs and identifiers of any length;
+/// the index holds a stable hash of each, and queries re-check the full key against the
+/// statement's `keys` column, so a collision can never return a wrong statement.
+fn key_hash(key: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(key.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    i64::from_le_bytes(b)
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+fn existing_of(tx: &Transaction<'_>, batch: &StatementBatch) -> StoreResult<Vec<(String, String)>> {
+    let mut find = tx
+        .prepare_cached("SELECT json FROM statements WHERE id = ?1")
+        .map_err(internal)?;
     let mut existing = Vec::new();
-    {
-        let mut find = tx
-            .prepare_cached("SELECT json FROM statements WHERE id = ?1")
-            .map_err(internal)?;
-        for r in &batch.records {
-            if let Some(json) = find
-                .query_row(params![r.id], |row| row.get::<_, String>(0))
-                .optional()
-                .map_err(internal)?
-            {
-                existing.push((r.id.clone(), json));
-            }
+    for r in &batch.records {
+        if let Some(json) = find
+            .query_row(params![r.id], |row| row.get::<_, String>(0))
+            .optional()
+            .map_err(internal)?
+        {
+            existing.push((r.id.clone(), json));
         }
     }
-    if !existing.is_empty() {
-        return Ok(InsertOutcome::Existing(existing));
-    }
+    Ok(existing)
+}
+
+fn insert_batch(tx: &Transaction<'_>, batch: StatementBatch) -> StoreResult<InsertOutcome> {
     let mut insert = tx
         .prepare_cached(
             "INSERT INTO statements (id, stored, voided, voids, keys, attachments, json)
@@ -365,9 +406,7 @@ fn insert_batch(tx: &Transaction<'_>, batch: StatementBatch) -> StoreResult<Inse
         )
         .map_err(internal)?;
     let mut insert_key = tx
-        .prepare_cached(
-            "INSERT OR IGNORE INTO statement_keys (key, stored, id) VALUES (?1, ?2, ?3)",
-        )
+        .prepare_cached("INSERT OR IGNORE INTO statement_keys (key, stored, seq) VALUES (?1, ?2, ?3)")
         .map_err(internal)?;
     let mut target_keys = tx
         .prepare_cached("SELECT keys FROM statements WHERE id = ?1")
@@ -393,20 +432,27 @@ fn insert_batch(tx: &Transaction<'_>, batch: StatementBatch) -> StoreResult<Inse
         keys.dedup();
         // A statement whose voiding statement arrived first is voided on arrival.
         let voided = r.voids.is_none() && voided_by.exists(params![r.id]).map_err(internal)?;
-        insert
-            .execute(params![
-                r.id,
-                r.stored_us,
-                voided,
-                r.voids,
-                keys.join("\n"),
-                r.attachment_sha2.join("\n"),
-                r.json
-            ])
-            .map_err(internal)?;
+        // The unique index on id detects re-sent ids; the caller's savepoint undoes
+        // whatever this batch wrote before the conflict.
+        match insert.execute(params![
+            r.id,
+            r.stored_us,
+            voided,
+            r.voids,
+            keys.join("\n"),
+            r.attachment_sha2.join("\n"),
+            r.json
+        ]) {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Ok(InsertOutcome::Existing(existing_of(tx, &batch)?));
+            }
+            Err(e) => return Err(internal(e)),
+        }
+        let seq = tx.last_insert_rowid();
         for k in &keys {
             insert_key
-                .execute(params![k, r.stored_us, r.id])
+                .execute(params![key_hash(k), r.stored_us, seq])
                 .map_err(internal)?;
         }
         if let Some(target) = &r.voids {
@@ -423,24 +469,50 @@ fn insert_batch(tx: &Transaction<'_>, batch: StatementBatch) -> StoreResult<Inse
             .execute(params![a.sha2, a.content_type, a.content.as_ref()])
             .map_err(internal)?;
     }
+    merge_definitions(tx, &batch)?;
+    Ok(InsertOutcome::Inserted)
+}
+
+/// Folds the batch's activity definitions into the canonical ones: one read and at most
+/// one write per activity, none when nothing changed (the common re-send of the same
+/// definition dirties no page).
+fn merge_definitions(tx: &Transaction<'_>, batch: &StatementBatch) -> StoreResult<()> {
+    if batch.definitions.is_empty() {
+        return Ok(());
+    }
     let mut get_def = tx
         .prepare_cached("SELECT definition FROM activities WHERE id = ?1")
         .map_err(internal)?;
     let mut put_def = tx
         .prepare_cached("INSERT OR REPLACE INTO activities (id, definition) VALUES (?1, ?2)")
         .map_err(internal)?;
+    let mut order: Vec<&str> = Vec::new();
+    let mut merged: std::collections::HashMap<&str, (Option<Value>, Value)> =
+        std::collections::HashMap::new();
     for (id, def) in &batch.definitions {
-        let current = get_def
+        if let Some((_, m)) = merged.get_mut(id.as_str()) {
+            *m = (batch.merge_definition)(Some(m.take()), def);
+            continue;
+        }
+        let current: Option<Value> = get_def
             .query_row(params![id], |row| row.get::<_, String>(0))
             .optional()
             .map_err(internal)?
             .and_then(|s| serde_json::from_str(&s).ok());
-        let merged = (batch.merge_definition)(current, def);
-        put_def
-            .execute(params![id, merged.to_string()])
-            .map_err(internal)?;
+        let m = (batch.merge_definition)(current.clone(), def);
+        order.push(id);
+        merged.insert(id, (current, m));
     }
-    Ok(InsertOutcome::Inserted)
+    for id in order {
+        if let Some((before, after)) = merged.get(id) {
+            if before.as_ref() != Some(after) {
+                put_def
+                    .execute(params![id, after.to_string()])
+                    .map_err(internal)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn read_document(tx: &Connection, scope: &str, id: &str) -> rusqlite::Result<Option<Document>> {
@@ -514,48 +586,55 @@ fn credential_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CredentialRecord>
 }
 
 /// Builds the SQL for a statement query: the first key drives an index range scan in
-/// (stored, id) order; further keys are probed by primary key.
+/// (stored, seq) order; further keys are probed by primary key; each candidate is
+/// re-checked against its full keys (the index holds hashes).
 fn query_sql(q: &StatementQuery) -> (String, Vec<rusqlite::types::Value>) {
     use rusqlite::types::Value as V;
     let mut args: Vec<V> = Vec::new();
-    let (order_col_s, order_col_i, from) = if q.keys.is_empty() {
-        ("s.stored", "s.id", "statements s".to_string())
+    let (stored_col, seq_col, from) = if q.keys.is_empty() {
+        ("s.stored", "s.seq", "statements s".to_string())
     } else {
         let mut from = String::from("statement_keys k0");
         for i in 1..q.keys.len() {
             from.push_str(&format!(
-                " CROSS JOIN statement_keys k{i} ON k{i}.key = ? AND k{i}.stored = k0.stored AND k{i}.id = k0.id"
+                " CROSS JOIN statement_keys k{i} ON k{i}.key = ? AND k{i}.stored = k0.stored AND k{i}.seq = k0.seq"
             ));
         }
-        from.push_str(" CROSS JOIN statements s ON s.id = k0.id");
-        ("k0.stored", "k0.id", from)
+        from.push_str(" CROSS JOIN statements s ON s.seq = k0.seq");
+        ("k0.stored", "k0.seq", from)
     };
     for k in q.keys.iter().skip(1) {
-        args.push(V::Text(k.clone()));
+        args.push(V::Integer(key_hash(k)));
     }
     let mut wh = vec!["s.voided = 0".to_string()];
     if let Some(k) = q.keys.first() {
         wh.push("k0.key = ?".into());
-        args.push(V::Text(k.clone()));
+        args.push(V::Integer(key_hash(k)));
+    }
+    for k in &q.keys {
+        wh.push("instr(char(10) || s.keys || char(10), ?) > 0".into());
+        args.push(V::Text(format!("\n{k}\n")));
     }
     if let Some(since) = q.since_us {
-        wh.push(format!("{order_col_s} > ?"));
+        wh.push(format!("{stored_col} > ?"));
         args.push(V::Integer(since));
     }
     if let Some(until) = q.until_us {
-        wh.push(format!("{order_col_s} <= ?"));
+        wh.push(format!("{stored_col} <= ?"));
         args.push(V::Integer(until));
     }
     let dir = if q.ascending { "ASC" } else { "DESC" };
     if let Some((stored, id)) = &q.after {
         let cmp = if q.ascending { ">" } else { "<" };
-        wh.push(format!("({order_col_s}, {order_col_i}) {cmp} (?, ?)"));
+        wh.push(format!(
+            "({stored_col}, {seq_col}) {cmp} (?, (SELECT seq FROM statements WHERE id = ?))"
+        ));
         args.push(V::Integer(*stored));
         args.push(V::Text(id.clone()));
     }
     args.push(V::Integer(q.limit as i64));
     let sql = format!(
-        "SELECT s.id, s.json, s.stored, s.voided, s.attachments FROM {from} WHERE {} ORDER BY {order_col_s} {dir}, {order_col_i} {dir} LIMIT ?",
+        "SELECT s.id, s.json, s.stored, s.voided, s.attachments FROM {from} WHERE {} ORDER BY {stored_col} {dir}, {seq_col} {dir} LIMIT ?",
         wh.join(" AND ")
     );
     (sql, args)

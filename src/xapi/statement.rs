@@ -51,6 +51,24 @@ pub struct Prepared {
     pub record: StatementRecord,
     pub statement: Value,
     pub definitions: Vec<(String, Value)>,
+    /// Whether the statement arrived with a timestamp (else the LRS filled it).
+    pub timestamp_given: bool,
+}
+
+impl Prepared {
+    /// The statement for comparison with a stored one: a timestamp the LRS filled in is
+    /// not part of what the client sent (Data 2.3.1).
+    pub fn as_received(&self) -> std::borrow::Cow<'_, Value> {
+        if self.timestamp_given {
+            std::borrow::Cow::Borrowed(&self.statement)
+        } else {
+            let mut s = self.statement.clone();
+            if let Some(o) = s.as_object_mut() {
+                o.remove("timestamp");
+            }
+            std::borrow::Cow::Owned(s)
+        }
+    }
 }
 
 fn obj_str<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
@@ -79,6 +97,7 @@ pub fn prepare(
         }
     };
     obj.insert("stored".into(), Value::from(stored.clone()));
+    let timestamp_given = obj.contains_key("timestamp");
     match obj.get("timestamp").and_then(Value::as_str) {
         None => {
             // Data 2.4.7.s4.b1: set to stored when absent.
@@ -150,6 +169,7 @@ pub fn prepare(
         },
         statement,
         definitions,
+        timestamp_given,
     })
 }
 
