@@ -35,58 +35,101 @@ fn authority() -> Value {
 fn ingest(c: &mut Criterion) {
     let text = sample(1).to_string();
     let auth = authority();
-    let receipt = Receipt { version: XapiVersion::V2_0, authority: &auth, may_define: true };
-    c.bench_function("parse ~1.2KB statement", |b| b.iter(|| serde_json::from_str::<Value>(black_box(&text))));
+    let receipt = Receipt {
+        version: XapiVersion::V2_0,
+        authority: &auth,
+        may_define: true,
+    };
+    c.bench_function("parse ~1.2KB statement", |b| {
+        b.iter(|| serde_json::from_str::<Value>(black_box(&text)))
+    });
     let v: Value = serde_json::from_str(&text).expect("sample parses");
     c.bench_function("validate (schema + rules)", |b| {
         b.iter(|| validate::validate_statement(black_box(&v), XapiVersion::V2_0))
     });
-    c.bench_function("parse + prepare (validate, set, index keys, serialize)", |b| {
-        b.iter(|| {
-            let v: Value = serde_json::from_str(black_box(&text)).expect("parses");
-            statement::prepare(v, &receipt, statement::next_stored_us())
-        })
-    });
+    c.bench_function(
+        "parse + prepare (validate, set, index keys, serialize)",
+        |b| {
+            b.iter(|| {
+                let v: Value = serde_json::from_str(black_box(&text)).expect("parses");
+                statement::prepare(v, &receipt, statement::next_stored_us())
+            })
+        },
+    );
 }
 
 fn formats(c: &mut Criterion) {
     let auth = authority();
-    let receipt = Receipt { version: XapiVersion::V2_0, authority: &auth, may_define: true };
+    let receipt = Receipt {
+        version: XapiVersion::V2_0,
+        authority: &auth,
+        may_define: true,
+    };
     let stored: Vec<Value> = (0..50)
-        .map(|i| statement::prepare(sample(i), &receipt, statement::next_stored_us()).expect("valid").statement)
+        .map(|i| {
+            statement::prepare(sample(i), &receipt, statement::next_stored_us())
+                .expect("valid")
+                .statement
+        })
         .collect();
     c.bench_function("format=ids, page of 50", |b| {
-        b.iter_batched(|| stored.clone(), |mut page| page.iter_mut().for_each(statement::to_ids), BatchSize::SmallInput)
+        b.iter_batched(
+            || stored.clone(),
+            |mut page| page.iter_mut().for_each(statement::to_ids),
+            BatchSize::SmallInput,
+        )
     });
     let defs: HashMap<String, Value> = (0..200)
-        .map(|i| (format!("https://igot.example.gov.in/course/{i}"), json!({"name": {"en-US": "A", "hi-IN": "B"}})))
+        .map(|i| {
+            (
+                format!("https://igot.example.gov.in/course/{i}"),
+                json!({"name": {"en-US": "A", "hi-IN": "B"}}),
+            )
+        })
         .collect();
     let accept = statement::parse_accept_language(Some("hi-IN, en;q=0.5"));
     c.bench_function("format=canonical, page of 50", |b| {
         b.iter_batched(
             || stored.clone(),
-            |mut page| page.iter_mut().for_each(|s| statement::to_canonical(s, &defs, &accept)),
+            |mut page| {
+                page.iter_mut()
+                    .for_each(|s| statement::to_canonical(s, &defs, &accept))
+            },
             BatchSize::SmallInput,
         )
     });
 }
 
 fn store(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("bench.db");
     let store = SqliteStore::open(path.to_str().expect("utf-8 path")).expect("store opens");
     let auth = authority();
-    let receipt = Receipt { version: XapiVersion::V2_0, authority: &auth, may_define: false };
+    let receipt = Receipt {
+        version: XapiVersion::V2_0,
+        authority: &auth,
+        may_define: false,
+    };
     let mut n = 0u64;
     let mut batch = |size: u64| {
         let records = (0..size)
             .map(|_| {
                 n += 1;
-                statement::prepare(sample(n), &receipt, statement::next_stored_us()).expect("valid").record
+                statement::prepare(sample(n), &receipt, statement::next_stored_us())
+                    .expect("valid")
+                    .record
             })
             .collect();
-        StatementBatch { records, attachments: vec![], definitions: vec![], merge_definition: document::merge_definition }
+        StatementBatch {
+            records,
+            attachments: vec![],
+            definitions: vec![],
+            merge_definition: document::merge_definition,
+        }
     };
     // A store of 20k statements for the queries.
     for _ in 0..20 {
@@ -94,20 +137,37 @@ fn store(c: &mut Criterion) {
         rt.block_on(store.insert_statements(b)).expect("insert");
     }
     c.bench_function("store insert batch of 100 (durable commit)", |b| {
-        b.iter_batched(|| batch(100), |bt| rt.block_on(store.insert_statements(bt)).expect("insert"), BatchSize::SmallInput)
+        b.iter_batched(
+            || batch(100),
+            |bt| rt.block_on(store.insert_statements(bt)).expect("insert"),
+            BatchSize::SmallInput,
+        )
     });
     let by_verb = StatementQuery {
         keys: vec![format!("{}http://adlnet.gov/expapi/verbs/v3", key::VERB)],
         limit: 51,
         ..Default::default()
     };
-    c.bench_function("store query by verb, limit 50", |b| b.iter(|| rt.block_on(store.query_statements(&by_verb)).expect("query")));
+    c.bench_function("store query by verb, limit 50", |b| {
+        b.iter(|| {
+            rt.block_on(store.query_statements(&by_verb))
+                .expect("query")
+        })
+    });
     let by_agent = StatementQuery {
-        keys: vec![format!("{}Agent|mbox|mailto:officer7@karmayogi.example.gov.in", key::AGENT)],
+        keys: vec![format!(
+            "{}Agent|mbox|mailto:officer7@karmayogi.example.gov.in",
+            key::AGENT
+        )],
         limit: 51,
         ..Default::default()
     };
-    c.bench_function("store query by agent, limit 50", |b| b.iter(|| rt.block_on(store.query_statements(&by_agent)).expect("query")));
+    c.bench_function("store query by agent, limit 50", |b| {
+        b.iter(|| {
+            rt.block_on(store.query_statements(&by_agent))
+                .expect("query")
+        })
+    });
     rt.block_on(store.close());
 }
 

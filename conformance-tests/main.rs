@@ -21,4 +21,6 @@ mod signed;
 mod statement_queries;
 mod statement_validation;
 mod statements;
+mod storage;
+mod store_mongo;
 mod versioning;

@@ -15,13 +15,13 @@ use std::collections::{HashMap, HashSet};
 const CONSISTENT_THROUGH: &str = "x-experience-api-consistent-through";
 
 /// Every Statements response, errors included, says how far reads are consistent
-/// (Communication 2.1.3.s2.b4). Writes are visible once acknowledged, so that is now.
-fn respond(result: XapiResult<HttpResponse>) -> HttpResponse {
+/// (Communication 2.1.3.s2.b4): the store's answer, taken before the request's own reads.
+fn respond(consistent_through_us: i64, result: XapiResult<HttpResponse>) -> HttpResponse {
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => e.error_response(),
     };
-    if let Ok(v) = HeaderValue::from_str(&format_us(chrono::Utc::now().timestamp_micros())) {
+    if let Ok(v) = HeaderValue::from_str(&format_us(consistent_through_us)) {
         resp.headers_mut()
             .insert(header::HeaderName::from_static(CONSISTENT_THROUGH), v);
     }
@@ -33,7 +33,8 @@ pub async fn put(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    respond(put_inner(&req, payload, &state).await)
+    let through = state.store.consistent_through_us();
+    respond(through, put_inner(&req, payload, &state).await)
 }
 
 pub async fn post(
@@ -41,11 +42,13 @@ pub async fn post(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    respond(post_inner(&req, payload, &state).await)
+    let through = state.store.consistent_through_us();
+    respond(through, post_inner(&req, payload, &state).await)
 }
 
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    respond(get_inner(&req, &state).await)
+    let through = state.store.consistent_through_us();
+    respond(through, get_inner(&req, &state).await)
 }
 
 fn content_type(req: &HttpRequest) -> String {
@@ -200,7 +203,11 @@ async fn store_statements(
                 "statement id {} appears twice in the batch",
                 p.record.id
             ))
-            .at(if batch { format!("/{i}/id") } else { "/id".to_owned() })
+            .at(if batch {
+                format!("/{i}/id")
+            } else {
+                "/id".to_owned()
+            })
             .req("Communication 2.1.2.s2.b4"));
         }
         prepared.push(p);
@@ -252,7 +259,6 @@ async fn store_statements(
         }
     }
 }
-
 
 /// Error paths inside a batch point at the statement's index.
 fn prefix_path(mut e: XapiError, i: usize) -> XapiError {

@@ -1,5 +1,6 @@
 //! Persistence behind one narrow trait. Backends only persist and find records that
 //! `xapi` has already prepared (ids, stored time, index keys); every xAPI rule lives above.
+pub mod mongo;
 pub mod sqlite;
 
 use crate::error::XapiError;
@@ -139,8 +140,10 @@ pub enum DocumentChange {
     Keep,
 }
 
+/// `Fn`, not `FnOnce`: a backend whose transaction lost a write conflict (MongoDB) reads the
+/// document again and asks again.
 pub type DocumentUpdate =
-    Box<dyn FnOnce(Option<&Document>) -> Result<DocumentChange, XapiError> + Send + 'static>;
+    Box<dyn Fn(Option<&Document>) -> Result<DocumentChange, XapiError> + Send + Sync + 'static>;
 
 /// A credential as stored (secret only as a hash).
 #[derive(Debug, Clone)]
@@ -186,6 +189,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Flushes and closes cleanly (graceful shutdown).
     async fn close(&self);
+
+    /// A time (µs since the epoch) through which every statement is visible to reads: no
+    /// batch still being written has a `stored` at or before it. The default is now.
+    fn consistent_through_us(&self) -> i64 {
+        chrono::Utc::now().timestamp_micros()
+    }
 }
 
 pub type DynStore = Arc<dyn Store>;
@@ -196,7 +205,8 @@ pub async fn open(spec: &str) -> Result<DynStore, String> {
         let s = sqlite::SqliteStore::open(path).map_err(|e| format!("cannot open {spec}: {e}"))?;
         Ok(Arc::new(s))
     } else if spec.starts_with("mongodb://") || spec.starts_with("mongodb+srv://") {
-        Err("the MongoDB store is not built yet (issue 5); use sqlite:PATH".into())
+        let s = mongo::MongoStore::open(spec).await?;
+        Ok(Arc::new(s))
     } else {
         Err(format!(
             "unknown store `{spec}`: use sqlite:PATH or mongodb://…"

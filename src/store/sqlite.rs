@@ -406,7 +406,9 @@ fn insert_batch(tx: &Transaction<'_>, batch: StatementBatch) -> StoreResult<Inse
         )
         .map_err(internal)?;
     let mut insert_key = tx
-        .prepare_cached("INSERT OR IGNORE INTO statement_keys (key, stored, seq) VALUES (?1, ?2, ?3)")
+        .prepare_cached(
+            "INSERT OR IGNORE INTO statement_keys (key, stored, seq) VALUES (?1, ?2, ?3)",
+        )
         .map_err(internal)?;
     let mut target_keys = tx
         .prepare_cached("SELECT keys FROM statements WHERE id = ?1")

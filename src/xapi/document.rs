@@ -509,7 +509,7 @@ pub fn put_update(
         }
         Ok(DocumentChange::Put(new_document(
             &content_type,
-            content,
+            content.clone(),
             now_us,
         )))
     })
@@ -563,11 +563,11 @@ pub fn post_update(
         let Some(existing) = current else {
             return Ok(DocumentChange::Put(new_document(
                 &content_type,
-                content,
+                content.clone(),
                 now_us,
             )));
         };
-        let Some(posted) = posted else {
+        let Some(posted) = posted.clone() else {
             return Err(merge_rejected(format!(
                 "the document exists and the posted content type `{content_type}` is not application/json: \
                  only JSON objects are merged (use PUT to replace the document)"

@@ -1,0 +1,547 @@
+//! MongoDB-only behaviour of the store: query plans, start-up checks, write concern,
+//! and a server that goes away and comes back.
+//!
+//! These run in the MongoDB pass of `./scripts/test` (`LRS_TEST_STORE=mongodb://…`, with
+//! SecantusDB started from `.venv`). Without `LRS_TEST_STORE` they fail with a message
+//! saying so, never pass silently; the embedded pass leaves them out by name
+//! (`-E 'not test(/^store_mongo::/)'`).
+use crate::harness::{new_id, statement, Lrs};
+use karmayogi_lrs::store::mongo::MongoStore;
+use karmayogi_lrs::xapi::query::{self, PageLimits, StatementsGet};
+use karmayogi_lrs::xapi::XapiVersion;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_karmayogi-lrs");
+
+/// The MongoDB this pass runs against; these tests exist for nothing else.
+fn mongo_uri() -> String {
+    match std::env::var("LRS_TEST_STORE") {
+        Ok(u) if u.starts_with("mongodb://") || u.starts_with("mongodb+srv://") => u,
+        _ => panic!(
+            "store_mongo tests need a MongoDB: set LRS_TEST_STORE=mongodb://host:port \
+             (./scripts/test starts SecantusDB and does so in its MongoDB pass; its embedded \
+             pass excludes these tests with -E 'not test(/^store_mongo::/)')"
+        ),
+    }
+}
+
+/// `mongodb://hosts[/db][?opts]` with the database replaced and `options` appended.
+fn with_database(uri: &str, database: &str, options: &str) -> String {
+    let (base, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let hosts_start = base.find("://").map_or(0, |i| i + 3);
+    let hosts_end = base[hosts_start..]
+        .find('/')
+        .map_or(base.len(), |i| hosts_start + i);
+    let opts: Vec<&str> = [query, options]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut s = format!("{}/{database}", &base[..hosts_end]);
+    if !opts.is_empty() {
+        s.push('?');
+        s.push_str(&opts.join("&"));
+    }
+    s
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The `secantusd-py` that `./scripts/test` installed.
+fn secantusd() -> PathBuf {
+    let path = std::env::var_os("LRS_TEST_SECANTUSD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/secantusd-py")
+        });
+    assert!(
+        path.exists(),
+        "SecantusDB is not installed at {}: run ./scripts/test (it installs it into .venv) \
+         or set LRS_TEST_SECANTUSD",
+        path.display()
+    );
+    path
+}
+
+/// A SecantusDB server of this test's own, on disk (so it can be stopped and restarted).
+struct Secantus {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+    extra: Vec<String>,
+}
+
+impl Secantus {
+    fn start(extra: &[&str]) -> Secantus {
+        let dir = tempfile::Builder::new()
+            .prefix("lrs-secantus-")
+            .tempdir()
+            .expect("a temp dir");
+        let mut s = Secantus {
+            child: None,
+            port: free_port(),
+            dir,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        s.restart();
+        s
+    }
+
+    fn uri(&self, database: &str) -> String {
+        format!("mongodb://127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Starts the server (again, on the same port and data) and waits until it accepts.
+    fn restart(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("server.log")).expect("log file");
+        let child = Command::new(secantusd())
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .arg("--storage-path")
+            .arg(self.dir.path().join("data"))
+            .args(["--log-level", "WARNING"])
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", secantusd().display()));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "SecantusDB exited ({status}) before accepting connections:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "SecantusDB did not accept connections within 60 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Stops the server the way an operator would (SIGTERM), and waits for it to exit.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Secantus {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// An LRS process started on a store this test chooses.
+struct Server {
+    child: Child,
+    endpoint: String,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+/// How a start attempt ended.
+enum Started {
+    Listening(Server),
+    Exited(ExitStatus, String),
+}
+
+fn spawn_lrs(store: &str) -> Started {
+    let mut cmd = Command::new(BIN);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("LRS_") {
+            cmd.env_remove(&k);
+        }
+    }
+    let mut child = cmd
+        .env("NO_COLOR", "1")
+        .env("LRS_LOG", "info")
+        .env("LRS_BOOTSTRAP_KEY", "outage")
+        .env("LRS_BOOTSTRAP_SECRET", "outage-secret")
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", store])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
+    let stderr: Arc<Mutex<Vec<String>>> = Arc::default();
+    if let Some(pipe) = child.stderr.take() {
+        let tail = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if let Ok(mut t) = tail.lock() {
+                    t.push(line);
+                }
+            }
+        });
+    }
+    let (tx, rx) = mpsc::channel();
+    if let Some(pipe) = child.stdout.take() {
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    let text = |s: &Arc<Mutex<Vec<String>>>| s.lock().map(|t| t.join("\n")).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => {
+                if let Some(addr) = line.trim().strip_prefix("listening on ") {
+                    return Started::Listening(Server {
+                        child,
+                        endpoint: format!("{}/xapi", addr.trim().trim_end_matches('/')),
+                        stderr,
+                    });
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait().expect("the LRS exit status");
+                std::thread::sleep(Duration::from_millis(200));
+                return Started::Exited(status, text(&stderr));
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                panic!(
+                    "the LRS neither listened nor exited within 60 s:\n{}",
+                    text(&stderr)
+                );
+            }
+        }
+    }
+}
+
+impl Server {
+    fn log(&self) -> String {
+        self.stderr.lock().map(|t| t.join("\n")).unwrap_or_default()
+    }
+
+    /// (status, body) of a request with the bootstrap credential; transport errors as 0.
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(60))
+            .try_proxy_from_env(false)
+            .build();
+        let req = agent
+            .request(method, &format!("{}{path}", self.endpoint))
+            .set("X-Experience-API-Version", "2.0.0")
+            .set(
+                "Authorization",
+                &crate::harness::basic("outage", "outage-secret"),
+            );
+        let result = match body {
+            Some(b) => req.send_json(b.clone()),
+            None => req.call(),
+        };
+        let resp = match result {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(ureq::Error::Transport(t)) => return (0, json!(t.to_string())),
+        };
+        let status = resp.status();
+        let text = resp.into_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The issue's explain check: every filter of GET /statements, alone and combined, with
+/// since/until, both orders and a `more` cursor, is served by an index scan (IXSCAN), never
+/// a collection scan. The queries are built by the same code as the HTTP layer's.
+#[test]
+fn explain_every_statement_filter_uses_an_index() {
+    mongo_uri();
+    let lrs = Lrs::start();
+    let registration = new_id();
+    let agent = json!({ "objectType": "Agent", "mbox": "mailto:explain@example.com" });
+    let mut batch = Vec::new();
+    for i in 0..30 {
+        let mut s = statement();
+        s["actor"] = agent.clone();
+        s["verb"]["id"] = json!(format!("http://example.com/verbs/v{}", i % 3));
+        s["object"]["id"] = json!(format!("http://example.com/activities/a{}", i % 5));
+        s["context"] = json!({
+            "registration": registration,
+            "instructor": { "objectType": "Agent", "mbox": "mailto:teacher@example.com" },
+            "contextActivities": { "parent": [{ "id": "http://example.com/activities/course" }] }
+        });
+        batch.push(s);
+    }
+    lrs.post("/statements")
+        .json(&Value::Array(batch))
+        .send()
+        .assert_status(200);
+    let store_uri = lrs.store().expect("a spawned server").to_owned();
+
+    let agent_param = agent.to_string();
+    let teacher = json!({ "mbox": "mailto:teacher@example.com" }).to_string();
+    let cases: Vec<Vec<(&str, &str)>> = vec![
+        vec![],
+        vec![("ascending", "true")],
+        vec![("agent", &agent_param)],
+        vec![("agent", &teacher), ("related_agents", "true")],
+        vec![("verb", "http://example.com/verbs/v1")],
+        vec![("activity", "http://example.com/activities/a2")],
+        vec![
+            ("activity", "http://example.com/activities/course"),
+            ("related_activities", "true"),
+        ],
+        vec![("registration", &registration)],
+        vec![("since", "2020-01-01T00:00:00Z")],
+        vec![("until", "2100-01-01T00:00:00Z"), ("ascending", "true")],
+        vec![
+            ("verb", "http://example.com/verbs/v1"),
+            ("since", "2020-01-01T00:00:00Z"),
+            ("until", "2100-01-01T00:00:00Z"),
+        ],
+        vec![
+            ("agent", &agent_param),
+            ("verb", "http://example.com/verbs/v1"),
+        ],
+        vec![
+            ("agent", &agent_param),
+            ("verb", "http://example.com/verbs/v1"),
+            ("activity", "http://example.com/activities/a2"),
+            ("registration", &registration),
+        ],
+    ];
+    let pages = PageLimits {
+        default: 10,
+        max: 100,
+    };
+    let rt = runtime();
+    let store = rt
+        .block_on(MongoStore::open(&store_uri))
+        .unwrap_or_else(|e| panic!("open {store_uri}: {e}"));
+    let mut report = Vec::new();
+    for params in cases {
+        let pairs: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut q = match query::parse(&pairs, XapiVersion::V2_0, &pages, None) {
+            Ok(StatementsGet::Query { query, .. }) => query,
+            Ok(other) => panic!("{params:?} is not a query: {other:?}"),
+            Err(e) => panic!("{params:?}: {e}"),
+        };
+        for cursor in [None, Some((i64::MAX / 2, new_id()))] {
+            q.after = cursor.clone();
+            let stages = rt
+                .block_on(store.explain_statement_query(&q))
+                .unwrap_or_else(|e| panic!("explain {params:?}: {e}"));
+            report.push(format!(
+                "{params:?}{}: {}",
+                if cursor.is_some() { " + more" } else { "" },
+                stages.join(" <- ")
+            ));
+            assert!(
+                stages.iter().any(|s| s == "IXSCAN") && !stages.iter().any(|s| s == "COLLSCAN"),
+                "the query {params:?} (cursor {cursor:?}) is not served by an index: {stages:?}"
+            );
+        }
+    }
+    eprintln!("winning plans:\n{}", report.join("\n"));
+}
+
+/// Start-up with a MongoDB that does not answer: the process exits non-zero with a message
+/// naming the address and what to check, within the server selection timeout (not a hang,
+/// not a panic).
+#[test]
+fn start_up_fails_clearly_when_the_server_is_unreachable() {
+    mongo_uri();
+    let port = free_port();
+    let started = Instant::now();
+    match spawn_lrs(&format!("mongodb://127.0.0.1:{port}/nothing")) {
+        Started::Listening(s) => panic!("the LRS started without its store:\n{}", s.log()),
+        Started::Exited(status, log) => {
+            assert!(!status.success(), "exit status {status}\n{log}");
+            assert!(
+                log.contains(&format!("cannot reach MongoDB at 127.0.0.1:{port}")),
+                "the message names the address:\n{log}"
+            );
+            assert!(!log.contains("panicked"), "no panic:\n{log}");
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "start-up took {:?}",
+        started.elapsed()
+    );
+}
+
+/// Transactions need a replica set: a standalone server is refused at start-up with a
+/// message saying how to make it one.
+#[test]
+fn start_up_refuses_a_standalone_server() {
+    mongo_uri();
+    let server = Secantus::start(&["--standalone"]);
+    match spawn_lrs(&server.uri("standalone")) {
+        Started::Listening(s) => panic!("the LRS accepted a standalone server:\n{}", s.log()),
+        Started::Exited(status, log) => {
+            assert!(!status.success(), "exit status {status}\n{log}");
+            assert!(log.contains("standalone"), "{log}");
+            assert!(log.contains("replica"), "{log}");
+        }
+    }
+}
+
+/// Durable before acknowledged: majority + journaled unless the URI says otherwise, and
+/// `w` / `journal` in the URI are obeyed.
+#[test]
+fn write_concern_defaults_to_majority_journaled_and_follows_the_uri() {
+    let uri = mongo_uri();
+    let db = format!("wc_{}", &new_id()[..8]);
+    for (options, expected) in [
+        ("", "write concern w=majority, journal=true"),
+        ("w=1&journal=false", "write concern w=1, journal=false"),
+    ] {
+        let server = match spawn_lrs(&with_database(&uri, &db, options)) {
+            Started::Listening(s) => s,
+            Started::Exited(status, log) => panic!("exit {status}:\n{log}"),
+        };
+        assert!(
+            server.log().contains(expected),
+            "expected `{expected}` in the start-up log:\n{}",
+            server.log()
+        );
+        let (status, body) = server.call("POST", "/statements", Some(&statement()));
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+/// The MongoDB server stops while the LRS runs: requests get 503 with a reason (never a
+/// hang, a 500 or a 401), and once the server is back the same LRS process serves again,
+/// with the data written before the outage.
+#[test]
+fn outage_gives_503_with_a_reason_then_recovers() {
+    mongo_uri();
+    let mut mongo = Secantus::start(&[]);
+    // A shorter server selection timeout than the default 5 s: the 503s come sooner.
+    let store = format!("{}?serverSelectionTimeoutMS=2000", mongo.uri("outage"));
+    let lrs = match spawn_lrs(&store) {
+        Started::Listening(s) => s,
+        Started::Exited(status, log) => panic!("exit {status}:\n{log}"),
+    };
+    let before = statement();
+    let (status, body) = lrs.call("POST", "/statements", Some(&before));
+    assert_eq!(status, 200, "{body}");
+
+    mongo.stop();
+    let state = "/activities/state?activityId=http%3A%2F%2Fexample.com%2Fa&stateId=s&agent=%7B%22mbox%22%3A%22mailto%3Aa%40example.com%22%7D";
+    for (method, path, body) in [
+        ("GET", "/statements", None),
+        ("POST", "/statements", Some(statement())),
+        ("GET", state, None),
+        ("PUT", state, Some(json!({ "x": 1 }))),
+    ] {
+        let t = Instant::now();
+        let (status, answer) = lrs.call(method, path, body.as_ref());
+        eprintln!(
+            "{method} {path} while MongoDB is down: {status} in {:?}: {answer}",
+            t.elapsed()
+        );
+        assert_eq!(
+            status,
+            503,
+            "{method} {path} while MongoDB is down: {answer}\n{}",
+            lrs.log()
+        );
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("unavailable") && message.contains("MongoDB"),
+            "the 503 says why: {answer}"
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{method} {path} took {:?}",
+            t.elapsed()
+        );
+    }
+
+    let t = Instant::now();
+    mongo.restart();
+    eprintln!("MongoDB restarted in {:?}", t.elapsed());
+    let t = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let id = before["id"].as_str().unwrap_or_default();
+    loop {
+        let (status, body) = lrs.call("GET", &format!("/statements?statementId={id}"), None);
+        if status == 200 {
+            eprintln!("LRS serving again {:?} after the restart", t.elapsed());
+            assert_eq!(body["id"], before["id"]);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the LRS did not recover within 60 s of MongoDB's return (last: {status} {body})\n{}",
+            lrs.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (status, body) = lrs.call("POST", "/statements", Some(&statement()));
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = lrs.call("PUT", state, Some(&json!({ "x": 2 })));
+    assert_eq!(status, 204, "{body}");
+}

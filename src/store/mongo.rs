@@ -1,0 +1,1478 @@
+//! The MongoDB store (production: replica set, Atlas, sharded cluster).
+//!
+//! Shape of the data (database from the URI path, default `karmayogi_lrs`):
+//! - `statements`: `_id` (lowercase id), `json` (the statement exactly as stored, as text:
+//!   extension keys with dots or `$`, big numbers and deep nesting come back unchanged),
+//!   `stored` (µs), `voided`, `voids` (id voided by a voiding statement), `atts` (sha2 of
+//!   the attachments), and the query fields: `q` (the filter keys, multikey) and `pos`
+//!   (`stored` and `_id` in one sortable string: the order and the `more` cursor). A
+//!   voided statement gives up `q` and `pos` (its keys move to `vq`, kept for
+//!   StatementRefs that inherit them), so no query ever sees it and none needs a
+//!   `voided` condition. Indexes: `{q: 1, pos: -1}` (every filter of GET /statements and
+//!   its order) and `{pos: -1}` (sparse: the unfiltered order).
+//!   A voiding statement whose target has not arrived leaves a placeholder `{_id: target,
+//!   ph: true, voided: true}`: the target then arrives voided, and two writers racing on
+//!   the same id meet on that one document (a write conflict, retried) instead of both
+//!   deciding from a stale read.
+//! - `attachments` (`_id` sha2) and `documents` keep contents up to 8 MiB inline, larger
+//!   ones in `chunks` of 8 MiB (MongoDB's 16 MB document limit never limits them).
+//! - `activities` (`_id` activity id, `def` JSON text), `credentials` (`_id` key).
+//!
+//! Every write of several documents runs in a transaction (a statement batch with its
+//! attachments and definitions; a document's read-decide-write), retried whole on
+//! transient errors and write conflicts. Values reach queries only as BSON strings: no
+//! user JSON ever becomes a query document, so `{"$where": …}` in a parameter is data.
+use super::*;
+use mongodb::bson::spec::BinarySubtype;
+use mongodb::bson::{doc, Binary, Bson, Document as BsonDoc};
+use mongodb::error::{
+    Error as MongoError, ErrorKind, WriteFailure, TRANSIENT_TRANSACTION_ERROR,
+    UNKNOWN_TRANSACTION_COMMIT_RESULT,
+};
+use mongodb::options::{Acknowledgment, ClientOptions, IndexOptions, WriteConcern};
+use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Database used when the URI names none.
+pub const DEFAULT_DATABASE: &str = "karmayogi_lrs";
+/// Contents up to this size stay inside their document; larger ones go to `chunks`.
+const CHUNK_BYTES: usize = 8 * 1024 * 1024;
+/// How long a transaction that keeps meeting write conflicts is retried.
+const RETRY_FOR: Duration = Duration::from_secs(30);
+/// Defaults when the URI sets none (the driver's own are 30 s and 10 s: too long to hold a
+/// request before answering 503).
+const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// MongoDB error codes the store decides on (SecantusDB leaves `codeName` empty).
+mod code {
+    pub const DUPLICATE_KEY: i32 = 11000;
+    pub const WRITE_CONFLICT: i32 = 112;
+    pub const NO_SUCH_TRANSACTION: i32 = 251;
+    pub const LOCK_TIMEOUT: i32 = 24;
+    /// The server is not (or no longer) able to serve: stepping down, shutting down,
+    /// not primary, unreachable host, network timeout.
+    pub const NOT_SERVING: [i32; 12] = [
+        6, 7, 89, 91, 189, 9001, 10058, 10107, 11600, 11602, 13435, 13436,
+    ];
+}
+
+pub struct MongoStore {
+    client: Client,
+    db: Database,
+    statements: Collection<BsonDoc>,
+    attachments: Collection<BsonDoc>,
+    chunks: Collection<BsonDoc>,
+    activities: Collection<BsonDoc>,
+    documents: Collection<BsonDoc>,
+    credentials: Collection<BsonDoc>,
+    write_concern: WriteConcern,
+    /// `stored` of the oldest statement of each batch being written (for Consistent-Through).
+    in_flight: Mutex<BTreeMap<i64, usize>>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors
+
+/// Every code an error carries (command, write, write concern, insert-many write errors),
+/// following the `source` chain.
+fn error_codes(e: &MongoError) -> Vec<i32> {
+    let mut out = Vec::new();
+    match e.kind.as_ref() {
+        ErrorKind::Command(c) => out.push(c.code),
+        ErrorKind::Write(WriteFailure::WriteError(w)) => out.push(w.code),
+        ErrorKind::Write(WriteFailure::WriteConcernError(w)) => out.push(w.code),
+        ErrorKind::InsertMany(im) => {
+            if let Some(errors) = &im.write_errors {
+                out.extend(errors.iter().map(|w| w.code));
+            }
+            if let Some(w) = &im.write_concern_error {
+                out.push(w.code);
+            }
+        }
+        _ => {}
+    }
+    if let Some(src) = std::error::Error::source(e).and_then(|s| s.downcast_ref::<MongoError>()) {
+        out.extend(error_codes(src));
+    }
+    out
+}
+
+/// Why the server cannot be used right now, when that is what the error says.
+fn unavailable_reason(e: &MongoError) -> Option<String> {
+    match e.kind.as_ref() {
+        ErrorKind::ServerSelection { .. } => {
+            Some("no MongoDB server could be reached within the server selection timeout".into())
+        }
+        ErrorKind::Io(io) => Some(format!("the connection to MongoDB failed: {io}")),
+        ErrorKind::ConnectionPoolCleared { .. } => {
+            Some("the connections to MongoDB were reset".into())
+        }
+        ErrorKind::DnsResolve { message, .. } => Some(format!(
+            "the MongoDB host name cannot be resolved: {message}"
+        )),
+        ErrorKind::Shutdown => Some("the MongoDB client is shut down".into()),
+        _ => {
+            let codes = error_codes(e);
+            codes
+                .iter()
+                .find(|c| code::NOT_SERVING.contains(c))
+                .map(|c| format!("MongoDB is not accepting requests (error code {c})"))
+        }
+    }
+}
+
+fn db_err(e: MongoError) -> StoreError {
+    match unavailable_reason(&e) {
+        Some(reason) => StoreError::Unavailable(reason),
+        None => StoreError::Internal(format!("MongoDB: {e}")),
+    }
+}
+
+/// Whether the whole transaction may be run again with a fair chance of success.
+fn retry_transaction(e: &MongoError) -> bool {
+    e.contains_label(TRANSIENT_TRANSACTION_ERROR)
+        || error_codes(e).iter().any(|c| {
+            matches!(
+                *c,
+                code::DUPLICATE_KEY
+                    | code::WRITE_CONFLICT
+                    | code::NO_SUCH_TRANSACTION
+                    | code::LOCK_TIMEOUT
+            )
+        })
+}
+
+/// Failure of one attempt of a transaction body.
+enum Fail {
+    Db(MongoError),
+    /// An xAPI rule decided by the caller's closure: ends the transaction, reaches the client.
+    Rejected(XapiError),
+    /// Stored data that this store did not write the way it reads it.
+    Corrupt(String),
+}
+
+impl From<MongoError> for Fail {
+    fn from(e: MongoError) -> Self {
+        Fail::Db(e)
+    }
+}
+
+type Attempt<T> = Result<T, Fail>;
+
+// ---------------------------------------------------------------------------------------
+// Field helpers
+
+fn bin(bytes: &[u8]) -> Bson {
+    Bson::Binary(Binary {
+        subtype: BinarySubtype::Generic,
+        bytes: bytes.to_vec(),
+    })
+}
+
+fn get_str<'a>(d: &'a BsonDoc, k: &str) -> Option<&'a str> {
+    match d.get(k) {
+        Some(Bson::String(s)) => Some(s),
+        _ => None,
+    }
+}
+
+fn get_int(d: &BsonDoc, k: &str) -> Option<i64> {
+    match d.get(k) {
+        Some(Bson::Int64(n)) => Some(*n),
+        Some(Bson::Int32(n)) => Some(i64::from(*n)),
+        Some(Bson::Double(f)) if f.fract() == 0.0 => Some(*f as i64),
+        _ => None,
+    }
+}
+
+fn get_bool(d: &BsonDoc, k: &str) -> bool {
+    matches!(d.get(k), Some(Bson::Boolean(true)))
+}
+
+fn get_strings(d: &BsonDoc, k: &str) -> Vec<String> {
+    match d.get(k) {
+        Some(Bson::Array(a)) => a
+            .iter()
+            .filter_map(|b| match b {
+                Bson::String(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn get_bytes<'a>(d: &'a BsonDoc, k: &str) -> Option<&'a [u8]> {
+    match d.get(k) {
+        Some(Bson::Binary(b)) => Some(&b.bytes),
+        _ => None,
+    }
+}
+
+fn strings(list: &[String]) -> Bson {
+    Bson::Array(list.iter().map(|s| Bson::String(s.clone())).collect())
+}
+
+/// `stored` then `id` in one string whose order is that of the pair: the sign-flipped
+/// `stored` as 16 hex digits, then the id. Every position is in `["0", "g")`.
+pub fn position(stored_us: i64, id: &str) -> String {
+    format!("{:016x}{id}", (stored_us as u64) ^ (1u64 << 63))
+}
+
+/// The smallest position with this `stored` (the 16-digit prefix alone).
+fn position_floor(stored_us: i64) -> String {
+    format!("{:016x}", (stored_us as u64) ^ (1u64 << 63))
+}
+
+const POSITION_MIN: &str = "0";
+const POSITION_END: &str = "g";
+
+/// Name of the index that serves every keyed statement query.
+const KEYS_INDEX: &str = "q_pos";
+
+/// The find filter and sort of a statement query: one index range on `{q, pos}` (or on
+/// `{pos}` without keys), whatever the combination of since, until and cursor.
+pub fn query_filter(q: &StatementQuery) -> (BsonDoc, BsonDoc) {
+    // Lower bound: (inclusive?, value); upper bound: exclusive value.
+    let mut lower: (bool, String) = (true, POSITION_MIN.to_owned());
+    let mut upper: String = POSITION_END.to_owned();
+    let raise = |incl: bool, v: String, lower: &mut (bool, String)| {
+        if v > lower.1 || (v == lower.1 && !incl) {
+            *lower = (incl, v);
+        }
+    };
+    if let Some(since) = q.since_us {
+        // stored > since  ⇔  pos ≥ floor(since + 1)
+        match since.checked_add(1) {
+            Some(s) => raise(true, position_floor(s), &mut lower),
+            None => upper = POSITION_MIN.to_owned(),
+        }
+    }
+    if let Some(until) = q.until_us {
+        // stored ≤ until  ⇔  pos < floor(until + 1)
+        if let Some(u) = until.checked_add(1) {
+            let f = position_floor(u);
+            if f < upper {
+                upper = f;
+            }
+        }
+    }
+    if let Some((stored, id)) = &q.after {
+        let p = position(*stored, id);
+        if q.ascending {
+            raise(false, p, &mut lower);
+        } else if p < upper {
+            upper = p;
+        }
+    }
+    let mut range = BsonDoc::new();
+    range.insert(if lower.0 { "$gte" } else { "$gt" }, lower.1);
+    range.insert("$lt", upper);
+    let mut filter = BsonDoc::new();
+    match q.keys.len() {
+        0 => {}
+        1 => {
+            filter.insert("q", q.keys[0].clone());
+        }
+        _ => {
+            filter.insert("q", doc! { "$all": strings(&q.keys) });
+        }
+    }
+    filter.insert("pos", range);
+    let sort = doc! { "pos": if q.ascending { 1 } else { -1 } };
+    (filter, sort)
+}
+
+/// The index a statement query names explicitly. Several keys are one `$all` on the
+/// multikey `q`: the index bounds come from one key and the others are checked on the
+/// fetched entries (the embedded store does the same with its key table). The hint keeps
+/// the planner from walking `{pos}` in order and filtering, and makes planners that do not
+/// consider a multikey index for `$all` (SecantusDB) use it. A single key needs none.
+fn query_hint(q: &StatementQuery) -> Option<&'static str> {
+    (q.keys.len() > 1).then_some(KEYS_INDEX)
+}
+
+/// The documents collection keys a scope by one string: a JSON array, unambiguous
+/// whatever the ids contain.
+fn scope_key(scope: &DocumentScope) -> String {
+    let parts: Vec<&str> = match scope {
+        DocumentScope::State {
+            activity_id,
+            agent,
+            registration,
+        } => vec![
+            "state",
+            activity_id,
+            agent,
+            registration.as_deref().unwrap_or(""),
+        ],
+        DocumentScope::ActivityProfile { activity_id } => vec!["activity", activity_id],
+        DocumentScope::AgentProfile { agent } => vec!["agent", agent],
+    };
+    serde_json::to_string(&parts).unwrap_or_default()
+}
+
+fn chunk_ids(blob: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{blob}/{i:06}")).collect()
+}
+
+/// A content as stored: inline, or the chunk list fields.
+struct Content {
+    fields: BsonDoc,
+    chunks: Vec<BsonDoc>,
+}
+
+fn content_fields(blob: &str, content: &[u8]) -> Content {
+    let mut fields = doc! { "len": content.len() as i64 };
+    if content.len() <= CHUNK_BYTES {
+        fields.insert("data", bin(content));
+        return Content {
+            fields,
+            chunks: Vec::new(),
+        };
+    }
+    let parts: Vec<&[u8]> = content.chunks(CHUNK_BYTES).collect();
+    let ids = chunk_ids(blob, parts.len());
+    fields.insert("blob", blob);
+    fields.insert("chunks", parts.len() as i64);
+    let chunks = ids
+        .into_iter()
+        .zip(parts)
+        .map(|(id, part)| doc! { "_id": id, "data": bin(part) })
+        .collect();
+    Content { fields, chunks }
+}
+
+fn stored_statement(d: &BsonDoc) -> Option<StoredStatement> {
+    Some(StoredStatement {
+        id: get_str(d, "_id")?.to_owned(),
+        json: get_str(d, "json")?.to_owned(),
+        stored_us: get_int(d, "stored")?,
+        voided: get_bool(d, "voided"),
+        attachment_sha2: get_strings(d, "atts"),
+    })
+}
+
+fn credential(d: &BsonDoc) -> Option<CredentialRecord> {
+    Some(CredentialRecord {
+        key: get_str(d, "_id")?.to_owned(),
+        secret_hash: get_str(d, "secret_hash")?.to_owned(),
+        name: get_str(d, "name").unwrap_or("").to_owned(),
+        scopes: get_strings(d, "scopes"),
+        created_us: get_int(d, "created").unwrap_or(0),
+        revoked: get_bool(d, "revoked"),
+    })
+}
+
+/// Every `stage` of an explain plan, depth first.
+pub fn plan_stages(plan: &BsonDoc) -> Vec<String> {
+    fn walk(b: &Bson, out: &mut Vec<String>) {
+        match b {
+            Bson::Document(d) => {
+                if let Some(Bson::String(s)) = d.get("stage") {
+                    out.push(s.clone());
+                }
+                for (_, v) in d {
+                    walk(v, out);
+                }
+            }
+            Bson::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(&Bson::Document(plan.clone()), &mut out);
+    out
+}
+
+/// The URI without its credentials, for messages.
+fn redact(uri: &str) -> String {
+    match (uri.find("://"), uri.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://…@{}", &uri[..s], &uri[at + 1..]),
+        _ => uri.to_owned(),
+    }
+}
+
+/// Reads every document of a find inside a session.
+async fn find_all(
+    coll: &Collection<BsonDoc>,
+    filter: BsonDoc,
+    projection: Option<BsonDoc>,
+    session: &mut ClientSession,
+) -> Result<Vec<BsonDoc>, MongoError> {
+    let mut cursor = coll
+        .find(filter)
+        .with_options(
+            mongodb::options::FindOptions::builder()
+                .projection(projection)
+                .build(),
+        )
+        .session(&mut *session)
+        .await?;
+    let mut out = Vec::new();
+    while let Some(d) = cursor.next(&mut *session).await {
+        out.push(d?);
+    }
+    Ok(out)
+}
+
+/// One statement of a batch while the batch is being prepared.
+struct Pending<'a> {
+    record: &'a StatementRecord,
+    keys: Vec<String>,
+    voided: bool,
+}
+
+/// A statement already stored that a batch voids or inherits keys from.
+struct Target {
+    placeholder: bool,
+    voided: bool,
+    voiding: bool,
+    keys: Vec<String>,
+}
+
+/// Registration of a batch in flight (for Consistent-Through); removed on drop.
+struct InFlight<'a> {
+    map: &'a Mutex<BTreeMap<i64, usize>>,
+    stored: Option<i64>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let Some(s) = self.stored else { return };
+        if let Ok(mut m) = self.map.lock() {
+            if let Some(n) = m.get_mut(&s) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&s);
+                }
+            }
+        }
+    }
+}
+
+impl MongoStore {
+    /// Connects, checks that the server answers and runs transactions (a replica set or a
+    /// sharded cluster), and creates the indexes (idempotent).
+    pub async fn open(uri: &str) -> Result<MongoStore, String> {
+        let shown = redact(uri);
+        let mut options = ClientOptions::parse(uri)
+            .await
+            .map_err(|e| format!("invalid MongoDB URI {shown}: {e}"))?;
+        if options.app_name.is_none() {
+            options.app_name = Some("karmayogi-lrs".into());
+        }
+        if options.server_selection_timeout.is_none() {
+            options.server_selection_timeout = Some(SERVER_SELECTION_TIMEOUT);
+        }
+        if options.connect_timeout.is_none() {
+            options.connect_timeout = Some(CONNECT_TIMEOUT);
+        }
+        // Durable before acknowledged: majority + journal unless the URI says otherwise.
+        let mut wc = options.write_concern.clone().unwrap_or_default();
+        if wc.w.is_none() {
+            wc.w = Some(Acknowledgment::Majority);
+        }
+        if wc.journal.is_none() {
+            wc.journal = Some(true);
+        }
+        options.write_concern = Some(wc.clone());
+        let database = options
+            .default_database
+            .clone()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
+        let hosts: Vec<String> = options.hosts.iter().map(|h| h.to_string()).collect();
+        let selection = options
+            .server_selection_timeout
+            .unwrap_or(SERVER_SELECTION_TIMEOUT);
+        let client = Client::with_options(options)
+            .map_err(|e| format!("cannot set up the MongoDB client for {shown}: {e}"))?;
+        let db = client.database(&database);
+        let hello = db.run_command(doc! { "hello": 1 }).await.map_err(|e| {
+            if let ErrorKind::Authentication { message, .. } = e.kind.as_ref() {
+                return format!(
+                    "MongoDB at {} refused the credentials of the URI: {message}",
+                    hosts.join(",")
+                );
+            }
+            format!(
+                "cannot reach MongoDB at {} (database `{database}`) within {selection:?}. \
+                 Check the URI, that the server runs, and the network. The driver said: {}",
+                hosts.join(","),
+                e.kind
+            )
+        })?;
+        let replica_set = hello.get_str("setName").is_ok();
+        let router = hello.get_str("msg").is_ok_and(|m| m == "isdbgrid");
+        if !replica_set && !router {
+            return Err(format!(
+                "MongoDB at {} is a standalone server: the LRS needs transactions, so a replica \
+                 set (a single-node one will do: mongod --replSet rs0, then rs.initiate()) or a \
+                 sharded cluster",
+                hosts.join(",")
+            ));
+        }
+        let store = MongoStore {
+            statements: db.collection("statements"),
+            attachments: db.collection("attachments"),
+            chunks: db.collection("chunks"),
+            activities: db.collection("activities"),
+            documents: db.collection("documents"),
+            credentials: db.collection("credentials"),
+            client,
+            db,
+            write_concern: wc,
+            in_flight: Mutex::new(BTreeMap::new()),
+        };
+        store
+            .create_indexes()
+            .await
+            .map_err(|e| format!("cannot create the indexes in `{database}`: {e}"))?;
+        tracing::info!(
+            "MongoDB store: {} database `{database}`, write concern {}",
+            hosts.join(","),
+            describe_write_concern(&store.write_concern)
+        );
+        Ok(store)
+    }
+
+    async fn create_indexes(&self) -> Result<(), MongoError> {
+        let index = |keys: BsonDoc, name: &str, sparse: bool, unique: bool| {
+            IndexModel::builder()
+                .keys(keys)
+                .options(
+                    IndexOptions::builder()
+                        .name(name.to_owned())
+                        .sparse(sparse.then_some(true))
+                        .unique(unique.then_some(true))
+                        .build(),
+                )
+                .build()
+        };
+        self.statements
+            .create_indexes([
+                index(doc! { "q": 1, "pos": -1 }, KEYS_INDEX, false, false),
+                index(doc! { "pos": -1 }, "pos", true, false),
+            ])
+            .await?;
+        self.documents
+            .create_indexes([index(
+                doc! { "scope": 1, "doc": 1 },
+                "scope_doc",
+                false,
+                true,
+            )])
+            .await?;
+        Ok(())
+    }
+
+    /// The stages of the winning plan of a statement query, as the server would run it
+    /// (`explain`, verbosity `queryPlanner`).
+    pub async fn explain_statement_query(&self, q: &StatementQuery) -> StoreResult<Vec<String>> {
+        let (filter, sort) = query_filter(q);
+        let mut find = doc! {
+            "find": self.statements.name(),
+            "filter": filter,
+            "sort": sort,
+            "limit": q.limit.max(1) as i64,
+        };
+        if let Some(h) = query_hint(q) {
+            find.insert("hint", h);
+        }
+        let reply = self
+            .db
+            .run_command(doc! { "explain": find, "verbosity": "queryPlanner" })
+            .await
+            .map_err(db_err)?;
+        let planner = reply
+            .get_document("queryPlanner")
+            .map_err(|e| StoreError::Internal(format!("explain without queryPlanner: {e}")))?;
+        let winning = planner
+            .get_document("winningPlan")
+            .map_err(|e| StoreError::Internal(format!("explain without winningPlan: {e}")))?;
+        Ok(plan_stages(winning))
+    }
+
+    fn track(&self, batch: &StatementBatch) -> InFlight<'_> {
+        let stored = batch.records.iter().map(|r| r.stored_us).min();
+        if let (Some(s), Ok(mut m)) = (stored, self.in_flight.lock()) {
+            *m.entry(s).or_insert(0) += 1;
+        }
+        InFlight {
+            map: &self.in_flight,
+            stored,
+        }
+    }
+
+    /// Runs `op` in a transaction until it commits, is rejected, or fails for good.
+    async fn transaction(&self, op: Op<'_>) -> StoreResult<Done> {
+        let started = Instant::now();
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            // A fresh session per attempt: a failed one is dropped, and the driver aborts
+            // its transaction in the background (no wait on a server that is gone).
+            let mut session = self.client.start_session().await.map_err(db_err)?;
+            session
+                .start_transaction()
+                .write_concern(self.write_concern.clone())
+                .await
+                .map_err(db_err)?;
+            let result = match &op {
+                Op::Insert(batch) => self.insert_body(&mut session, batch).await,
+                Op::Update(key, update) => self.update_body(&mut session, key, update).await,
+                Op::DeleteScope(scope) => self.delete_scope_body(&mut session, scope).await,
+            };
+            let error = match result {
+                Ok((done, false)) => {
+                    let _ = session.abort_transaction().await;
+                    return Ok(done);
+                }
+                Ok((done, true)) => match commit(&mut session).await {
+                    Ok(()) => return Ok(done),
+                    Err(e) => e,
+                },
+                Err(Fail::Db(e)) => e,
+                Err(Fail::Rejected(x)) => {
+                    let _ = session.abort_transaction().await;
+                    return Err(StoreError::Rejected(x));
+                }
+                Err(Fail::Corrupt(m)) => {
+                    let _ = session.abort_transaction().await;
+                    return Err(StoreError::Internal(m));
+                }
+            };
+            drop(session);
+            let unavailable = unavailable_reason(&error).is_some();
+            let no_server = matches!(error.kind.as_ref(), ErrorKind::ServerSelection { .. });
+            // A lost connection is retried once (a failover, a restarted server), but not
+            // when no server could be selected at all (that already waited for one); write
+            // conflicts and duplicate keys are retried until RETRY_FOR has passed.
+            let again = retry_transaction(&error)
+                && started.elapsed() < RETRY_FOR
+                && !no_server
+                && (!unavailable || attempt < 2);
+            if !again {
+                return Err(db_err(error));
+            }
+            tracing::debug!("MongoDB transaction attempt {attempt} will be retried: {error}");
+            let pause = {
+                use rand::Rng;
+                let cap = 2u64.saturating_pow(attempt.min(7)).min(100);
+                rand::thread_rng().gen_range(1..=cap)
+            };
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+    }
+
+    async fn insert_body(
+        &self,
+        s: &mut ClientSession,
+        batch: &StatementBatch,
+    ) -> Attempt<(Done, bool)> {
+        let records = &batch.records;
+        let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        let in_batch: HashSet<&str> = ids.iter().copied().collect();
+
+        // 1. Ids already stored: nothing is written, the caller compares.
+        let found = find_all(
+            &self.statements,
+            doc! { "_id": { "$in": &ids } },
+            Some(doc! { "json": 1, "ph": 1 }),
+            s,
+        )
+        .await?;
+        let mut placeholders = HashSet::new();
+        let mut existing = HashMap::new();
+        for d in &found {
+            let Some(id) = get_str(d, "_id") else {
+                continue;
+            };
+            if get_bool(d, "ph") {
+                placeholders.insert(id.to_owned());
+            } else {
+                let json = get_str(d, "json")
+                    .ok_or_else(|| Fail::Corrupt(format!("statement {id} has no json")))?;
+                existing.insert(id.to_owned(), json.to_owned());
+            }
+        }
+        if !existing.is_empty() {
+            let list = records
+                .iter()
+                .filter_map(|r| existing.get(&r.id).map(|j| (r.id.clone(), j.clone())))
+                .collect();
+            return Ok((Done::Existing(list), false));
+        }
+
+        // 2. Stored statements this batch voids or inherits keys from.
+        let mut wanted: Vec<&str> = records
+            .iter()
+            .flat_map(|r| [r.voids.as_deref(), r.inherits_keys_of.as_deref()])
+            .flatten()
+            .filter(|t| !in_batch.contains(t))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut targets: HashMap<String, Target> = HashMap::new();
+        if !wanted.is_empty() {
+            for d in find_all(
+                &self.statements,
+                doc! { "_id": { "$in": &wanted } },
+                Some(doc! { "q": 1, "vq": 1, "voids": 1, "voided": 1, "ph": 1 }),
+                s,
+            )
+            .await?
+            {
+                let Some(id) = get_str(&d, "_id") else {
+                    continue;
+                };
+                let mut keys = get_strings(&d, "q");
+                keys.extend(get_strings(&d, "vq"));
+                targets.insert(
+                    id.to_owned(),
+                    Target {
+                        placeholder: get_bool(&d, "ph"),
+                        voided: get_bool(&d, "voided"),
+                        voiding: d.contains_key("voids"),
+                        keys,
+                    },
+                );
+            }
+        }
+
+        // 3. The batch in order, as the embedded store applies it.
+        let mut pending: Vec<Pending<'_>> = Vec::with_capacity(records.len());
+        let mut index: HashMap<&str, usize> = HashMap::with_capacity(records.len());
+        let mut voided_in_batch: HashSet<&str> = HashSet::new();
+        let mut void_stored: Vec<&str> = Vec::new();
+        let mut new_placeholders: Vec<&str> = Vec::new();
+        for r in records {
+            let mut keys = r.keys.clone();
+            if let Some(t) = r.inherits_keys_of.as_deref() {
+                if let Some(&j) = index.get(t) {
+                    keys.extend(pending[j].keys.iter().cloned());
+                } else if let Some(target) = targets.get(t) {
+                    keys.extend(target.keys.iter().cloned());
+                }
+            }
+            keys.sort();
+            keys.dedup();
+            let voided = r.voids.is_none()
+                && (placeholders.contains(&r.id) || voided_in_batch.contains(r.id.as_str()));
+            index.insert(&r.id, pending.len());
+            pending.push(Pending {
+                record: r,
+                keys,
+                voided,
+            });
+            if let Some(t) = r.voids.as_deref() {
+                voided_in_batch.insert(t);
+                if let Some(&j) = index.get(t) {
+                    if pending[j].record.voids.is_none() {
+                        pending[j].voided = true;
+                    }
+                } else if !in_batch.contains(t) {
+                    match targets.get(t) {
+                        Some(target) => {
+                            if !target.placeholder
+                                && !target.voided
+                                && !target.voiding
+                                && !void_stored.contains(&t)
+                            {
+                                void_stored.push(t);
+                            }
+                        }
+                        None => {
+                            if !new_placeholders.contains(&t) {
+                                new_placeholders.push(t);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        // 4. Writes.
+        if !placeholders.is_empty() {
+            let ph: Vec<&String> = placeholders.iter().collect();
+            self.statements
+                .delete_many(doc! { "_id": { "$in": ph }, "ph": true })
+                .session(&mut *s)
+                .await?;
+        }
+        let docs: Vec<BsonDoc> = pending
+            .iter()
+            .map(|p| {
+                let r = p.record;
+                let mut d = doc! {
+                    "_id": &r.id,
+                    "json": &r.json,
+                    "stored": r.stored_us,
+                    "voided": p.voided,
+                    "atts": strings(&r.attachment_sha2),
+                };
+                if let Some(v) = &r.voids {
+                    d.insert("voids", v.clone());
+                }
+                if p.voided {
+                    d.insert("vq", strings(&p.keys));
+                } else {
+                    d.insert("q", strings(&p.keys));
+                    d.insert("pos", position(r.stored_us, &r.id));
+                }
+                d
+            })
+            .collect();
+        self.statements.insert_many(docs).session(&mut *s).await?;
+        for t in void_stored {
+            let keys = targets.get(t).map(|x| x.keys.clone()).unwrap_or_default();
+            self.statements
+                .update_one(
+                    doc! { "_id": t, "voids": { "$exists": false } },
+                    doc! {
+                        "$set": { "voided": true, "vq": strings(&keys) },
+                        "$unset": { "q": "", "pos": "" },
+                    },
+                )
+                .session(&mut *s)
+                .await?;
+        }
+        if !new_placeholders.is_empty() {
+            let docs: Vec<BsonDoc> = new_placeholders
+                .iter()
+                .map(|t| doc! { "_id": *t, "ph": true, "voided": true })
+                .collect();
+            self.statements.insert_many(docs).session(&mut *s).await?;
+        }
+
+        // 5. Attachment contents, once per sha2.
+        let mut seen = HashSet::new();
+        let atts: Vec<&AttachmentContent> = batch
+            .attachments
+            .iter()
+            .filter(|a| seen.insert(a.sha2.as_str()))
+            .collect();
+        if !atts.is_empty() {
+            let hashes: Vec<&str> = atts.iter().map(|a| a.sha2.as_str()).collect();
+            let have: HashSet<String> = find_all(
+                &self.attachments,
+                doc! { "_id": { "$in": &hashes } },
+                Some(doc! { "_id": 1 }),
+                s,
+            )
+            .await?
+            .iter()
+            .filter_map(|d| get_str(d, "_id").map(str::to_owned))
+            .collect();
+            let mut metas = Vec::new();
+            let mut chunks = Vec::new();
+            for a in atts.into_iter().filter(|a| !have.contains(&a.sha2)) {
+                let c = content_fields(&format!("a/{}", a.sha2), &a.content);
+                let mut meta = doc! { "_id": &a.sha2, "ct": &a.content_type };
+                meta.extend(c.fields);
+                metas.push(meta);
+                chunks.extend(c.chunks);
+            }
+            for chunk in chunks {
+                // One at a time: each is up to 8 MiB.
+                self.chunks.insert_one(chunk).session(&mut *s).await?;
+            }
+            for meta in metas {
+                self.attachments.insert_one(meta).session(&mut *s).await?;
+            }
+        }
+
+        // 6. Activity definitions, merged in batch order; written when they changed.
+        if !batch.definitions.is_empty() {
+            let mut ids: Vec<&str> = batch.definitions.iter().map(|(i, _)| i.as_str()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let mut current: HashMap<String, Option<Value>> = HashMap::new();
+            for d in find_all(&self.activities, doc! { "_id": { "$in": &ids } }, None, s).await? {
+                if let Some(id) = get_str(&d, "_id") {
+                    let def = get_str(&d, "def").and_then(|j| serde_json::from_str(j).ok());
+                    current.insert(id.to_owned(), def);
+                }
+            }
+            let before = current.clone();
+            for (id, def) in &batch.definitions {
+                let old = current.get(id).cloned().flatten();
+                let merged = (batch.merge_definition)(old, def);
+                current.insert(id.clone(), Some(merged));
+            }
+            for id in ids {
+                let now = current.get(id).cloned().flatten();
+                let was = before.get(id).cloned().flatten();
+                if let Some(def) = now.filter(|n| Some(n) != was.as_ref()) {
+                    self.activities
+                        .replace_one(
+                            doc! { "_id": id },
+                            doc! { "_id": id, "def": def.to_string() },
+                        )
+                        .upsert(true)
+                        .session(&mut *s)
+                        .await?;
+                }
+            }
+        }
+        Ok((Done::Inserted, true))
+    }
+
+    /// Reads a content, inline or chunked (in the session when one is given).
+    async fn content(
+        &self,
+        d: &BsonDoc,
+        mut session: Option<&mut ClientSession>,
+    ) -> Attempt<bytes::Bytes> {
+        if let Some(data) = get_bytes(d, "data") {
+            return Ok(bytes::Bytes::copy_from_slice(data));
+        }
+        let (Some(blob), Some(n)) = (get_str(d, "blob"), get_int(d, "chunks")) else {
+            return Err(Fail::Corrupt("content without data or chunks".into()));
+        };
+        let len = get_int(d, "len").and_then(|l| usize::try_from(l).ok());
+        let mut out = Vec::with_capacity(len.unwrap_or(0));
+        for id in chunk_ids(blob, usize::try_from(n).unwrap_or(0)) {
+            // One chunk per round trip keeps every reply far below the 16 MB limit.
+            let find = self.chunks.find_one(doc! { "_id": &id });
+            let chunk = match session.as_deref_mut() {
+                Some(s) => find.session(s).await?,
+                None => find.await?,
+            };
+            let chunk = chunk.ok_or_else(|| Fail::Corrupt(format!("chunk {id} is missing")))?;
+            let data = get_bytes(&chunk, "data")
+                .ok_or_else(|| Fail::Corrupt(format!("chunk {id} has no data")))?;
+            out.extend_from_slice(data);
+        }
+        Ok(bytes::Bytes::from(out))
+    }
+
+    /// The chunks of a stored content (none when inline).
+    fn chunks_of(d: &BsonDoc) -> Vec<String> {
+        match (get_str(d, "blob"), get_int(d, "chunks")) {
+            (Some(blob), Some(n)) => chunk_ids(blob, usize::try_from(n).unwrap_or(0)),
+            _ => Vec::new(),
+        }
+    }
+
+    async fn stored_document(
+        &self,
+        d: &BsonDoc,
+        session: Option<&mut ClientSession>,
+    ) -> Attempt<Document> {
+        Ok(Document {
+            content_type: get_str(d, "ct").unwrap_or("").to_owned(),
+            content: self.content(d, session).await?,
+            etag: get_str(d, "etag").unwrap_or("").to_owned(),
+            updated_us: get_int(d, "updated").unwrap_or(0),
+        })
+    }
+
+    async fn update_body(
+        &self,
+        s: &mut ClientSession,
+        key: &DocumentKey,
+        update: &DocumentUpdate,
+    ) -> Attempt<(Done, bool)> {
+        let scope = scope_key(&key.scope);
+        let filter = doc! { "scope": &scope, "doc": &key.document_id };
+        let found = self
+            .documents
+            .find_one(filter.clone())
+            .session(&mut *s)
+            .await?;
+        let current = match &found {
+            Some(d) => Some(self.stored_document(d, Some(&mut *s)).await?),
+            None => None,
+        };
+        let old_chunks = found.as_ref().map(Self::chunks_of).unwrap_or_default();
+        match update(current.as_ref()).map_err(Fail::Rejected)? {
+            DocumentChange::Keep => Ok((Done::Document(current), false)),
+            DocumentChange::Delete => {
+                if found.is_some() {
+                    self.documents.delete_one(filter).session(&mut *s).await?;
+                    self.delete_chunks(s, old_chunks).await?;
+                }
+                Ok((Done::Document(None), true))
+            }
+            DocumentChange::Put(doc) => {
+                let blob = format!("d/{}", uuid::Uuid::new_v4().simple());
+                let c = content_fields(&blob, &doc.content);
+                let mut record = doc! {
+                    "scope": &scope,
+                    "doc": &key.document_id,
+                    "ct": &doc.content_type,
+                    "etag": &doc.etag,
+                    "updated": doc.updated_us,
+                };
+                record.extend(c.fields);
+                self.delete_chunks(s, old_chunks).await?;
+                for chunk in c.chunks {
+                    self.chunks.insert_one(chunk).session(&mut *s).await?;
+                }
+                match &found {
+                    Some(old) => {
+                        let id = old.get("_id").cloned().unwrap_or(Bson::Null);
+                        self.documents
+                            .replace_one(doc! { "_id": id }, record)
+                            .session(&mut *s)
+                            .await?;
+                    }
+                    None => {
+                        self.documents.insert_one(record).session(&mut *s).await?;
+                    }
+                }
+                Ok((Done::Document(Some(doc)), true))
+            }
+        }
+    }
+
+    async fn delete_chunks(&self, s: &mut ClientSession, ids: Vec<String>) -> Attempt<()> {
+        if !ids.is_empty() {
+            self.chunks
+                .delete_many(doc! { "_id": { "$in": ids } })
+                .session(&mut *s)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_scope_body(
+        &self,
+        s: &mut ClientSession,
+        scope: &DocumentScope,
+    ) -> Attempt<(Done, bool)> {
+        let scope = scope_key(scope);
+        let docs = find_all(
+            &self.documents,
+            doc! { "scope": &scope },
+            Some(doc! { "blob": 1, "chunks": 1 }),
+            s,
+        )
+        .await?;
+        if docs.is_empty() {
+            return Ok((Done::Unit, false));
+        }
+        let chunks: Vec<String> = docs.iter().flat_map(Self::chunks_of).collect();
+        self.delete_chunks(s, chunks).await?;
+        self.documents
+            .delete_many(doc! { "scope": &scope })
+            .session(&mut *s)
+            .await?;
+        Ok((Done::Unit, true))
+    }
+}
+
+/// Commits, retrying while the outcome is unknown (the commit is idempotent).
+async fn commit(session: &mut ClientSession) -> Result<(), MongoError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match session.commit_transaction().await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) && tries < 4 => {
+                tokio::time::sleep(Duration::from_millis(20 * tries)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn describe_write_concern(wc: &WriteConcern) -> String {
+    let w = match &wc.w {
+        Some(Acknowledgment::Majority) => "majority".to_owned(),
+        Some(Acknowledgment::Nodes(n)) => n.to_string(),
+        Some(Acknowledgment::Custom(t)) => t.clone(),
+        Some(other) => format!("{other:?}"),
+        None => "server default".to_owned(),
+    };
+    let mut s = format!("w={w}, journal={}", wc.journal.unwrap_or(false));
+    if let Some(t) = wc.w_timeout {
+        s.push_str(&format!(", wtimeout={}ms", t.as_millis()));
+    }
+    s
+}
+
+/// A write that runs as one transaction.
+enum Op<'a> {
+    Insert(&'a StatementBatch),
+    Update(&'a DocumentKey, &'a DocumentUpdate),
+    DeleteScope(&'a DocumentScope),
+}
+
+/// What a transaction gives back.
+enum Done {
+    Inserted,
+    Existing(Vec<(String, String)>),
+    Document(Option<Document>),
+    Unit,
+}
+
+fn unexpected(what: &str) -> StoreError {
+    StoreError::Internal(format!("unexpected transaction result for {what}"))
+}
+
+fn fail(f: Fail) -> StoreError {
+    match f {
+        Fail::Db(e) => db_err(e),
+        Fail::Rejected(x) => StoreError::Rejected(x),
+        Fail::Corrupt(m) => StoreError::Internal(m),
+    }
+}
+
+#[async_trait]
+impl Store for MongoStore {
+    async fn insert_statements(&self, batch: StatementBatch) -> StoreResult<InsertOutcome> {
+        let _in_flight = self.track(&batch);
+        match self.transaction(Op::Insert(&batch)).await? {
+            Done::Inserted => Ok(InsertOutcome::Inserted),
+            Done::Existing(list) => Ok(InsertOutcome::Existing(list)),
+            _ => Err(unexpected("insert")),
+        }
+    }
+
+    async fn get_statement(&self, id: &str) -> StoreResult<Option<StoredStatement>> {
+        let found = self
+            .statements
+            .find_one(doc! { "_id": id })
+            .projection(doc! { "json": 1, "stored": 1, "voided": 1, "atts": 1, "ph": 1 })
+            .await
+            .map_err(db_err)?;
+        match found {
+            Some(d) if !get_bool(&d, "ph") => stored_statement(&d)
+                .map(Some)
+                .ok_or_else(|| StoreError::Internal(format!("statement {id} is malformed"))),
+            _ => Ok(None),
+        }
+    }
+
+    async fn query_statements(&self, query: &StatementQuery) -> StoreResult<Vec<StoredStatement>> {
+        if query.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let (filter, sort) = query_filter(query);
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let mut find = self
+            .statements
+            .find(filter)
+            .sort(sort)
+            .limit(limit)
+            .batch_size(u32::try_from(query.limit).unwrap_or(u32::MAX))
+            .projection(doc! { "json": 1, "stored": 1, "voided": 1, "atts": 1 });
+        if let Some(h) = query_hint(query) {
+            find = find.hint(mongodb::options::Hint::Name(h.to_owned()));
+        }
+        let mut cursor = find.await.map_err(db_err)?;
+        let mut out = Vec::with_capacity(query.limit.min(1024));
+        while cursor.advance().await.map_err(db_err)? {
+            let d: BsonDoc = cursor.deserialize_current().map_err(db_err)?;
+            out.push(
+                stored_statement(&d).ok_or_else(|| {
+                    StoreError::Internal("a stored statement is malformed".into())
+                })?,
+            );
+        }
+        Ok(out)
+    }
+
+    async fn get_attachments(&self, sha2: &[String]) -> StoreResult<Vec<AttachmentContent>> {
+        if sha2.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cursor = self
+            .attachments
+            .find(doc! { "_id": { "$in": sha2 } })
+            .await
+            .map_err(db_err)?;
+        let mut metas: HashMap<String, BsonDoc> = HashMap::new();
+        while cursor.advance().await.map_err(db_err)? {
+            let d: BsonDoc = cursor.deserialize_current().map_err(db_err)?;
+            if let Some(id) = get_str(&d, "_id") {
+                metas.insert(id.to_owned(), d);
+            }
+        }
+        let mut out = Vec::with_capacity(metas.len());
+        for h in sha2 {
+            if let Some(d) = metas.get(h) {
+                out.push(AttachmentContent {
+                    sha2: h.clone(),
+                    content_type: get_str(d, "ct").unwrap_or("").to_owned(),
+                    content: self.content(d, None).await.map_err(fail)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn get_activity_definition(&self, activity_id: &str) -> StoreResult<Option<Value>> {
+        let found = self
+            .activities
+            .find_one(doc! { "_id": activity_id })
+            .await
+            .map_err(db_err)?;
+        Ok(found
+            .as_ref()
+            .and_then(|d| get_str(d, "def"))
+            .and_then(|j| serde_json::from_str(j).ok()))
+    }
+
+    async fn get_document(&self, key: &DocumentKey) -> StoreResult<Option<Document>> {
+        let filter = doc! { "scope": scope_key(&key.scope), "doc": &key.document_id };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let found = self
+                .documents
+                .find_one(filter.clone())
+                .await
+                .map_err(db_err)?;
+            let Some(d) = found else {
+                return Ok(None);
+            };
+            match self.stored_document(&d, None).await {
+                Ok(doc) => return Ok(Some(doc)),
+                // A chunked document replaced between reading its record and its chunks:
+                // read the new one.
+                Err(Fail::Corrupt(_)) if attempt < 3 => continue,
+                Err(f) => return Err(fail(f)),
+            }
+        }
+    }
+
+    async fn list_documents(
+        &self,
+        scope: &DocumentScope,
+        since_us: Option<i64>,
+    ) -> StoreResult<Vec<String>> {
+        let mut filter = doc! { "scope": scope_key(scope) };
+        if let Some(since) = since_us {
+            filter.insert("updated", doc! { "$gt": since });
+        }
+        let mut cursor = self
+            .documents
+            .find(filter)
+            .sort(doc! { "doc": 1 })
+            .projection(doc! { "doc": 1 })
+            .await
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        while cursor.advance().await.map_err(db_err)? {
+            let d: BsonDoc = cursor.deserialize_current().map_err(db_err)?;
+            if let Some(id) = get_str(&d, "doc") {
+                out.push(id.to_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn update_document(
+        &self,
+        key: &DocumentKey,
+        update: DocumentUpdate,
+    ) -> StoreResult<Option<Document>> {
+        match self.transaction(Op::Update(key, &update)).await? {
+            Done::Document(d) => Ok(d),
+            _ => Err(unexpected("document update")),
+        }
+    }
+
+    async fn delete_documents(&self, scope: &DocumentScope) -> StoreResult<()> {
+        match self.transaction(Op::DeleteScope(scope)).await? {
+            Done::Unit => Ok(()),
+            _ => Err(unexpected("document delete")),
+        }
+    }
+
+    async fn put_credential(&self, c: &CredentialRecord) -> StoreResult<()> {
+        self.credentials
+            .update_one(
+                doc! { "_id": &c.key },
+                doc! {
+                    "$set": {
+                        "secret_hash": &c.secret_hash,
+                        "name": &c.name,
+                        "scopes": strings(&c.scopes),
+                        "revoked": c.revoked,
+                    },
+                    "$setOnInsert": { "created": c.created_us },
+                },
+            )
+            .upsert(true)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn get_credential(&self, key: &str) -> StoreResult<Option<CredentialRecord>> {
+        let found = self
+            .credentials
+            .find_one(doc! { "_id": key })
+            .await
+            .map_err(db_err)?;
+        Ok(found.as_ref().and_then(credential))
+    }
+
+    async fn list_credentials(&self) -> StoreResult<Vec<CredentialRecord>> {
+        let mut cursor = self
+            .credentials
+            .find(doc! {})
+            .sort(doc! { "created": 1, "_id": 1 })
+            .await
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        while cursor.advance().await.map_err(db_err)? {
+            let d: BsonDoc = cursor.deserialize_current().map_err(db_err)?;
+            if let Some(c) = credential(&d) {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn revoke_credential(&self, key: &str) -> StoreResult<bool> {
+        let r = self
+            .credentials
+            .update_one(doc! { "_id": key }, doc! { "$set": { "revoked": true } })
+            .await
+            .map_err(db_err)?;
+        Ok(r.matched_count > 0)
+    }
+
+    fn consistent_through_us(&self) -> i64 {
+        let now = chrono::Utc::now().timestamp_micros();
+        match self.in_flight.lock() {
+            Ok(m) => m.keys().next().map_or(now, |oldest| now.min(oldest - 1)),
+            Err(_) => now,
+        }
+    }
+
+    async fn close(&self) {
+        self.client.clone().shutdown().immediate(true).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q() -> StatementQuery {
+        StatementQuery {
+            limit: 10,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn positions_sort_like_stored_then_id() {
+        let a = position(-5, "b");
+        let b = position(0, "a");
+        let c = position(1_700_000_000_000_000, "a");
+        let d = position(1_700_000_000_000_000, "b");
+        let e = position(1_700_000_000_000_001, "0");
+        assert!(a < b && b < c && c < d && d < e);
+        assert!(POSITION_MIN <= a.as_str() && e.as_str() < POSITION_END);
+        assert!(position_floor(1_700_000_000_000_000) < c);
+        assert!(position_floor(1_700_000_000_000_001) > d);
+    }
+
+    #[test]
+    fn filter_is_one_range_on_the_position() {
+        let (f, s) = query_filter(&q());
+        assert_eq!(f, doc! { "pos": { "$gte": "0", "$lt": "g" } });
+        assert_eq!(s, doc! { "pos": -1 });
+
+        let mut x = q();
+        x.keys = vec!["v:http://x/v".into()];
+        x.since_us = Some(10);
+        x.until_us = Some(20);
+        let (f, _) = query_filter(&x);
+        assert_eq!(
+            f,
+            doc! { "q": "v:http://x/v", "pos": { "$gte": position_floor(11), "$lt": position_floor(21) } }
+        );
+
+        // A descending cursor lowers the upper bound; an ascending one raises the lower.
+        x.after = Some((15, "id".into()));
+        let (f, _) = query_filter(&x);
+        assert_eq!(
+            f.get_document("pos").ok(),
+            Some(&doc! { "$gte": position_floor(11), "$lt": position(15, "id") })
+        );
+        x.ascending = true;
+        let (f, s) = query_filter(&x);
+        assert_eq!(
+            f.get_document("pos").ok(),
+            Some(&doc! { "$gt": position(15, "id"), "$lt": position_floor(21) })
+        );
+        assert_eq!(s, doc! { "pos": 1 });
+
+        // A cursor before `since` leaves `since` in force.
+        x.after = Some((3, "id".into()));
+        let (f, _) = query_filter(&x);
+        assert_eq!(
+            f.get_document("pos").ok(),
+            Some(&doc! { "$gte": position_floor(11), "$lt": position_floor(21) })
+        );
+
+        x.keys = vec!["a:x".into(), "v:y".into()];
+        let (f, _) = query_filter(&x);
+        assert_eq!(
+            f.get_document("q").ok(),
+            Some(&doc! { "$all": ["a:x", "v:y"] })
+        );
+    }
+
+    #[test]
+    fn operator_lookalikes_stay_strings() {
+        let mut x = q();
+        x.keys = vec![r#"a:{"$where":"1"}"#.into(), "$gt".into()];
+        let (f, _) = query_filter(&x);
+        let all = f
+            .get_document("q")
+            .and_then(|d| d.get_array("$all"))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(all.len(), 2);
+        assert!(all.iter().all(|b| matches!(b, Bson::String(_))));
+    }
+
+    #[test]
+    fn scope_keys_are_unambiguous() {
+        let a = scope_key(&DocumentScope::State {
+            activity_id: "x\u{1f}y".into(),
+            agent: "z".into(),
+            registration: None,
+        });
+        let b = scope_key(&DocumentScope::State {
+            activity_id: "x".into(),
+            agent: "y\u{1f}z".into(),
+            registration: None,
+        });
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn big_contents_are_chunked() {
+        let small = content_fields("b", &[1, 2, 3]);
+        assert!(small.chunks.is_empty());
+        assert_eq!(get_bytes(&small.fields, "data"), Some(&[1u8, 2, 3][..]));
+        let big = vec![7u8; CHUNK_BYTES * 2 + 5];
+        let c = content_fields("b", &big);
+        assert_eq!(c.chunks.len(), 3);
+        assert_eq!(get_int(&c.fields, "chunks"), Some(3));
+        assert!(c.fields.get("data").is_none());
+    }
+
+    #[test]
+    fn uri_credentials_are_not_shown() {
+        assert_eq!(
+            redact("mongodb://user:pw@h1:27017,h2/db?w=1"),
+            "mongodb://…@h1:27017,h2/db?w=1"
+        );
+        assert_eq!(redact("mongodb://h1/db"), "mongodb://h1/db");
+    }
+}
