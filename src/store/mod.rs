@@ -199,6 +199,52 @@ pub trait Store: Send + Sync + 'static {
 
 pub type DynStore = Arc<dyn Store>;
 
+/// Statement batches being written, by their earliest `stored`: what a backend needs to
+/// answer `consistent_through_us` (no batch in flight has a `stored` at or before it).
+#[derive(Default)]
+pub struct InFlightWrites(std::sync::Mutex<std::collections::BTreeMap<i64, usize>>);
+
+/// Registration of one batch in flight; removed on drop, whatever the outcome.
+pub struct InFlightGuard<'a> {
+    writes: &'a InFlightWrites,
+    stored: Option<i64>,
+}
+
+impl InFlightWrites {
+    pub fn track(&self, batch: &StatementBatch) -> InFlightGuard<'_> {
+        let stored = batch.records.iter().map(|r| r.stored_us).min();
+        if let (Some(s), Ok(mut m)) = (stored, self.0.lock()) {
+            *m.entry(s).or_insert(0) += 1;
+        }
+        InFlightGuard {
+            writes: self,
+            stored,
+        }
+    }
+
+    pub fn consistent_through_us(&self) -> i64 {
+        let now = chrono::Utc::now().timestamp_micros();
+        match self.0.lock() {
+            Ok(m) => m.keys().next().map_or(now, |oldest| now.min(oldest - 1)),
+            Err(_) => now,
+        }
+    }
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        let Some(s) = self.stored else { return };
+        if let Ok(mut m) = self.writes.0.lock() {
+            if let Some(n) = m.get_mut(&s) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&s);
+                }
+            }
+        }
+    }
+}
+
 /// Opens the store named by `--store`.
 pub async fn open(spec: &str) -> Result<DynStore, String> {
     if let Some(path) = spec.strip_prefix("sqlite:") {

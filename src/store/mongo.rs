@@ -31,8 +31,7 @@ use mongodb::error::{
 };
 use mongodb::options::{Acknowledgment, ClientOptions, IndexOptions, WriteConcern};
 use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// Database used when the URI names none.
@@ -70,7 +69,7 @@ pub struct MongoStore {
     credentials: Collection<BsonDoc>,
     write_concern: WriteConcern,
     /// `stored` of the oldest statement of each batch being written (for Consistent-Through).
-    in_flight: Mutex<BTreeMap<i64, usize>>,
+    in_flight: InFlightWrites,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -434,26 +433,6 @@ struct Target {
     keys: Vec<String>,
 }
 
-/// Registration of a batch in flight (for Consistent-Through); removed on drop.
-struct InFlight<'a> {
-    map: &'a Mutex<BTreeMap<i64, usize>>,
-    stored: Option<i64>,
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        let Some(s) = self.stored else { return };
-        if let Ok(mut m) = self.map.lock() {
-            if let Some(n) = m.get_mut(&s) {
-                *n -= 1;
-                if *n == 0 {
-                    m.remove(&s);
-                }
-            }
-        }
-    }
-}
-
 impl MongoStore {
     /// Connects, checks that the server answers and runs transactions (a replica set or a
     /// sharded cluster), and creates the indexes (idempotent).
@@ -526,7 +505,7 @@ impl MongoStore {
             client,
             db,
             write_concern: wc,
-            in_flight: Mutex::new(BTreeMap::new()),
+            in_flight: InFlightWrites::default(),
         };
         store
             .create_indexes()
@@ -595,17 +574,6 @@ impl MongoStore {
             .get_document("winningPlan")
             .map_err(|e| StoreError::Internal(format!("explain without winningPlan: {e}")))?;
         Ok(plan_stages(winning))
-    }
-
-    fn track(&self, batch: &StatementBatch) -> InFlight<'_> {
-        let stored = batch.records.iter().map(|r| r.stored_us).min();
-        if let (Some(s), Ok(mut m)) = (stored, self.in_flight.lock()) {
-            *m.entry(s).or_insert(0) += 1;
-        }
-        InFlight {
-            map: &self.in_flight,
-            stored,
-        }
     }
 
     /// Runs `op` in a transaction until it commits, is rejected, or fails for good.
@@ -1127,7 +1095,7 @@ fn fail(f: Fail) -> StoreError {
 #[async_trait]
 impl Store for MongoStore {
     async fn insert_statements(&self, batch: StatementBatch) -> StoreResult<InsertOutcome> {
-        let _in_flight = self.track(&batch);
+        let _in_flight = self.in_flight.track(&batch);
         match self.transaction(Op::Insert(&batch)).await? {
             Done::Inserted => Ok(InsertOutcome::Inserted),
             Done::Existing(list) => Ok(InsertOutcome::Existing(list)),
@@ -1343,11 +1311,7 @@ impl Store for MongoStore {
     }
 
     fn consistent_through_us(&self) -> i64 {
-        let now = chrono::Utc::now().timestamp_micros();
-        match self.in_flight.lock() {
-            Ok(m) => m.keys().next().map_or(now, |oldest| now.min(oldest - 1)),
-            Err(_) => now,
-        }
+        self.in_flight.consistent_through_us()
     }
 
     async fn close(&self) {

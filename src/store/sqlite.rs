@@ -30,6 +30,8 @@ pub struct SqliteStore {
     writer: Mutex<Option<mpsc::Sender<WriteOp>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
+    /// Batches queued for or inside a group commit (Consistent-Through).
+    in_flight: InFlightWrites,
 }
 
 /// Layout version of the file, kept in `PRAGMA user_version`.
@@ -156,6 +158,7 @@ impl SqliteStore {
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(handle)),
             readers: Mutex::new(Vec::new()),
+            in_flight: InFlightWrites::default(),
         })
     }
 
@@ -645,7 +648,12 @@ fn query_sql(q: &StatementQuery) -> (String, Vec<rusqlite::types::Value>) {
 #[async_trait]
 impl Store for SqliteStore {
     async fn insert_statements(&self, batch: StatementBatch) -> StoreResult<InsertOutcome> {
+        let _in_flight = self.in_flight.track(&batch);
         self.write(|tx| WriteOp::Insert(batch, tx)).await
+    }
+
+    fn consistent_through_us(&self) -> i64 {
+        self.in_flight.consistent_through_us()
     }
 
     async fn get_statement(&self, id: &str) -> StoreResult<Option<StoredStatement>> {
