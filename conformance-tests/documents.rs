@@ -448,6 +448,65 @@ fn comm_2_3_s3_table1_row3_registration_separates_state_documents() {
     }
 }
 
+/// Communication 2.3 (multiple-document GET and DELETE): "all state data for this
+/// context (Activity + Agent [+ registration if specified])" — without a registration
+/// they reach the documents of every registration, with one only that registration's.
+#[test]
+fn comm_2_3_multiple_get_and_delete_without_registration_cover_every_registration() {
+    let lrs = Lrs::start();
+    for v in VERSIONS {
+        let plain = Doc::new(STATE).with_id(Some("bookmark"));
+        let first = Doc {
+            registration: Some(new_id()),
+            id: Some("progress".into()),
+            ..plain.clone()
+        };
+        let second = Doc {
+            registration: Some(new_id()),
+            id: Some("bookmark".into()),
+            ..plain.clone()
+        };
+        for d in [&plain, &first, &second] {
+            d.post(&lrs, v)
+                .json(&json!({"x": 1}))
+                .send()
+                .assert_status(204);
+        }
+        let all = plain.with_id(None).get(&lrs, v).send();
+        all.assert_status(200);
+        assert_eq!(
+            all.json(),
+            json!(["bookmark", "progress"]),
+            "{}",
+            all.describe()
+        );
+        assert_eq!(
+            first.with_id(None).get(&lrs, v).send().json(),
+            json!(["progress"])
+        );
+
+        // Deleting one registration's documents leaves the others.
+        first
+            .with_id(None)
+            .delete(&lrs, v)
+            .send()
+            .assert_status(204);
+        first.get(&lrs, v).send().assert_status(404);
+        second.get(&lrs, v).send().assert_status(200);
+        plain.get(&lrs, v).send().assert_status(200);
+
+        // Without a registration: every registration's documents go.
+        plain
+            .with_id(None)
+            .delete(&lrs, v)
+            .send()
+            .assert_status(204);
+        second.get(&lrs, v).send().assert_status(404);
+        plain.get(&lrs, v).send().assert_status(404);
+        assert_eq!(plain.with_id(None).get(&lrs, v).send().json(), json!([]));
+    }
+}
+
 /// Data 2.4.2.3: documents are keyed by the Agent's identifier, not its spelling (name,
 /// objectType, mbox domain case).
 #[test]

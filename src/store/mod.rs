@@ -125,6 +125,56 @@ pub enum DocumentScope {
     },
 }
 
+impl DocumentScope {
+    /// The scope as one string, the same in every backend: a JSON array, unambiguous
+    /// whatever the IRIs and agent keys inside contain.
+    pub fn key(&self) -> String {
+        let parts: Vec<&str> = match self {
+            DocumentScope::State {
+                activity_id,
+                agent,
+                registration,
+            } => {
+                vec![
+                    "state",
+                    activity_id,
+                    agent,
+                    registration.as_deref().unwrap_or(""),
+                ]
+            }
+            DocumentScope::ActivityProfile { activity_id } => vec!["activity", activity_id],
+            DocumentScope::AgentProfile { agent } => vec!["agent", agent],
+        };
+        serde_json::to_string(&parts).unwrap_or_default()
+    }
+
+    /// The half-open range `[lo, hi)` of scope keys a multiple-document GET or DELETE
+    /// addresses: exactly this scope, except that a State scope without a registration
+    /// covers every registration of that Activity and Agent (Communication 2.3: "Activity
+    /// + Agent [+ registration if specified]").
+    pub fn key_range(&self) -> (String, String) {
+        match self {
+            DocumentScope::State {
+                activity_id,
+                agent,
+                registration: None,
+            } => {
+                let head = serde_json::to_string(&["state", activity_id.as_str(), agent.as_str()])
+                    .unwrap_or_default();
+                // `["state","a","b"]` → every key starting `["state","a","b",`.
+                let open = format!("{},", head.trim_end_matches(']'));
+                let end = format!("{}-", head.trim_end_matches(']'));
+                (open, end)
+            }
+            _ => {
+                let k = self.key();
+                let end = format!("{k}\u{0}");
+                (k, end)
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Document {
     pub content_type: String,

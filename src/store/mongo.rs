@@ -297,21 +297,13 @@ fn query_hint(q: &StatementQuery) -> Option<&'static str> {
 /// The documents collection keys a scope by one string: a JSON array, unambiguous
 /// whatever the ids contain.
 fn scope_key(scope: &DocumentScope) -> String {
-    let parts: Vec<&str> = match scope {
-        DocumentScope::State {
-            activity_id,
-            agent,
-            registration,
-        } => vec![
-            "state",
-            activity_id,
-            agent,
-            registration.as_deref().unwrap_or(""),
-        ],
-        DocumentScope::ActivityProfile { activity_id } => vec!["activity", activity_id],
-        DocumentScope::AgentProfile { agent } => vec!["agent", agent],
-    };
-    serde_json::to_string(&parts).unwrap_or_default()
+    scope.key()
+}
+
+/// Filter on the scope keys a multiple-document GET or DELETE addresses.
+fn scope_range(scope: &DocumentScope) -> BsonDoc {
+    let (lo, hi) = scope.key_range();
+    doc! { "$gte": lo, "$lt": hi }
 }
 
 fn chunk_ids(blob: &str, n: usize) -> Vec<String> {
@@ -1014,10 +1006,9 @@ impl MongoStore {
         s: &mut ClientSession,
         scope: &DocumentScope,
     ) -> Attempt<(Done, bool)> {
-        let scope = scope_key(scope);
         let docs = find_all(
             &self.documents,
-            doc! { "scope": &scope },
+            doc! { "scope": scope_range(scope) },
             Some(doc! { "blob": 1, "chunks": 1 }),
             s,
         )
@@ -1028,7 +1019,7 @@ impl MongoStore {
         let chunks: Vec<String> = docs.iter().flat_map(Self::chunks_of).collect();
         self.delete_chunks(s, chunks).await?;
         self.documents
-            .delete_many(doc! { "scope": &scope })
+            .delete_many(doc! { "scope": scope_range(scope) })
             .session(&mut *s)
             .await?;
         Ok((Done::Unit, true))
@@ -1216,7 +1207,7 @@ impl Store for MongoStore {
         scope: &DocumentScope,
         since_us: Option<i64>,
     ) -> StoreResult<Vec<String>> {
-        let mut filter = doc! { "scope": scope_key(scope) };
+        let mut filter = doc! { "scope": scope_range(scope) };
         if let Some(since) = since_us {
             filter.insert("updated", doc! { "$gt": since });
         }
@@ -1234,6 +1225,9 @@ impl Store for MongoStore {
                 out.push(id.to_owned());
             }
         }
+        // One id may exist under several registrations of the same Activity and Agent.
+        out.sort();
+        out.dedup();
         Ok(out)
     }
 

@@ -35,7 +35,7 @@ pub struct SqliteStore {
 }
 
 /// Layout version of the file, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Refuses a file laid out by another version rather than misreading it.
 fn check_schema_version(conn: &Connection) -> Result<(), String> {
@@ -109,20 +109,8 @@ fn internal(e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(e.to_string())
 }
 
-/// The documents table keys a scope by one string; the unit separator cannot occur in IRIs.
 fn scope_key(scope: &DocumentScope) -> String {
-    match scope {
-        DocumentScope::State {
-            activity_id,
-            agent,
-            registration,
-        } => format!(
-            "state\u{1f}{activity_id}\u{1f}{agent}\u{1f}{}",
-            registration.as_deref().unwrap_or("")
-        ),
-        DocumentScope::ActivityProfile { activity_id } => format!("activity\u{1f}{activity_id}"),
-        DocumentScope::AgentProfile { agent } => format!("agent\u{1f}{agent}"),
-    }
+    scope.key()
 }
 
 fn split_list(s: &str) -> Vec<String> {
@@ -322,10 +310,11 @@ fn apply_in_savepoint(tx: &Transaction<'_>, op: WriteOp) -> Reply {
             (Reply::Document(s, r), keep)
         }
         WriteOp::DeleteDocuments(scope, s) => {
+            let (lo, hi) = scope.key_range();
             let r = tx
                 .execute(
-                    "DELETE FROM documents WHERE scope = ?1",
-                    params![scope_key(&scope)],
+                    "DELETE FROM documents WHERE scope >= ?1 AND scope < ?2",
+                    params![lo, hi],
                 )
                 .map(|_| ())
                 .map_err(internal);
@@ -726,13 +715,14 @@ impl Store for SqliteStore {
         scope: &DocumentScope,
         since_us: Option<i64>,
     ) -> StoreResult<Vec<String>> {
-        let scope = scope_key(scope);
+        let (lo, hi) = scope.key_range();
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT doc_id FROM documents WHERE scope = ?1 AND updated > ?2 ORDER BY doc_id",
+                "SELECT DISTINCT doc_id FROM documents
+                 WHERE scope >= ?1 AND scope < ?2 AND updated > ?3 ORDER BY doc_id",
             )?;
             let rows =
-                stmt.query_map(params![scope, since_us.unwrap_or(i64::MIN)], |r| r.get(0))?;
+                stmt.query_map(params![lo, hi, since_us.unwrap_or(i64::MIN)], |r| r.get(0))?;
             rows.collect()
         })
         .await
