@@ -113,11 +113,12 @@ fn finish(
 ) -> ServiceResponse<BoxBody> {
     let status = res.status();
     let mut res = if status.as_u16() >= 400 && !res.headers().contains_key(header::CONTENT_TYPE) {
-        let mut e = XapiError::new(status, status.canonical_reason().unwrap_or("error"));
-        if status.as_u16() == 405 {
-            e = XapiError::new(status, "this resource does not support that method")
-                .req("Communication 3.2 (methods of each resource)");
-        }
+        let e = if status.as_u16() == 405 {
+            XapiError::new(status, "this resource does not support that method")
+                .req("Communication 3.2 (methods of each resource)")
+        } else {
+            XapiError::new(status, status.canonical_reason().unwrap_or("error"))
+        };
         res.map_body(|head, _| {
             head.headers.insert(
                 header::CONTENT_TYPE,

@@ -203,11 +203,8 @@ async fn store_statements(
                 "statement id {} appears twice in the batch",
                 p.record.id
             ))
-            .at(if batch {
-                format!("/{i}/id")
-            } else {
-                "/id".to_owned()
-            })
+            // Only a batch can repeat an id, so the path always has the index.
+            .at(format!("/{i}/id"))
             .req("Communication 2.1.2.s2.b4"));
         }
         prepared.push(p);
