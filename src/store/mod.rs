@@ -1,5 +1,6 @@
 //! Persistence behind one narrow trait. Backends only persist and find records that
 //! `xapi` has already prepared (ids, stored time, index keys); every xAPI rule lives above.
+mod key_index;
 pub mod mongo;
 pub mod sqlite;
 

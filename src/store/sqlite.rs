@@ -4,10 +4,11 @@
 //! single transaction (group commit): one fsync acknowledges many writes, and nothing is
 //! acknowledged before its transaction is committed with `synchronous=FULL`.
 //! Reads use a small pool of read-only connections.
+use super::key_index::{self, key_hash, KeyIndex, TailEntry, TailFilter};
 use super::*;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most writes folded into one commit.
@@ -27,15 +28,19 @@ enum WriteOp {
 
 pub struct SqliteStore {
     path: String,
+    /// The filter-key index file (see `key_index`).
+    keys_path: String,
+    keys: Arc<KeyIndex>,
     writer: Mutex<Option<mpsc::Sender<WriteOp>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    indexer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     /// Batches queued for or inside a group commit (Consistent-Through).
     in_flight: InFlightWrites,
 }
 
 /// Layout version of the file, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Refuses a file laid out by another version rather than misreading it.
 fn check_schema_version(conn: &Connection) -> Result<(), String> {
@@ -51,6 +56,11 @@ fn check_schema_version(conn: &Connection) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     if v == SCHEMA_VERSION || (v == 0 && !has_tables) {
         Ok(())
+    } else if v == 3 {
+        // Version 3 kept the filter keys inside this file; they now live in the index
+        // file, which is rebuilt from the statements' `keys` columns on open.
+        conn.execute_batch("DROP TABLE IF EXISTS statement_keys;")
+            .map_err(|e| e.to_string())
     } else {
         Err(format!(
             "this database has layout version {v}; this build reads version {SCHEMA_VERSION}"
@@ -71,12 +81,6 @@ CREATE TABLE IF NOT EXISTS statements (
 );
 CREATE INDEX IF NOT EXISTS statements_stored ON statements(stored);
 CREATE INDEX IF NOT EXISTS statements_voids ON statements(voids) WHERE voids IS NOT NULL;
-CREATE TABLE IF NOT EXISTS statement_keys (
-    key INTEGER NOT NULL,
-    stored INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
-    PRIMARY KEY (key, stored, seq)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS attachments (
     sha2 TEXT PRIMARY KEY,
     content_type TEXT NOT NULL,
@@ -129,22 +133,38 @@ impl SqliteStore {
         }
         let conn = Connection::open(path).map_err(|e| e.to_string())?;
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; PRAGMA busy_timeout=5000; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=8192;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; PRAGMA busy_timeout=5000; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=8192; PRAGMA temp_store=MEMORY;",
         )
         .map_err(|e| e.to_string())?;
         check_schema_version(&conn)?;
         conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(|e| e.to_string())?;
+        let keys_path = format!("{path}.keys");
+        let (index_conn, folded_through) = key_index::open(&keys_path, &conn)?;
+        let keys = Arc::new(KeyIndex::new(folded_through));
+        let indexer = {
+            let keys = keys.clone();
+            std::thread::Builder::new()
+                .name("sqlite-indexer".into())
+                .spawn(move || keys.run_indexer(index_conn))
+                .map_err(|e| e.to_string())?
+        };
         let (tx, rx) = mpsc::channel::<WriteOp>(4096);
-        let handle = std::thread::Builder::new()
-            .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
-            .map_err(|e| e.to_string())?;
+        let handle = {
+            let keys = keys.clone();
+            std::thread::Builder::new()
+                .name("sqlite-writer".into())
+                .spawn(move || writer_loop(conn, rx, &keys))
+                .map_err(|e| e.to_string())?
+        };
         Ok(SqliteStore {
             path: path.to_owned(),
+            keys_path,
+            keys,
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(handle)),
+            indexer_thread: Mutex::new(Some(indexer)),
             readers: Mutex::new(Vec::new()),
             in_flight: InFlightWrites::default(),
         })
@@ -186,6 +206,8 @@ impl SqliteStore {
                 .map_err(internal)?;
                 c.execute_batch("PRAGMA busy_timeout=5000;")
                     .map_err(internal)?;
+                c.execute("ATTACH DATABASE ?1 AS ix", params![self.keys_path])
+                    .map_err(internal)?;
                 c
             }
         };
@@ -204,9 +226,10 @@ impl SqliteStore {
     }
 }
 
-fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>) {
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, keys: &KeyIndex) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while let Some(op) = rx.blocking_recv() {
+        keys.wait_for_room();
         group.push(op);
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -214,7 +237,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>) {
                 Err(_) => break,
             }
         }
-        commit_group(&mut conn, &mut group);
+        commit_group(&mut conn, &mut group, keys);
     }
     // Channel closed: checkpoint so the file is whole without its WAL.
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
@@ -254,8 +277,9 @@ impl Reply {
     }
 }
 
-fn commit_group(conn: &mut Connection, group: &mut Vec<WriteOp>) {
+fn commit_group(conn: &mut Connection, group: &mut Vec<WriteOp>, keys: &KeyIndex) {
     let mut replies = Vec::with_capacity(group.len());
+    let mut tail = Vec::new();
     let tx = match conn.transaction() {
         Ok(tx) => tx,
         Err(e) => {
@@ -268,9 +292,13 @@ fn commit_group(conn: &mut Connection, group: &mut Vec<WriteOp>) {
     };
     for op in group.drain(..) {
         // Each op in its own savepoint: one failing op leaves the others whole.
-        replies.push(apply_in_savepoint(&tx, op));
+        replies.push(apply_in_savepoint(&tx, op, &mut tail));
     }
     let commit_error = tx.commit().err().map(|e| e.to_string());
+    if commit_error.is_none() {
+        // Before any reply: an acknowledged statement is findable by every filter.
+        keys.push(tail);
+    }
     for r in replies {
         r.send(commit_error.as_deref());
     }
@@ -287,7 +315,7 @@ fn fail_op(op: WriteOp, m: &str) {
     }
 }
 
-fn apply_in_savepoint(tx: &Transaction<'_>, op: WriteOp) -> Reply {
+fn apply_in_savepoint(tx: &Transaction<'_>, op: WriteOp, tail: &mut Vec<TailEntry>) -> Reply {
     if let Err(e) = tx.execute_batch("SAVEPOINT op") {
         let m = e.to_string();
         return match op {
@@ -300,8 +328,12 @@ fn apply_in_savepoint(tx: &Transaction<'_>, op: WriteOp) -> Reply {
     }
     let (reply, keep) = match op {
         WriteOp::Insert(batch, s) => {
-            let r = insert_batch(tx, batch);
+            let mut mine = Vec::new();
+            let r = insert_batch(tx, batch, &mut mine);
             let keep = matches!(r, Ok(InsertOutcome::Inserted));
+            if keep {
+                tail.append(&mut mine);
+            }
             (Reply::Insert(s, r), keep)
         }
         WriteOp::UpdateDocument(key, update, s) => {
@@ -358,17 +390,6 @@ fn apply_in_savepoint(tx: &Transaction<'_>, op: WriteOp) -> Reply {
     reply
 }
 
-/// The 64-bit index value of a filter key. Keys are IRIs and identifiers of any length;
-/// the index holds a stable hash of each, and queries re-check the full key against the
-/// statement's `keys` column, so a collision can never return a wrong statement.
-fn key_hash(key: &str) -> i64 {
-    use sha2::{Digest, Sha256};
-    let d = Sha256::digest(key.as_bytes());
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&d[..8]);
-    i64::from_le_bytes(b)
-}
-
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
@@ -390,16 +411,16 @@ fn existing_of(tx: &Transaction<'_>, batch: &StatementBatch) -> StoreResult<Vec<
     Ok(existing)
 }
 
-fn insert_batch(tx: &Transaction<'_>, batch: StatementBatch) -> StoreResult<InsertOutcome> {
+/// Inserts the batch's statements; their filter keys go to `tail` for the key index.
+fn insert_batch(
+    tx: &Transaction<'_>,
+    batch: StatementBatch,
+    tail: &mut Vec<TailEntry>,
+) -> StoreResult<InsertOutcome> {
     let mut insert = tx
         .prepare_cached(
             "INSERT INTO statements (id, stored, voided, voids, keys, attachments, json)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .map_err(internal)?;
-    let mut insert_key = tx
-        .prepare_cached(
-            "INSERT OR IGNORE INTO statement_keys (key, stored, seq) VALUES (?1, ?2, ?3)",
         )
         .map_err(internal)?;
     let mut target_keys = tx
@@ -443,12 +464,11 @@ fn insert_batch(tx: &Transaction<'_>, batch: StatementBatch) -> StoreResult<Inse
             }
             Err(e) => return Err(internal(e)),
         }
-        let seq = tx.last_insert_rowid();
-        for k in &keys {
-            insert_key
-                .execute(params![key_hash(k), r.stored_us, seq])
-                .map_err(internal)?;
-        }
+        tail.push(TailEntry {
+            seq: tx.last_insert_rowid(),
+            stored: r.stored_us,
+            keys: keys.iter().map(|k| key_hash(k)).collect(),
+        });
         if let Some(target) = &r.voids {
             void.execute(params![target]).map_err(internal)?;
         }
@@ -579,19 +599,20 @@ fn credential_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CredentialRecord>
     })
 }
 
-/// Builds the SQL for a statement query: the first key drives an index range scan in
-/// (stored, seq) order; further keys are probed by primary key; each candidate is
-/// re-checked against its full keys (the index holds hashes).
+/// Builds the SQL for a statement query: the first key drives a range scan of the key
+/// index in (stored, seq) order; further keys are probed by primary key; each candidate
+/// is re-checked against its full keys (the index holds hashes). The index holds only
+/// folded statements; `run_query` adds the tail.
 fn query_sql(q: &StatementQuery) -> (String, Vec<rusqlite::types::Value>) {
     use rusqlite::types::Value as V;
     let mut args: Vec<V> = Vec::new();
     let (stored_col, seq_col, from) = if q.keys.is_empty() {
         ("s.stored", "s.seq", "statements s".to_string())
     } else {
-        let mut from = String::from("statement_keys k0");
+        let mut from = String::from("ix.statement_keys k0");
         for i in 1..q.keys.len() {
             from.push_str(&format!(
-                " CROSS JOIN statement_keys k{i} ON k{i}.key = ? AND k{i}.stored = k0.stored AND k{i}.seq = k0.seq"
+                " CROSS JOIN ix.statement_keys k{i} ON k{i}.key = ? AND k{i}.stored = k0.stored AND k{i}.seq = k0.seq"
             ));
         }
         from.push_str(" CROSS JOIN statements s ON s.seq = k0.seq");
@@ -628,10 +649,101 @@ fn query_sql(q: &StatementQuery) -> (String, Vec<rusqlite::types::Value>) {
     }
     args.push(V::Integer(q.limit as i64));
     let sql = format!(
-        "SELECT s.id, s.json, s.stored, s.voided, s.attachments FROM {from} WHERE {} ORDER BY {stored_col} {dir}, {seq_col} {dir} LIMIT ?",
+        "SELECT s.id, s.json, s.stored, s.voided, s.attachments, s.seq FROM {from} WHERE {} ORDER BY {stored_col} {dir}, {seq_col} {dir} LIMIT ?",
         wh.join(" AND ")
     );
     (sql, args)
+}
+
+fn has_key(keys: &str, key: &str) -> bool {
+    keys.split('\n').any(|k| k == key)
+}
+
+/// Answers a statement query from one snapshot: the key index (folded statements) plus
+/// the in-memory tail (committed, not yet folded), merged in (stored, seq) order.
+fn run_query(
+    c: &Connection,
+    index: &KeyIndex,
+    q: &StatementQuery,
+) -> rusqlite::Result<Vec<StoredStatement>> {
+    let (sql, args) = query_sql(q);
+    if q.keys.is_empty() {
+        // Served by the `stored` index of the statements themselves: no tail involved.
+        let mut stmt = c.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), row_to_stored)?;
+        return rows.collect();
+    }
+    let hashes: Vec<i64> = q.keys.iter().map(|k| key_hash(k)).collect();
+    // A retry happens only when a fold lands between reading the index's high-water
+    // mark and reading the tail; a few attempts always suffice in practice.
+    for _ in 0..16 {
+        let tx = c.unchecked_transaction()?;
+        let folded: i64 =
+            tx.query_row("SELECT folded_through FROM ix.meta WHERE id = 1", [], |r| {
+                r.get(0)
+            })?;
+        let after = match &q.after {
+            Some((stored, id)) => Some((
+                *stored,
+                tx.query_row(
+                    "SELECT seq FROM statements WHERE id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+                .optional()?,
+            )),
+            None => None,
+        };
+        let filter = TailFilter {
+            keys: &hashes,
+            since_us: q.since_us,
+            until_us: q.until_us,
+            after,
+            ascending: q.ascending,
+        };
+        let Some(candidates) = index.candidates(folded, &filter) else {
+            continue;
+        };
+        let mut found: Vec<(i64, i64, StoredStatement)> = {
+            let mut stmt = tx.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |row| {
+                Ok((row.get(2)?, row.get(5)?, row_to_stored(row)?))
+            })?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        if !candidates.is_empty() {
+            let mut get = tx.prepare_cached(
+                "SELECT id, json, stored, voided, attachments, keys FROM statements WHERE seq = ?1",
+            )?;
+            let mut taken = 0;
+            for (stored, seq) in candidates {
+                if taken >= q.limit {
+                    break;
+                }
+                let row = get
+                    .query_row(params![seq], |row| {
+                        Ok((row_to_stored(row)?, row.get::<_, String>(5)?))
+                    })
+                    .optional()?;
+                // Absent: committed after this snapshot began.
+                let Some((s, keys)) = row else { continue };
+                if s.voided || !q.keys.iter().all(|k| has_key(&keys, k)) {
+                    continue;
+                }
+                found.push((stored, seq, s));
+                taken += 1;
+            }
+        }
+        found.sort_unstable_by_key(|(stored, seq, _)| (*stored, *seq));
+        if !q.ascending {
+            found.reverse();
+        }
+        found.truncate(q.limit);
+        return Ok(found.into_iter().map(|(_, _, s)| s).collect());
+    }
+    Err(rusqlite::Error::ToSqlConversionFailure(
+        "the key index kept moving under the query; try again".into(),
+    ))
 }
 
 #[async_trait]
@@ -658,13 +770,9 @@ impl Store for SqliteStore {
     }
 
     async fn query_statements(&self, query: &StatementQuery) -> StoreResult<Vec<StoredStatement>> {
-        let (sql, args) = query_sql(query);
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(&sql)?;
-            let rows = stmt.query_map(rusqlite::params_from_iter(args), row_to_stored)?;
-            rows.collect()
-        })
-        .await
+        let query = query.clone();
+        let keys = self.keys.clone();
+        self.read(move |c| run_query(c, &keys, &query)).await
     }
 
     async fn get_attachments(&self, sha2: &[String]) -> StoreResult<Vec<AttachmentContent>> {
@@ -778,6 +886,13 @@ impl Store for SqliteStore {
         let sender = self.writer.lock().ok().and_then(|mut w| w.take());
         drop(sender);
         let handle = self.writer_thread.lock().ok().and_then(|mut h| h.take());
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+        // Then the indexer folds the rest of the tail, so a clean stop leaves nothing to
+        // fold on the next open.
+        self.keys.close();
+        let handle = self.indexer_thread.lock().ok().and_then(|mut h| h.take());
         if let Some(h) = handle {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }

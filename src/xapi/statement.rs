@@ -91,7 +91,9 @@ pub fn prepare(
     let id = match obj.get("id").and_then(Value::as_str) {
         Some(id) => id.to_ascii_lowercase(),
         None => {
-            let id = uuid::Uuid::new_v4().to_string();
+            // Time-ordered (RFC 9562 version 7, variant 2): ids the LRS assigns append to
+            // the end of the id index instead of landing on a random page.
+            let id = uuid::Uuid::now_v7().to_string();
             obj.insert("id".into(), Value::from(id.clone()));
             id
         }

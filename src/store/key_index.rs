@@ -1,0 +1,327 @@
+//! The embedded store's filter-key index, maintained off the acknowledgement path.
+//!
+//! Every statement answers to about a dozen filter keys (agent, verb, activity,
+//! registration, …). Writing those entries into a B-tree inside each small group commit
+//! dirtied one page per key per commit, and that page traffic, not xAPI work, bounded
+//! ingest. So a commit stores only the statement row (whose `keys` column is the durable
+//! record of its keys) and hands the keys to an in-memory *tail*. An indexer thread folds
+//! the tail into `statement_keys` in large sorted batches, where one page write serves
+//! many statements, in a separate file (`<store>.keys`). Queries read the index plus the
+//! tail, so a statement is findable by every filter the moment it is acknowledged.
+//!
+//! The index is derived data: the file records `folded_through` (the highest statement
+//! `seq` folded) and on open everything after it is folded again from the statements'
+//! `keys` columns. A lost or stale index file is rebuilt, never trusted blindly.
+use rusqlite::{params, Connection};
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Fold once this many statements wait in the tail…
+const FOLD_MIN: usize = 4096;
+/// …or once the oldest has waited this long.
+const FOLD_AGE: Duration = Duration::from_millis(250);
+/// Most statements folded in one transaction.
+const FOLD_MAX: usize = 65_536;
+/// Writers wait (back-pressure) while the tail holds this many statements, which bounds
+/// both its memory (≈ 130 bytes a statement) and the cost of scanning it.
+const TAIL_MAX: usize = 262_144;
+/// Statements read per transaction when folding at open.
+const CATCH_UP_CHUNK: i64 = 50_000;
+
+pub(super) const SCHEMA: &str = "
+PRAGMA journal_mode=WAL;
+CREATE TABLE IF NOT EXISTS statement_keys (
+    key INTEGER NOT NULL,
+    stored INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (key, stored, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    folded_through INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO meta (id, folded_through) VALUES (1, 0);
+";
+
+/// The 64-bit index value of a filter key. Keys are IRIs and identifiers of any length;
+/// the index holds a stable hash of each, and queries re-check the full key against the
+/// statement's `keys` column, so a collision can never return a wrong statement.
+pub(super) fn key_hash(key: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(key.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    i64::from_le_bytes(b)
+}
+
+/// One committed statement whose keys are not folded yet.
+pub(super) struct TailEntry {
+    pub seq: i64,
+    pub stored: i64,
+    pub keys: Box<[i64]>,
+}
+
+#[derive(Default)]
+struct Tail {
+    /// Every statement with a higher `seq` is in `entries` (ordered by `seq`).
+    folded_through: i64,
+    entries: VecDeque<TailEntry>,
+    /// When the front entry arrived (drives the age-based fold).
+    oldest_since: Option<Instant>,
+    closing: bool,
+}
+
+/// What a query asks of the tail, besides its keys.
+pub(super) struct TailFilter<'a> {
+    pub keys: &'a [i64],
+    pub since_us: Option<i64>,
+    pub until_us: Option<i64>,
+    /// Resume after (stored, seq); a `None` seq (unknown statement) admits only
+    /// positions whose `stored` alone decides, as SQL row-value comparison does.
+    pub after: Option<(i64, Option<i64>)>,
+    pub ascending: bool,
+}
+
+impl TailFilter<'_> {
+    fn admits(&self, e: &TailEntry) -> bool {
+        if self.since_us.is_some_and(|s| e.stored <= s)
+            || self.until_us.is_some_and(|u| e.stored > u)
+        {
+            return false;
+        }
+        if let Some((stored, seq)) = self.after {
+            let ord = match e.stored.cmp(&stored) {
+                std::cmp::Ordering::Equal => match seq {
+                    Some(seq) => e.seq.cmp(&seq),
+                    None => return false,
+                },
+                o => o,
+            };
+            let past = if self.ascending {
+                ord.is_gt()
+            } else {
+                ord.is_lt()
+            };
+            if !past {
+                return false;
+            }
+        }
+        self.keys.iter().all(|k| e.keys.contains(k))
+    }
+}
+
+#[derive(Default)]
+pub(super) struct KeyIndex {
+    tail: Mutex<Tail>,
+    /// Signals new entries, a finished fold, and closing.
+    changed: Condvar,
+}
+
+impl KeyIndex {
+    fn lock(&self) -> MutexGuard<'_, Tail> {
+        // A panic elsewhere must not stop queries: the tail stays consistent because
+        // every mutation is a single push or drain.
+        self.tail.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn new(folded_through: i64) -> Self {
+        let k = KeyIndex::default();
+        k.lock().folded_through = folded_through;
+        k
+    }
+
+    /// Adds the keys of statements just committed (in `seq` order).
+    pub fn push(&self, entries: Vec<TailEntry>) {
+        if entries.is_empty() {
+            return;
+        }
+        let mut t = self.lock();
+        if t.entries.is_empty() {
+            t.oldest_since = Some(Instant::now());
+        }
+        t.entries.extend(entries);
+        drop(t);
+        self.changed.notify_all();
+    }
+
+    /// Blocks the writer while the tail is full (the indexer is behind).
+    pub fn wait_for_room(&self) {
+        let mut t = self.lock();
+        while t.entries.len() >= TAIL_MAX && !t.closing {
+            t = self.changed.wait(t).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// The (stored, seq) of tail statements a query may match, sorted in the query's
+    /// order, for a reader whose index snapshot is folded through `folded_through`.
+    /// `None` when the tail has since dropped statements that snapshot lacks: the
+    /// reader must take a fresh snapshot.
+    pub fn candidates(&self, folded_through: i64, f: &TailFilter<'_>) -> Option<Vec<(i64, i64)>> {
+        let t = self.lock();
+        if t.folded_through > folded_through {
+            return None;
+        }
+        let mut out: Vec<(i64, i64)> = t
+            .entries
+            .iter()
+            .filter(|e| e.seq > folded_through && f.admits(e))
+            .map(|e| (e.stored, e.seq))
+            .collect();
+        drop(t);
+        out.sort_unstable();
+        if !f.ascending {
+            out.reverse();
+        }
+        Some(out)
+    }
+
+    /// Asks the indexer to fold what is left and stop.
+    pub fn close(&self) {
+        self.lock().closing = true;
+        self.changed.notify_all();
+    }
+
+    /// The indexer thread: folds the tail into `statement_keys` until closed.
+    pub fn run_indexer(&self, mut conn: Connection) {
+        loop {
+            let (triples, through) = {
+                let mut t = self.lock();
+                loop {
+                    let due = t.entries.len() >= FOLD_MIN
+                        || t.oldest_since.is_some_and(|s| s.elapsed() >= FOLD_AGE);
+                    if (due || t.closing) && !t.entries.is_empty() {
+                        break;
+                    }
+                    if t.closing {
+                        drop(t);
+                        // Leave the index whole in its main file.
+                        let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+                        return;
+                    }
+                    t = self
+                        .changed
+                        .wait_timeout(t, FOLD_AGE / 4)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+                let n = t.entries.len().min(FOLD_MAX);
+                let mut triples = Vec::with_capacity(n * 12);
+                let mut through = t.folded_through;
+                for e in t.entries.iter().take(n) {
+                    triples.extend(e.keys.iter().map(|k| (*k, e.stored, e.seq)));
+                    through = e.seq;
+                }
+                (triples, through)
+            };
+            match fold(&mut conn, triples, through) {
+                Ok(()) => {
+                    let mut t = self.lock();
+                    while t.entries.front().is_some_and(|e| e.seq <= through) {
+                        t.entries.pop_front();
+                    }
+                    t.folded_through = through;
+                    t.oldest_since = (!t.entries.is_empty()).then(Instant::now);
+                    drop(t);
+                    self.changed.notify_all();
+                }
+                Err(e) => {
+                    // The entries stay in the tail (still served to queries); try again.
+                    tracing::error!("folding statement keys failed: {e}");
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}
+
+/// Writes index entries and the new high-water mark in one transaction. Sorted input
+/// makes consecutive inserts land on the same pages.
+fn fold(
+    conn: &mut Connection,
+    mut triples: Vec<(i64, i64, i64)>,
+    through: i64,
+) -> rusqlite::Result<()> {
+    triples.sort_unstable();
+    let tx = conn.transaction()?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT OR IGNORE INTO statement_keys (key, stored, seq) VALUES (?1, ?2, ?3)",
+        )?;
+        for (k, stored, seq) in &triples {
+            insert.execute(params![k, stored, seq])?;
+        }
+        tx.execute(
+            "UPDATE meta SET folded_through = ?1 WHERE id = 1",
+            params![through],
+        )?;
+    }
+    tx.commit()
+}
+
+/// The hashed keys of a statement's `keys` column.
+pub(super) fn hashes_of(keys: &str) -> Box<[i64]> {
+    keys.split('\n')
+        .filter(|k| !k.is_empty())
+        .map(key_hash)
+        .collect()
+}
+
+/// Opens the index file beside the statements and folds whatever the statements hold
+/// beyond its high-water mark. Returns the connection and that mark.
+pub(super) fn open(path: &str, statements: &Connection) -> Result<(Connection, i64), String> {
+    let e = |e: rusqlite::Error| e.to_string();
+    let mut conn = Connection::open(path).map_err(e)?;
+    // The index is rebuilt from the statements after a crash, so its commits need no
+    // fsync; NORMAL keeps the file consistent (WAL) without one.
+    conn.execute_batch(
+        "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384; PRAGMA temp_store=MEMORY;",
+    )
+    .map_err(e)?;
+    conn.execute_batch(SCHEMA).map_err(e)?;
+    let mut through: i64 = conn
+        .query_row("SELECT folded_through FROM meta WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .map_err(e)?;
+    let last: i64 = statements
+        .query_row("SELECT COALESCE(MAX(seq), 0) FROM statements", [], |r| {
+            r.get(0)
+        })
+        .map_err(e)?;
+    if through > last {
+        // Not this store's index (or the statements were restored from an older copy).
+        tracing::warn!("the key index is ahead of the statements; rebuilding it");
+        conn.execute_batch("DELETE FROM statement_keys; UPDATE meta SET folded_through = 0;")
+            .map_err(e)?;
+        through = 0;
+    }
+    if through < last {
+        tracing::info!(
+            "folding the keys of {} statements into the index",
+            last - through
+        );
+    }
+    let mut read = statements
+        .prepare("SELECT seq, stored, keys FROM statements WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+        .map_err(e)?;
+    while through < last {
+        let mut triples = Vec::new();
+        let mut rows = read.query(params![through, CATCH_UP_CHUNK]).map_err(e)?;
+        let mut upto = through;
+        while let Some(row) = rows.next().map_err(e)? {
+            let seq: i64 = row.get(0).map_err(e)?;
+            let stored: i64 = row.get(1).map_err(e)?;
+            let keys: String = row.get(2).map_err(e)?;
+            triples.extend(hashes_of(&keys).iter().map(|k| (*k, stored, seq)));
+            upto = seq;
+        }
+        if upto == through {
+            break;
+        }
+        fold(&mut conn, triples, upto).map_err(e)?;
+        through = upto;
+    }
+    drop(read);
+    Ok((conn, through))
+}
