@@ -8,6 +8,11 @@ use karmayogi_lrs::store;
 use std::io::Write;
 use std::process::ExitCode;
 
+/// Requests allocate and free many small JSON values on every worker thread; mimalloc's
+/// thread-local free lists cost a fraction of the system allocator's (profiled in W2).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(

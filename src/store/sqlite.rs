@@ -14,8 +14,31 @@ use tokio::sync::{mpsc, oneshot};
 /// Most writes folded into one commit.
 const MAX_GROUP: usize = 512;
 
+/// A statement's filter keys as the writer stores them, derived before the batch
+/// reaches the (serial) writer thread.
+struct RowKeys {
+    /// Sorted, distinct, newline-separated: the `keys` column.
+    text: String,
+    hashes: Box<[i64]>,
+}
+
+impl RowKeys {
+    fn of(mut keys: Vec<String>) -> Self {
+        keys.sort_unstable();
+        keys.dedup();
+        RowKeys {
+            hashes: keys.iter().map(|k| key_hash(k)).collect(),
+            text: keys.join("\n"),
+        }
+    }
+}
+
 enum WriteOp {
-    Insert(StatementBatch, oneshot::Sender<StoreResult<InsertOutcome>>),
+    Insert(
+        StatementBatch,
+        Vec<RowKeys>,
+        oneshot::Sender<StoreResult<InsertOutcome>>,
+    ),
     UpdateDocument(
         DocumentKey,
         DocumentUpdate,
@@ -34,6 +57,9 @@ pub struct SqliteStore {
     writer: Mutex<Option<mpsc::Sender<WriteOp>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     indexer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    durability: Arc<Durability>,
+    /// Dropping it stops the checkpointer.
+    checkpointer: Mutex<Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     readers: Mutex<Vec<Connection>>,
     /// Batches queued for or inside a group commit (Consistent-Through).
     in_flight: InFlightWrites,
@@ -133,7 +159,7 @@ impl SqliteStore {
         }
         let conn = Connection::open(path).map_err(|e| e.to_string())?;
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; PRAGMA busy_timeout=5000; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=8192; PRAGMA temp_store=MEMORY;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA busy_timeout=5000; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=0; PRAGMA temp_store=MEMORY;",
         )
         .map_err(|e| e.to_string())?;
         check_schema_version(&conn)?;
@@ -150,12 +176,19 @@ impl SqliteStore {
                 .spawn(move || keys.run_indexer(index_conn))
                 .map_err(|e| e.to_string())?
         };
+        let checkpointer = spawn_checkpointer(path)?;
+        // Commits do not fsync (synchronous=NORMAL); the syncer fsyncs the WAL through
+        // this handle before any acknowledgement. The writer keeps the WAL file alive.
+        let wal = std::fs::File::open(format!("{path}-wal"))
+            .map_err(|e| format!("cannot open the WAL of {path}: {e}"))?;
+        let durability = Arc::new(Durability::new());
         let (tx, rx) = mpsc::channel::<WriteOp>(4096);
         let handle = {
             let keys = keys.clone();
+            let durability = durability.clone();
             std::thread::Builder::new()
                 .name("sqlite-writer".into())
-                .spawn(move || writer_loop(conn, rx, &keys))
+                .spawn(move || writer_loop(conn, rx, keys, wal, durability))
                 .map_err(|e| e.to_string())?
         };
         Ok(SqliteStore {
@@ -165,6 +198,8 @@ impl SqliteStore {
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(handle)),
             indexer_thread: Mutex::new(Some(indexer)),
+            checkpointer: Mutex::new(Some(checkpointer)),
+            durability,
             readers: Mutex::new(Vec::new()),
             in_flight: InFlightWrites::default(),
         })
@@ -222,25 +257,301 @@ impl SqliteStore {
                 pool.push(conn);
             }
         }
-        result.map_err(internal)
+        let result = result.map_err(internal)?;
+        // The snapshot may include commits whose fsync is still running.
+        self.durability.barrier().await?;
+        Ok(result)
     }
 }
 
-fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, keys: &KeyIndex) {
-    let mut group = Vec::with_capacity(MAX_GROUP);
-    while let Some(op) = rx.blocking_recv() {
-        keys.wait_for_room();
-        group.push(op);
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(op) => group.push(op),
-                Err(_) => break,
+/// How often the checkpointer copies committed WAL frames into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Checkpoints on their own thread and connection: a checkpoint copies megabytes and
+/// fsyncs the database file, and inside the writer (SQLite's auto-checkpoint) that
+/// stalled every commit queued behind it. PASSIVE never blocks the writer or readers.
+fn spawn_checkpointer(
+    path: &str,
+) -> Result<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>), String> {
+    let conn = Connection::open(path).map_err(|e| e.to_string())?;
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;")
+        .map_err(|e| e.to_string())?;
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let handle = std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(CHECKPOINT_EVERY)
+            {
+                if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+                    tracing::warn!("checkpoint failed: {e}");
+                }
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    Ok((stop, handle))
+}
+
+/// Commit generations: how far the writer has committed and how far the WAL is synced.
+/// Commits become visible to readers before their fsync; a read waits until everything
+/// committed before it finished is durable, so no response reveals a write that a
+/// power loss could still take back.
+pub(super) struct Durability {
+    committed: std::sync::atomic::AtomicU64,
+    durable: tokio::sync::watch::Sender<u64>,
+    /// Set when an fsync failed: nothing is promised durable any more.
+    failed: std::sync::atomic::AtomicBool,
+}
+
+impl Durability {
+    fn new() -> Self {
+        Durability {
+            committed: std::sync::atomic::AtomicU64::new(0),
+            durable: tokio::sync::watch::Sender::new(0),
+            failed: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.failed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn fail(&self) {
+        self.failed
+            .store(true, std::sync::atomic::Ordering::Release);
+        // Wakes waiting readers so they answer instead of hanging.
+        self.durable.send_modify(|_| {});
+    }
+
+    /// Waits until every commit made so far is durable.
+    async fn barrier(&self) -> StoreResult<()> {
+        let seen = self.committed.load(std::sync::atomic::Ordering::Acquire);
+        if *self.durable.borrow() < seen {
+            let mut rx = self.durable.subscribe();
+            // The sender lives as long as `self`, so the wait cannot end in an error.
+            let _ = rx.wait_for(|d| *d >= seen || self.failed()).await;
+        }
+        if self.failed() {
+            return Err(StoreError::Unavailable(
+                "the embedded store could not make writes durable (fsync failed)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A committed group on its way to the syncer.
+struct Committed {
+    generation: u64,
+    replies: Vec<Reply>,
+    tail: Vec<TailEntry>,
+}
+
+/// The writer commits groups without waiting for the disk (`synchronous=NORMAL`) and
+/// hands them to the syncer, which fsyncs the WAL and only then acknowledges them: the
+/// fsync of one group overlaps the SQLite work of the next.
+/// The writer applies each request as it arrives, inside one open transaction, while
+/// the syncer fsyncs the previous commit; it commits the moment the syncer is free.
+/// So the SQLite work overlaps the fsync, and each fsync covers every request that
+/// arrived during the last one (commits need no fsync of their own:
+/// `synchronous=NORMAL`; the syncer's fsync comes before any acknowledgement).
+fn writer_loop(
+    conn: Connection,
+    rx: mpsc::Receiver<WriteOp>,
+    keys: Arc<KeyIndex>,
+    wal: std::fs::File,
+    durability: Arc<Durability>,
+) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build();
+    let runtime = match runtime {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("cannot start the writer: {e}");
+            return;
+        }
+    };
+    let idle = Arc::new(SyncerIdle::default());
+    let (to_syncer, committed) = std::sync::mpsc::channel::<Committed>();
+    let syncer = {
+        let durability = durability.clone();
+        let keys = keys.clone();
+        let idle = idle.clone();
+        std::thread::Builder::new()
+            .name("sqlite-sync".into())
+            .spawn(move || syncer_loop(committed, &wal, &keys, &durability, &idle))
+    };
+    let mut conn = conn;
+    let mut rx = rx;
+    match syncer {
+        Ok(syncer) => {
+            runtime.block_on(write_groups(
+                &mut conn,
+                &mut rx,
+                &keys,
+                &durability,
+                &idle,
+                &to_syncer,
+            ));
+            drop(to_syncer);
+            let _ = syncer.join();
+        }
+        Err(e) => {
+            tracing::error!("cannot start the WAL syncer: {e}");
+            while let Some(op) = rx.blocking_recv() {
+                fail_op(op, "the WAL syncer did not start");
             }
         }
-        commit_group(&mut conn, &mut group, keys);
     }
-    // Channel closed: checkpoint so the file is whole without its WAL.
-    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+    // Channel closed: checkpoint (with fsyncs) so the file is whole without its WAL.
+    let _ = conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA wal_checkpoint(TRUNCATE);");
+}
+
+/// Whether the syncer waits for work; `notify` wakes a writer holding a group open.
+#[derive(Default)]
+struct SyncerIdle {
+    idle: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl SyncerIdle {
+    fn is_idle(&self) -> bool {
+        self.idle.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn set(&self, idle: bool) {
+        self.idle.store(idle, std::sync::atomic::Ordering::Release);
+        if idle {
+            self.notify.notify_one();
+        }
+    }
+}
+
+async fn write_groups(
+    conn: &mut Connection,
+    rx: &mut mpsc::Receiver<WriteOp>,
+    keys: &KeyIndex,
+    durability: &Durability,
+    idle: &SyncerIdle,
+    to_syncer: &std::sync::mpsc::Sender<Committed>,
+) {
+    idle.set(true);
+    while let Some(first) = rx.recv().await {
+        if durability.failed() {
+            fail_op(
+                first,
+                "an earlier fsync failed; the store accepts no writes",
+            );
+            continue;
+        }
+        keys.wait_for_room();
+        let tx = match conn.transaction() {
+            Ok(tx) => tx,
+            Err(e) => {
+                fail_op(first, &e.to_string());
+                continue;
+            }
+        };
+        let mut replies = Vec::new();
+        let mut tail = Vec::new();
+        // Each op in its own savepoint: one failing op leaves the others whole.
+        replies.push(apply_in_savepoint(&tx, first, &mut tail));
+        let mut open = true;
+        while open && replies.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(op) => {
+                    replies.push(apply_in_savepoint(&tx, op, &mut tail));
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => open = false,
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+            if !open || idle.is_idle() {
+                break;
+            }
+            tokio::select! {
+                biased;
+                op = rx.recv() => match op {
+                    Some(op) => replies.push(apply_in_savepoint(&tx, op, &mut tail)),
+                    None => open = false,
+                },
+                _ = idle.notify.notified() => {}
+            }
+        }
+        // Wait for the syncer only now: what arrived meanwhile is already applied.
+        while !idle.is_idle() {
+            idle.notify.notified().await;
+        }
+        match tx.commit() {
+            Ok(()) => {
+                let generation = durability
+                    .committed
+                    .fetch_add(1, std::sync::atomic::Ordering::AcqRel)
+                    + 1;
+                idle.set(false);
+                let c = Committed {
+                    generation,
+                    replies,
+                    tail,
+                };
+                if let Err(std::sync::mpsc::SendError(c)) = to_syncer.send(c) {
+                    idle.set(true);
+                    for r in c.replies {
+                        r.send(Some("the WAL syncer stopped"));
+                    }
+                }
+            }
+            Err(e) => {
+                let m = e.to_string();
+                for r in replies {
+                    r.send(Some(&m));
+                }
+            }
+        }
+        if !open {
+            break;
+        }
+    }
+}
+
+fn syncer_loop(
+    committed: std::sync::mpsc::Receiver<Committed>,
+    wal: &std::fs::File,
+    keys: &KeyIndex,
+    durability: &Durability,
+    idle: &SyncerIdle,
+) {
+    let mut failed: Option<String> = None;
+    while let Ok(first) = committed.recv() {
+        let mut ready = vec![first];
+        ready.extend(committed.try_iter());
+        // fsync flushes the file's every dirty page, whichever connection wrote it.
+        if failed.is_none() {
+            if let Err(e) = wal.sync_data() {
+                // After a failed fsync the kernel may have dropped the dirty pages:
+                // nothing written from here on can be promised durable.
+                tracing::error!("fsync of the WAL failed; refusing further writes: {e}");
+                failed = Some(format!("fsync failed: {e}"));
+                durability.fail();
+            }
+        }
+        let mut last = 0;
+        for c in ready {
+            last = c.generation;
+            if failed.is_none() {
+                // Before any reply: an acknowledged statement is findable by every filter.
+                keys.push(c.tail);
+            }
+            for r in c.replies {
+                r.send(failed.as_deref());
+            }
+        }
+        if failed.is_none() {
+            durability.durable.send_replace(last);
+        }
+        idle.set(true);
+    }
 }
 
 /// A reply waiting for the group's commit.
@@ -277,37 +588,10 @@ impl Reply {
     }
 }
 
-fn commit_group(conn: &mut Connection, group: &mut Vec<WriteOp>, keys: &KeyIndex) {
-    let mut replies = Vec::with_capacity(group.len());
-    let mut tail = Vec::new();
-    let tx = match conn.transaction() {
-        Ok(tx) => tx,
-        Err(e) => {
-            let m = e.to_string();
-            for op in group.drain(..) {
-                fail_op(op, &m);
-            }
-            return;
-        }
-    };
-    for op in group.drain(..) {
-        // Each op in its own savepoint: one failing op leaves the others whole.
-        replies.push(apply_in_savepoint(&tx, op, &mut tail));
-    }
-    let commit_error = tx.commit().err().map(|e| e.to_string());
-    if commit_error.is_none() {
-        // Before any reply: an acknowledged statement is findable by every filter.
-        keys.push(tail);
-    }
-    for r in replies {
-        r.send(commit_error.as_deref());
-    }
-}
-
 fn fail_op(op: WriteOp, m: &str) {
     let e = || StoreError::Internal(format!("cannot begin transaction: {m}"));
     match op {
-        WriteOp::Insert(_, tx) => drop(tx.send(Err(e()))),
+        WriteOp::Insert(_, _, tx) => drop(tx.send(Err(e()))),
         WriteOp::UpdateDocument(_, _, tx) => drop(tx.send(Err(e()))),
         WriteOp::DeleteDocuments(_, tx) => drop(tx.send(Err(e()))),
         WriteOp::PutCredential(_, tx) => drop(tx.send(Err(e()))),
@@ -319,7 +603,7 @@ fn apply_in_savepoint(tx: &Transaction<'_>, op: WriteOp, tail: &mut Vec<TailEntr
     if let Err(e) = tx.execute_batch("SAVEPOINT op") {
         let m = e.to_string();
         return match op {
-            WriteOp::Insert(_, s) => Reply::Insert(s, Err(internal(m))),
+            WriteOp::Insert(_, _, s) => Reply::Insert(s, Err(internal(m))),
             WriteOp::UpdateDocument(_, _, s) => Reply::Document(s, Err(internal(m))),
             WriteOp::DeleteDocuments(_, s) => Reply::Unit(s, Err(internal(m))),
             WriteOp::PutCredential(_, s) => Reply::Unit(s, Err(internal(m))),
@@ -327,9 +611,9 @@ fn apply_in_savepoint(tx: &Transaction<'_>, op: WriteOp, tail: &mut Vec<TailEntr
         };
     }
     let (reply, keep) = match op {
-        WriteOp::Insert(batch, s) => {
+        WriteOp::Insert(batch, keys, s) => {
             let mut mine = Vec::new();
-            let r = insert_batch(tx, batch, &mut mine);
+            let r = insert_batch(tx, batch, keys, &mut mine);
             let keep = matches!(r, Ok(InsertOutcome::Inserted));
             if keep {
                 tail.append(&mut mine);
@@ -415,6 +699,7 @@ fn existing_of(tx: &Transaction<'_>, batch: &StatementBatch) -> StoreResult<Vec<
 fn insert_batch(
     tx: &Transaction<'_>,
     batch: StatementBatch,
+    row_keys: Vec<RowKeys>,
     tail: &mut Vec<TailEntry>,
 ) -> StoreResult<InsertOutcome> {
     let mut insert = tx
@@ -432,19 +717,18 @@ fn insert_batch(
     let mut void = tx
         .prepare_cached("UPDATE statements SET voided = 1 WHERE id = ?1 AND voids IS NULL")
         .map_err(internal)?;
-    for r in &batch.records {
-        let mut keys = r.keys.clone();
+    for (r, mut keys) in batch.records.iter().zip(row_keys) {
         if let Some(target) = &r.inherits_keys_of {
             if let Some(k) = target_keys
                 .query_row(params![target], |row| row.get::<_, String>(0))
                 .optional()
                 .map_err(internal)?
             {
-                keys.extend(split_list(&k));
+                let mut all = split_list(&keys.text);
+                all.extend(split_list(&k));
+                keys = RowKeys::of(all);
             }
         }
-        keys.sort();
-        keys.dedup();
         // A statement whose voiding statement arrived first is voided on arrival.
         let voided = r.voids.is_none() && voided_by.exists(params![r.id]).map_err(internal)?;
         // The unique index on id detects re-sent ids; the caller's savepoint undoes
@@ -454,7 +738,7 @@ fn insert_batch(
             r.stored_us,
             voided,
             r.voids,
-            keys.join("\n"),
+            keys.text,
             r.attachment_sha2.join("\n"),
             r.json
         ]) {
@@ -467,7 +751,7 @@ fn insert_batch(
         tail.push(TailEntry {
             seq: tx.last_insert_rowid(),
             stored: r.stored_us,
-            keys: keys.iter().map(|k| key_hash(k)).collect(),
+            keys: keys.hashes,
         });
         if let Some(target) = &r.voids {
             void.execute(params![target]).map_err(internal)?;
@@ -748,9 +1032,14 @@ fn run_query(
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn insert_statements(&self, batch: StatementBatch) -> StoreResult<InsertOutcome> {
+    async fn insert_statements(&self, mut batch: StatementBatch) -> StoreResult<InsertOutcome> {
         let _in_flight = self.in_flight.track(&batch);
-        self.write(|tx| WriteOp::Insert(batch, tx)).await
+        let keys = batch
+            .records
+            .iter_mut()
+            .map(|r| RowKeys::of(std::mem::take(&mut r.keys)))
+            .collect();
+        self.write(|tx| WriteOp::Insert(batch, keys, tx)).await
     }
 
     fn consistent_through_us(&self) -> i64 {
@@ -882,6 +1171,12 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        // The writer's final checkpoint runs alone.
+        let checkpointer = self.checkpointer.lock().ok().and_then(|mut c| c.take());
+        if let Some((stop, h)) = checkpointer {
+            drop(stop);
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
         // Dropping the sender ends the writer loop after it drains what is queued.
         let sender = self.writer.lock().ok().and_then(|mut w| w.take());
         drop(sender);
