@@ -24,8 +24,8 @@ const FOLD_AGE: Duration = Duration::from_millis(250);
 /// Most statements folded in one transaction.
 const FOLD_MAX: usize = 65_536;
 /// Writers wait (back-pressure) while the tail holds this many statements, which bounds
-/// both its memory (≈ 130 bytes a statement) and the cost of scanning it.
-const TAIL_MAX: usize = 262_144;
+/// both its memory (≈ 150 bytes a statement, 10 MB in all) and the cost of scanning it.
+const TAIL_MAX: usize = 65_536;
 /// Index rows per INSERT execution.
 const FOLD_ROWS: usize = 128;
 /// Statements read per transaction when folding at open.
@@ -291,7 +291,7 @@ pub(super) fn open(path: &str, statements: &Connection) -> Result<(Connection, i
     // The index is rebuilt from the statements after a crash, so its commits need no
     // fsync; NORMAL keeps the file consistent (WAL) without one.
     conn.execute_batch(
-        "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=2048; PRAGMA temp_store=MEMORY;",
+        "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=2048; PRAGMA temp_store=MEMORY;",
     )
     .map_err(e)?;
     conn.execute_batch(SCHEMA).map_err(e)?;

@@ -11,6 +11,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
+/// Read connections (and concurrent reads): two cores gain nothing from more.
+const READERS: usize = 8;
+
 /// Most writes folded into one commit.
 const MAX_GROUP: usize = 512;
 
@@ -61,6 +64,9 @@ pub struct SqliteStore {
     /// Dropping it stops the checkpointer.
     checkpointer: Mutex<Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     readers: Mutex<Vec<Connection>>,
+    /// At most `READERS` reads at once, so every read reuses a pooled connection
+    /// (opening one and attaching the index costs more than most queries).
+    read_permits: tokio::sync::Semaphore,
     /// Batches queued for or inside a group commit (Consistent-Through).
     in_flight: InFlightWrites,
 }
@@ -159,7 +165,7 @@ impl SqliteStore {
         }
         let conn = Connection::open(path).map_err(|e| e.to_string())?;
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA busy_timeout=5000; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=0; PRAGMA temp_store=MEMORY;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA busy_timeout=5000; PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=0; PRAGMA temp_store=MEMORY;",
         )
         .map_err(|e| e.to_string())?;
         check_schema_version(&conn)?;
@@ -201,6 +207,7 @@ impl SqliteStore {
             checkpointer: Mutex::new(Some(checkpointer)),
             durability,
             readers: Mutex::new(Vec::new()),
+            read_permits: tokio::sync::Semaphore::new(READERS),
             in_flight: InFlightWrites::default(),
         })
     }
@@ -229,6 +236,11 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> StoreResult<T> {
+        let _permit = self
+            .read_permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
         let pooled = self.readers.lock().map_err(internal)?.pop();
         let conn = match pooled {
             Some(c) => c,
@@ -239,10 +251,14 @@ impl SqliteStore {
                         | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )
                 .map_err(internal)?;
-                c.execute_batch("PRAGMA busy_timeout=5000;")
-                    .map_err(internal)?;
                 c.execute("ATTACH DATABASE ?1 AS ix", params![self.keys_path])
                     .map_err(internal)?;
+                // Rows are fetched by key from files the OS caches; a small page cache
+                // per connection keeps memory bounded.
+                c.execute_batch(
+                    "PRAGMA busy_timeout=5000; PRAGMA main.cache_size=-2048; PRAGMA ix.cache_size=-2048;",
+                )
+                .map_err(internal)?;
                 c
             }
         };
@@ -253,7 +269,7 @@ impl SqliteStore {
         .await
         .map_err(internal)?;
         if let Ok(mut pool) = self.readers.lock() {
-            if pool.len() < 8 {
+            if pool.len() < READERS {
                 pool.push(conn);
             }
         }
