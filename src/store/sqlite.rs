@@ -60,7 +60,6 @@ pub struct SqliteStore {
     writer: Mutex<Option<mpsc::Sender<WriteOp>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     indexer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    durability: Arc<Durability>,
     /// Dropping it stops the checkpointer.
     checkpointer: Mutex<Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     readers: Mutex<Vec<Connection>>,
@@ -165,7 +164,7 @@ impl SqliteStore {
         }
         let conn = Connection::open(path).map_err(|e| e.to_string())?;
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA busy_timeout=5000; PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=0; PRAGMA temp_store=MEMORY;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; PRAGMA busy_timeout=5000; PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=0; PRAGMA temp_store=MEMORY;",
         )
         .map_err(|e| e.to_string())?;
         check_schema_version(&conn)?;
@@ -183,18 +182,12 @@ impl SqliteStore {
                 .map_err(|e| e.to_string())?
         };
         let checkpointer = spawn_checkpointer(path)?;
-        // Commits do not fsync (synchronous=NORMAL); the syncer fsyncs the WAL through
-        // this handle before any acknowledgement. The writer keeps the WAL file alive.
-        let wal = std::fs::File::open(format!("{path}-wal"))
-            .map_err(|e| format!("cannot open the WAL of {path}: {e}"))?;
-        let durability = Arc::new(Durability::new());
         let (tx, rx) = mpsc::channel::<WriteOp>(4096);
         let handle = {
             let keys = keys.clone();
-            let durability = durability.clone();
             std::thread::Builder::new()
                 .name("sqlite-writer".into())
-                .spawn(move || writer_loop(conn, rx, keys, wal, durability))
+                .spawn(move || writer_loop(conn, rx, &keys))
                 .map_err(|e| e.to_string())?
         };
         Ok(SqliteStore {
@@ -205,7 +198,6 @@ impl SqliteStore {
             writer_thread: Mutex::new(Some(handle)),
             indexer_thread: Mutex::new(Some(indexer)),
             checkpointer: Mutex::new(Some(checkpointer)),
-            durability,
             readers: Mutex::new(Vec::new()),
             read_permits: tokio::sync::Semaphore::new(READERS),
             in_flight: InFlightWrites::default(),
@@ -273,10 +265,7 @@ impl SqliteStore {
                 pool.push(conn);
             }
         }
-        let result = result.map_err(internal)?;
-        // The snapshot may include commits whose fsync is still running.
-        self.durability.barrier().await?;
-        Ok(result)
+        result.map_err(internal)
     }
 }
 
@@ -308,265 +297,51 @@ fn spawn_checkpointer(
     Ok((stop, handle))
 }
 
-/// Commit generations: how far the writer has committed and how far the WAL is synced.
-/// Commits become visible to readers before their fsync; a read waits until everything
-/// committed before it finished is durable, so no response reveals a write that a
-/// power loss could still take back.
-pub(super) struct Durability {
-    committed: std::sync::atomic::AtomicU64,
-    durable: tokio::sync::watch::Sender<u64>,
-    /// Set when an fsync failed: nothing is promised durable any more.
-    failed: std::sync::atomic::AtomicBool,
+/// Group commit: the writer takes every request queued while the previous commit was
+/// being made durable, applies each in its own savepoint and commits them together with
+/// one fsync (`synchronous=FULL`). A commit becomes visible to readers only once that
+/// fsync is done, so no response ever reveals a write a power loss could take back.
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, keys: &KeyIndex) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while let Some(op) = rx.blocking_recv() {
+        keys.wait_for_room();
+        group.push(op);
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(op) => group.push(op),
+                Err(_) => break,
+            }
+        }
+        commit_group(&mut conn, &mut group, keys);
+    }
+    // Channel closed: checkpoint so the file is whole without its WAL.
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
 }
 
-impl Durability {
-    fn new() -> Self {
-        Durability {
-            committed: std::sync::atomic::AtomicU64::new(0),
-            durable: tokio::sync::watch::Sender::new(0),
-            failed: std::sync::atomic::AtomicBool::new(false),
-        }
-    }
-
-    fn failed(&self) -> bool {
-        self.failed.load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    fn fail(&self) {
-        self.failed
-            .store(true, std::sync::atomic::Ordering::Release);
-        // Wakes waiting readers so they answer instead of hanging.
-        self.durable.send_modify(|_| {});
-    }
-
-    /// Waits until every commit made so far is durable.
-    async fn barrier(&self) -> StoreResult<()> {
-        let seen = self.committed.load(std::sync::atomic::Ordering::Acquire);
-        if *self.durable.borrow() < seen {
-            let mut rx = self.durable.subscribe();
-            // The sender lives as long as `self`, so the wait cannot end in an error.
-            let _ = rx.wait_for(|d| *d >= seen || self.failed()).await;
-        }
-        if self.failed() {
-            return Err(StoreError::Unavailable(
-                "the embedded store could not make writes durable (fsync failed)".into(),
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// A committed group on its way to the syncer.
-struct Committed {
-    generation: u64,
-    replies: Vec<Reply>,
-    tail: Vec<TailEntry>,
-}
-
-/// The writer commits groups without waiting for the disk (`synchronous=NORMAL`) and
-/// hands them to the syncer, which fsyncs the WAL and only then acknowledges them: the
-/// fsync of one group overlaps the SQLite work of the next.
-/// The writer applies each request as it arrives, inside one open transaction, while
-/// the syncer fsyncs the previous commit; it commits the moment the syncer is free.
-/// So the SQLite work overlaps the fsync, and each fsync covers every request that
-/// arrived during the last one (commits need no fsync of their own:
-/// `synchronous=NORMAL`; the syncer's fsync comes before any acknowledgement).
-fn writer_loop(
-    conn: Connection,
-    rx: mpsc::Receiver<WriteOp>,
-    keys: Arc<KeyIndex>,
-    wal: std::fs::File,
-    durability: Arc<Durability>,
-) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build();
-    let runtime = match runtime {
-        Ok(r) => r,
+fn commit_group(conn: &mut Connection, group: &mut Vec<WriteOp>, keys: &KeyIndex) {
+    let mut replies = Vec::with_capacity(group.len());
+    let mut tail = Vec::new();
+    let tx = match conn.transaction() {
+        Ok(tx) => tx,
         Err(e) => {
-            tracing::error!("cannot start the writer: {e}");
+            let m = e.to_string();
+            for op in group.drain(..) {
+                fail_op(op, &m);
+            }
             return;
         }
     };
-    let idle = Arc::new(SyncerIdle::default());
-    let (to_syncer, committed) = std::sync::mpsc::channel::<Committed>();
-    let syncer = {
-        let durability = durability.clone();
-        let keys = keys.clone();
-        let idle = idle.clone();
-        std::thread::Builder::new()
-            .name("sqlite-sync".into())
-            .spawn(move || syncer_loop(committed, &wal, &keys, &durability, &idle))
-    };
-    let mut conn = conn;
-    let mut rx = rx;
-    match syncer {
-        Ok(syncer) => {
-            runtime.block_on(write_groups(
-                &mut conn,
-                &mut rx,
-                &keys,
-                &durability,
-                &idle,
-                &to_syncer,
-            ));
-            drop(to_syncer);
-            let _ = syncer.join();
-        }
-        Err(e) => {
-            tracing::error!("cannot start the WAL syncer: {e}");
-            while let Some(op) = rx.blocking_recv() {
-                fail_op(op, "the WAL syncer did not start");
-            }
-        }
-    }
-    // Channel closed: checkpoint (with fsyncs) so the file is whole without its WAL.
-    let _ = conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA wal_checkpoint(TRUNCATE);");
-}
-
-/// Whether the syncer waits for work; `notify` wakes a writer holding a group open.
-#[derive(Default)]
-struct SyncerIdle {
-    idle: std::sync::atomic::AtomicBool,
-    notify: tokio::sync::Notify,
-}
-
-impl SyncerIdle {
-    fn is_idle(&self) -> bool {
-        self.idle.load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    fn set(&self, idle: bool) {
-        self.idle.store(idle, std::sync::atomic::Ordering::Release);
-        if idle {
-            self.notify.notify_one();
-        }
-    }
-}
-
-async fn write_groups(
-    conn: &mut Connection,
-    rx: &mut mpsc::Receiver<WriteOp>,
-    keys: &KeyIndex,
-    durability: &Durability,
-    idle: &SyncerIdle,
-    to_syncer: &std::sync::mpsc::Sender<Committed>,
-) {
-    idle.set(true);
-    while let Some(first) = rx.recv().await {
-        if durability.failed() {
-            fail_op(
-                first,
-                "an earlier fsync failed; the store accepts no writes",
-            );
-            continue;
-        }
-        keys.wait_for_room();
-        let tx = match conn.transaction() {
-            Ok(tx) => tx,
-            Err(e) => {
-                fail_op(first, &e.to_string());
-                continue;
-            }
-        };
-        let mut replies = Vec::new();
-        let mut tail = Vec::new();
+    for op in group.drain(..) {
         // Each op in its own savepoint: one failing op leaves the others whole.
-        replies.push(apply_in_savepoint(&tx, first, &mut tail));
-        let mut open = true;
-        while open && replies.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(op) => {
-                    replies.push(apply_in_savepoint(&tx, op, &mut tail));
-                    continue;
-                }
-                Err(mpsc::error::TryRecvError::Disconnected) => open = false,
-                Err(mpsc::error::TryRecvError::Empty) => {}
-            }
-            if !open || idle.is_idle() {
-                break;
-            }
-            tokio::select! {
-                biased;
-                op = rx.recv() => match op {
-                    Some(op) => replies.push(apply_in_savepoint(&tx, op, &mut tail)),
-                    None => open = false,
-                },
-                _ = idle.notify.notified() => {}
-            }
-        }
-        // Wait for the syncer only now: what arrived meanwhile is already applied.
-        while !idle.is_idle() {
-            idle.notify.notified().await;
-        }
-        match tx.commit() {
-            Ok(()) => {
-                let generation = durability
-                    .committed
-                    .fetch_add(1, std::sync::atomic::Ordering::AcqRel)
-                    + 1;
-                idle.set(false);
-                let c = Committed {
-                    generation,
-                    replies,
-                    tail,
-                };
-                if let Err(std::sync::mpsc::SendError(c)) = to_syncer.send(c) {
-                    idle.set(true);
-                    for r in c.replies {
-                        r.send(Some("the WAL syncer stopped"));
-                    }
-                }
-            }
-            Err(e) => {
-                let m = e.to_string();
-                for r in replies {
-                    r.send(Some(&m));
-                }
-            }
-        }
-        if !open {
-            break;
-        }
+        replies.push(apply_in_savepoint(&tx, op, &mut tail));
     }
-}
-
-fn syncer_loop(
-    committed: std::sync::mpsc::Receiver<Committed>,
-    wal: &std::fs::File,
-    keys: &KeyIndex,
-    durability: &Durability,
-    idle: &SyncerIdle,
-) {
-    let mut failed: Option<String> = None;
-    while let Ok(first) = committed.recv() {
-        let mut ready = vec![first];
-        ready.extend(committed.try_iter());
-        // fsync flushes the file's every dirty page, whichever connection wrote it.
-        if failed.is_none() {
-            if let Err(e) = wal.sync_data() {
-                // After a failed fsync the kernel may have dropped the dirty pages:
-                // nothing written from here on can be promised durable.
-                tracing::error!("fsync of the WAL failed; refusing further writes: {e}");
-                failed = Some(format!("fsync failed: {e}"));
-                durability.fail();
-            }
-        }
-        let mut last = 0;
-        for c in ready {
-            last = c.generation;
-            if failed.is_none() {
-                // Before any reply: an acknowledged statement is findable by every filter.
-                keys.push(c.tail);
-            }
-            for r in c.replies {
-                r.send(failed.as_deref());
-            }
-        }
-        if failed.is_none() {
-            durability.durable.send_replace(last);
-        }
-        idle.set(true);
+    let commit_error = tx.commit().err().map(|e| e.to_string());
+    if commit_error.is_none() {
+        // Before any reply: an acknowledged statement is findable by every filter.
+        keys.push(tail);
+    }
+    for r in replies {
+        r.send(commit_error.as_deref());
     }
 }
 
