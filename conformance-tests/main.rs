@@ -23,4 +23,5 @@ mod statement_validation;
 mod statements;
 mod storage;
 mod store_mongo;
+mod store_sqlite;
 mod versioning;

@@ -1,0 +1,298 @@
+//! The embedded store across crashes. A statement commit stores the statement row
+//! durably; its filter keys reach the key index (`<db>.keys`) later, folded in batches
+//! by a background thread. These tests kill the server (SIGKILL, no shutdown) right after
+//! acknowledgements and restart it on the same files: every acknowledged statement must
+//! answer every filter, exactly once, in `stored` order.
+//!
+//! They start their own servers on a SQLite file (whatever `LRS_TEST_STORE` says).
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_karmayogi-lrs");
+const KEY: &str = "crash-test";
+const SECRET: &str = "crash-test-secret";
+
+/// One server process on a given SQLite file.
+struct Server {
+    child: Child,
+    endpoint: String,
+}
+
+impl Server {
+    fn start(db: &std::path::Path) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+            .arg(format!("sqlite:{}", db.display()))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("LRS_BOOTSTRAP_KEY", KEY)
+            .env("LRS_BOOTSTRAP_SECRET", SECRET)
+            .env("LRS_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the LRS");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(addr) = line.trim().strip_prefix("listening on ") {
+                        return Server {
+                            child,
+                            endpoint: format!("{}/xapi", addr.trim()),
+                        };
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("the LRS did not start on {}", db.display());
+                }
+            }
+        }
+    }
+
+    /// SIGKILL: no shutdown code runs (no final fold, no checkpoint).
+    fn crash(mut self) {
+        self.child.kill().expect("kill the LRS");
+        let _ = self.child.wait();
+    }
+
+    fn agent() -> ureq::Agent {
+        ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(30))
+            .build()
+    }
+
+    fn auth() -> String {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{KEY}:{SECRET}"))
+        )
+    }
+
+    fn post(&self, body: &Value) -> Vec<String> {
+        let r = Self::agent()
+            .post(&format!("{}/statements", self.endpoint))
+            .set("Authorization", &Self::auth())
+            .set("X-Experience-API-Version", "2.0.0")
+            .send_json(body.clone())
+            .unwrap_or_else(|e| panic!("POST /statements failed: {e}"));
+        r.into_json().expect("POST answers an id list")
+    }
+
+    /// Follows `more` to the end; returns ids in the order served.
+    fn all_pages(&self, params: &[(&str, &str)]) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut req = Self::agent().get(&format!("{}/statements", self.endpoint));
+        for (k, v) in params {
+            req = req.query(k, v);
+        }
+        let mut pages = 0;
+        loop {
+            pages += 1;
+            assert!(pages < 1000, "paging does not end for {params:?}");
+            let body: Value = req
+                .set("Authorization", &Self::auth())
+                .set("X-Experience-API-Version", "2.0.0")
+                .call()
+                .unwrap_or_else(|e| panic!("GET /statements {params:?} failed: {e}"))
+                .into_json()
+                .expect("a StatementResult");
+            let statements = body["statements"].as_array().expect("statements array");
+            ids.extend(
+                statements
+                    .iter()
+                    .map(|s| s["id"].as_str().unwrap_or_default().to_owned()),
+            );
+            match body["more"].as_str() {
+                Some(m) if !m.is_empty() => {
+                    let base = self.endpoint.trim_end_matches("/xapi");
+                    req = Self::agent().get(&format!("{base}{m}"));
+                }
+                _ => return ids,
+            }
+        }
+    }
+
+    fn stored_of(&self, id: &str) -> String {
+        let s: Value = Self::agent()
+            .get(&format!("{}/statements", self.endpoint))
+            .query("statementId", id)
+            .set("Authorization", &Self::auth())
+            .set("X-Experience-API-Version", "2.0.0")
+            .call()
+            .unwrap_or_else(|e| panic!("GET statementId={id} failed: {e}"))
+            .into_json()
+            .expect("a statement");
+        s["stored"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn statement(registration: &str, learner: &str, i: usize) -> Value {
+    json!({
+        "actor": {"mbox": format!("mailto:{learner}@crash.example")},
+        "verb": {"id": format!("http://example.org/verb/{}", i % 3)},
+        "object": {"id": format!("http://example.org/module/{}", i % 4)},
+        "context": {
+            "registration": registration,
+            "instructor": {"mbox": "mailto:teacher@crash.example"},
+            "contextActivities": {"parent": [{"id": "http://example.org/course"}]}
+        }
+    })
+}
+
+/// Checks every filter against what was acknowledged: exact sets, no duplicates,
+/// newest first, and the same with `ascending=true`.
+fn assert_every_filter_answers(server: &Server, acknowledged: &[String], registration: &str) {
+    let expected: HashSet<&str> = acknowledged.iter().map(String::as_str).collect();
+    let agent = json!({"mbox": "mailto:learner@crash.example"}).to_string();
+    let teacher = json!({"mbox": "mailto:teacher@crash.example"}).to_string();
+    let filters: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("registration", vec![("registration", registration)]),
+        ("agent", vec![("agent", agent.as_str())]),
+        (
+            "related agent",
+            vec![("agent", teacher.as_str()), ("related_agents", "true")],
+        ),
+        (
+            "related activity",
+            vec![
+                ("activity", "http://example.org/course"),
+                ("related_activities", "true"),
+            ],
+        ),
+        (
+            "agent and registration",
+            vec![("agent", agent.as_str()), ("registration", registration)],
+        ),
+    ];
+    for (name, mut params) in filters {
+        params.push(("limit", "37"));
+        let ids = server.all_pages(&params);
+        let distinct: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        assert_eq!(
+            distinct.len(),
+            ids.len(),
+            "{name}: a statement came back twice"
+        );
+        assert_eq!(
+            distinct,
+            expected,
+            "{name}: the acknowledged statements and the answer differ \
+             ({} acknowledged, {} answered)",
+            expected.len(),
+            ids.len()
+        );
+        params.push(("ascending", "true"));
+        let ascending = server.all_pages(&params);
+        let mut reversed = ids.clone();
+        reversed.reverse();
+        assert_eq!(
+            ascending, reversed,
+            "{name}: ascending is not the reverse order"
+        );
+    }
+    // Statements of each verb, by the verb filter.
+    for v in 0..3 {
+        let verb = format!("http://example.org/verb/{v}");
+        let ids = server.all_pages(&[("verb", &verb), ("registration", registration)]);
+        let want = acknowledged
+            .iter()
+            .enumerate()
+            // Each burst numbers its statements from 0 (verb = number % 3).
+            .filter(|(i, _)| (i % BURST) % 3 == v)
+            .count();
+        assert_eq!(ids.len(), want, "verb {v}: count after restart");
+    }
+    // Newest first by `stored` (spot check across the whole answer).
+    let ids = server.all_pages(&[("registration", registration), ("limit", "50")]);
+    let first = server.stored_of(&ids[0]);
+    let last = server.stored_of(&ids[ids.len() - 1]);
+    assert!(first >= last, "not newest first: {first} then {last}");
+}
+
+/// Statements one `post_burst` sends.
+const BURST: usize = 340;
+
+fn post_burst(server: &Server, registration: &str) -> Vec<String> {
+    let mut acknowledged = Vec::new();
+    let mut i = 0;
+    // Batches and single statements, as content and the SCORM wrapper send them.
+    for _ in 0..6 {
+        let batch: Vec<Value> = (0..50)
+            .map(|k| statement(registration, "learner", i + k))
+            .collect();
+        acknowledged.extend(server.post(&Value::Array(batch)));
+        i += 50;
+    }
+    for _ in 0..40 {
+        acknowledged.extend(server.post(&statement(registration, "learner", i)));
+        i += 1;
+    }
+    assert_eq!(acknowledged.len(), BURST);
+    acknowledged
+}
+
+#[test]
+fn data_2_4_acknowledged_statements_survive_a_crash_and_answer_every_filter() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("lrs.db");
+    let registration = "7f9e1c1a-3c59-4c5e-9f0e-2b8d6f1c0a11";
+
+    let server = Server::start(&db);
+    let acknowledged = post_burst(&server, registration);
+    // Killed before the key index could fold the last statements (it folds after 250 ms
+    // or 4,096 statements): the restart must fold them from the statements themselves.
+    server.crash();
+
+    let server = Server::start(&db);
+    assert_every_filter_answers(&server, &acknowledged, registration);
+
+    // More statements on the recovered store, then a second crash: old and new together.
+    let mut more = acknowledged.clone();
+    more.extend(post_burst(&server, registration));
+    server.crash();
+    let server = Server::start(&db);
+    assert_every_filter_answers(&server, &more, registration);
+}
+
+#[test]
+fn embedded_store_rebuilds_a_lost_key_index() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("lrs.db");
+    let registration = "2b6c9d4e-1f3a-4b7c-8d9e-0a1b2c3d4e5f";
+
+    let server = Server::start(&db);
+    let acknowledged = post_burst(&server, registration);
+    // Let the indexer fold everything, then crash and lose the index file entirely.
+    std::thread::sleep(Duration::from_millis(800));
+    server.crash();
+    for suffix in [".keys", ".keys-wal", ".keys-shm"] {
+        let p = dir.path().join(format!("lrs.db{suffix}"));
+        if p.exists() {
+            std::fs::remove_file(&p).expect("remove the index file");
+        }
+    }
+    let server = Server::start(&db);
+    assert_every_filter_answers(&server, &acknowledged, registration);
+}
