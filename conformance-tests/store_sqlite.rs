@@ -57,6 +57,7 @@ impl Server {
                 }
                 Err(_) => {
                     let _ = child.kill();
+                    let _ = child.wait();
                     panic!("the LRS did not start on {}", db.display());
                 }
             }
