@@ -58,7 +58,11 @@ async fn credentials(cmd: CredentialsCommand) -> Result<(), String> {
                 return Err("at least one scope is needed".into());
             }
             let store = store::open(&store.store).await?;
-            let key = auth::random_token(15);
+            // A key starting with `-` would be read as an option by `credentials revoke`
+            // and most other command lines; draw again (1 key in 64 starts with one).
+            let key = std::iter::repeat_with(|| auth::random_token(15))
+                .find(|k| !k.starts_with('-'))
+                .unwrap_or_default();
             let secret = auth::random_token(30);
             let record = auth::new_credential(&key, &secret, &name, &scopes)?;
             store
