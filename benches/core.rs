@@ -47,6 +47,14 @@ fn ingest(c: &mut Criterion) {
     c.bench_function("validate (schema + rules)", |b| {
         b.iter(|| validate::validate_statement(black_box(&v), XapiVersion::V2_0))
     });
+    // prepare on its own: the parsed statement is cloned, and the result dropped, untimed.
+    c.bench_function("prepare (validate, set, index keys, serialize)", |b| {
+        b.iter_batched(
+            || v.clone(),
+            |v| statement::prepare(v, &receipt, statement::next_stored_us()),
+            BatchSize::SmallInput,
+        )
+    });
     c.bench_function(
         "parse + prepare (validate, set, index keys, serialize)",
         |b| {

@@ -5,7 +5,7 @@ use crate::error::{XapiError, XapiResult};
 use crate::store::{InsertOutcome, StatementBatch, StoredStatement};
 use crate::xapi::multipart::{self, AttachmentContent};
 use crate::xapi::query::{self, PageLimits, StatementsGet};
-use crate::xapi::statement::{self, format_us, http_date, Format, Prepared, Receipt};
+use crate::xapi::statement::{self, format_us, http_date, Format, Receipt};
 use crate::xapi::{document, signature, XapiVersion};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -189,7 +189,12 @@ async fn store_statements(
         may_define: cred.may_define(),
     };
     let mut seen = HashSet::with_capacity(list.len());
-    let mut prepared: Vec<Prepared> = Vec::with_capacity(list.len());
+    let mut ids = Vec::with_capacity(list.len());
+    // Records and definitions move into the batch; what telling an identical re-send
+    // from a conflict needs stays here.
+    let mut records = Vec::with_capacity(list.len());
+    let mut definitions = Vec::new();
+    let mut sent = Vec::with_capacity(list.len());
     for (i, s) in list.into_iter().enumerate() {
         let p = statement::prepare(s, &receipt, statement::next_stored_us()).map_err(|e| {
             if batch && e.status == actix_web::http::StatusCode::BAD_REQUEST {
@@ -207,54 +212,70 @@ async fn store_statements(
             .at(format!("/{i}/id"))
             .req("Communication 2.1.2.s2.b4"));
         }
-        prepared.push(p);
-    }
-    let ids: Vec<String> = prepared
-        .iter()
-        .map(|p| {
+        ids.push(
             p.statement
                 .get("id")
                 .and_then(Value::as_str)
                 .unwrap_or(&p.record.id)
-                .to_owned()
-        })
-        .collect();
+                .to_owned(),
+        );
+        sent.push(Sent {
+            id: p.record.id.clone(),
+            stored_us: p.record.stored_us,
+            statement: p.statement,
+            timestamp_given: p.timestamp_given,
+        });
+        records.push(p.record);
+        definitions.extend(p.definitions);
+    }
     loop {
-        let definitions = prepared
-            .iter()
-            .flat_map(|p| p.definitions.iter().cloned())
-            .collect();
-        let records = prepared.iter().map(|p| p.record.clone()).collect();
         let batch = StatementBatch {
             records,
             attachments: attachments.clone(),
             definitions,
             merge_definition: document::merge_definition,
         };
-        match state.store.insert_statements(batch).await? {
+        let existing = match state.store.insert_statements(batch).await? {
             InsertOutcome::Inserted => return Ok(ids),
-            InsertOutcome::Existing(existing) => {
-                let existing: HashMap<String, String> = existing.into_iter().collect();
-                for p in &prepared {
-                    if let Some(json) = existing.get(&p.record.id) {
-                        let stored: Value = serde_json::from_str(json).unwrap_or(Value::Null);
-                        if !statement::same_statement(&p.as_received(), &stored, v) {
-                            return Err(XapiError::conflict(format!(
-                                "a different statement is already stored with id {}",
-                                p.record.id
-                            ))
-                            .req("Communication 2.1.1.s2.b2"));
-                        }
-                    }
-                }
-                // Identical re-sends are no-ops; store the rest.
-                prepared.retain(|p| !existing.contains_key(&p.record.id));
-                if prepared.is_empty() {
-                    return Ok(ids);
+            InsertOutcome::Existing(existing) => existing,
+        };
+        let existing: HashMap<String, String> = existing.into_iter().collect();
+        for s in &sent {
+            if let Some(json) = existing.get(&s.id) {
+                let stored: Value = serde_json::from_str(json).unwrap_or(Value::Null);
+                let received = statement::as_received(&s.statement, s.timestamp_given);
+                if !statement::same_statement(&received, &stored, v) {
+                    return Err(XapiError::conflict(format!(
+                        "a different statement is already stored with id {}",
+                        s.id
+                    ))
+                    .req("Communication 2.1.1.s2.b2"));
                 }
             }
         }
+        // Identical re-sends are no-ops; store the rest. The store consumed the batch, so
+        // their records are derived again, exactly as before.
+        sent.retain(|s| !existing.contains_key(&s.id));
+        if sent.is_empty() {
+            return Ok(ids);
+        }
+        records = Vec::with_capacity(sent.len());
+        definitions = Vec::new();
+        for s in &sent {
+            let (record, defs) = statement::derive(&s.statement, s.stored_us, receipt.may_define);
+            records.push(record);
+            definitions.extend(defs);
+        }
     }
+}
+
+/// A statement handed to the store, as kept for comparison with a stored one.
+struct Sent {
+    /// The id the store keys it by.
+    id: String,
+    stored_us: i64,
+    statement: Value,
+    timestamp_given: bool,
 }
 
 /// Error paths inside a batch point at the statement's index.

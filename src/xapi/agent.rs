@@ -6,33 +6,67 @@ use serde_json::Value;
 /// case-insensitive (the mbox domain, sha1 hex). `None` for an anonymous Group or a
 /// value without an IFI.
 pub fn ifi_key(agent: &Value) -> Option<String> {
-    let obj = agent.as_object()?;
-    let kind = match obj.get("objectType").and_then(Value::as_str) {
-        Some("Group") => "Group",
-        _ => "Agent",
+    let mut key = String::new();
+    push_ifi_key(&mut key, agent).then_some(key)
+}
+
+/// Appends the identity key of `agent` (see [`ifi_key`]) to `out`, so callers building
+/// prefixed keys write each one once. False, with `out` untouched, when there is none.
+pub fn push_ifi_key(out: &mut String, agent: &Value) -> bool {
+    let Some(obj) = agent.as_object() else {
+        return false;
     };
-    if let Some(mbox) = obj.get("mbox").and_then(Value::as_str) {
-        let normalised = match mbox.rsplit_once('@') {
-            Some((local, domain)) => format!("{local}@{}", domain.to_ascii_lowercase()),
-            None => mbox.to_owned(),
-        };
-        return Some(format!("{kind}|mbox|{normalised}"));
+    // One walk over the (few) properties instead of a hashed lookup for each.
+    let (mut kind, mut mbox, mut sha1, mut openid, mut account) = ("Agent", None, None, None, None);
+    for (k, v) in obj {
+        match k.as_str() {
+            "objectType" if v.as_str() == Some("Group") => kind = "Group",
+            "mbox" => mbox = v.as_str(),
+            "mbox_sha1sum" => sha1 = v.as_str(),
+            "openid" => openid = v.as_str(),
+            "account" => account = v.as_object(),
+            _ => {}
+        }
     }
-    if let Some(sha) = obj.get("mbox_sha1sum").and_then(Value::as_str) {
-        return Some(format!("{kind}|mbox_sha1sum|{}", sha.to_ascii_lowercase()));
+    if mbox.is_none() && sha1.is_none() && openid.is_none() && account.is_none() {
+        return false;
     }
-    if let Some(openid) = obj.get("openid").and_then(Value::as_str) {
-        return Some(format!("{kind}|openid|{openid}"));
-    }
-    if let Some(account) = obj.get("account").and_then(Value::as_object) {
+    out.push_str(kind);
+    if let Some(mbox) = mbox {
+        out.push_str("|mbox|");
+        match mbox.rsplit_once('@') {
+            Some((local, domain)) => {
+                out.push_str(local);
+                out.push('@');
+                push_ascii_lowercase(out, domain);
+            }
+            None => out.push_str(mbox),
+        }
+    } else if let Some(sha) = sha1 {
+        out.push_str("|mbox_sha1sum|");
+        push_ascii_lowercase(out, sha);
+    } else if let Some(openid) = openid {
+        out.push_str("|openid|");
+        out.push_str(openid);
+    } else if let Some(account) = account {
         let home = account
             .get("homePage")
             .and_then(Value::as_str)
             .unwrap_or("");
         let name = account.get("name").and_then(Value::as_str).unwrap_or("");
-        return Some(format!("{kind}|account|{home}|{name}"));
+        out.push_str("|account|");
+        out.push_str(home);
+        out.push('|');
+        out.push_str(name);
     }
-    None
+    true
+}
+
+/// Appends `s.to_ascii_lowercase()` without an intermediate string.
+fn push_ascii_lowercase(out: &mut String, s: &str) {
+    let start = out.len();
+    out.push_str(s);
+    out[start..].make_ascii_lowercase();
 }
 
 /// The members of a Group (empty for an Agent).

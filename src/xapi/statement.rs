@@ -1,13 +1,14 @@
 //! Statement lifecycle: what the LRS sets on receipt (Data 2.4.1, 2.4.7–2.4.10), the
 //! derived index keys behind every GET /statements filter, comparison of statements for
 //! idempotent re-sends (Data 2.3.1), and the `ids` / `canonical` formats (Communication 2.1.3).
-use super::agent::{ifi_key, members};
+use super::agent::{ifi_key, members, push_ifi_key};
 use super::validate::{parse_timestamp, validate_statement};
 use super::XapiVersion;
 use crate::error::{XapiError, XapiResult};
 use crate::store::StatementRecord;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -58,16 +59,22 @@ pub struct Prepared {
 impl Prepared {
     /// The statement for comparison with a stored one: a timestamp the LRS filled in is
     /// not part of what the client sent (Data 2.3.1).
-    pub fn as_received(&self) -> std::borrow::Cow<'_, Value> {
-        if self.timestamp_given {
-            std::borrow::Cow::Borrowed(&self.statement)
-        } else {
-            let mut s = self.statement.clone();
-            if let Some(o) = s.as_object_mut() {
-                o.remove("timestamp");
-            }
-            std::borrow::Cow::Owned(s)
+    pub fn as_received(&self) -> Cow<'_, Value> {
+        as_received(&self.statement, self.timestamp_given)
+    }
+}
+
+/// A prepared statement as the client sent it, for comparison with a stored one: a
+/// timestamp the LRS filled in is not part of it (Data 2.3.1).
+pub fn as_received(statement: &Value, timestamp_given: bool) -> Cow<'_, Value> {
+    if timestamp_given {
+        Cow::Borrowed(statement)
+    } else {
+        let mut s = statement.clone();
+        if let Some(o) = s.as_object_mut() {
+            o.remove("timestamp");
         }
+        Cow::Owned(s)
     }
 }
 
@@ -83,40 +90,34 @@ pub fn prepare(
     stored_us: i64,
 ) -> XapiResult<Prepared> {
     validate_statement(&statement, receipt.version)?;
-    let stored = format_us(stored_us);
     let obj = statement.as_object_mut().ok_or_else(|| {
         XapiError::bad_request("a statement must be a JSON object").req("Data 2.2.s1")
     })?;
-    // The id is kept as sent; lookups use its lowercase form (UUIDs compare case-insensitively).
-    let id = match obj.get("id").and_then(Value::as_str) {
-        Some(id) => id.to_ascii_lowercase(),
-        None => {
-            // Time-ordered (RFC 9562 version 7, variant 2): ids the LRS assigns append to
-            // the end of the id index instead of landing on a random page.
-            let id = uuid::Uuid::now_v7().to_string();
-            obj.insert("id".into(), Value::from(id.clone()));
-            id
-        }
+    if !obj.get("id").is_some_and(Value::is_string) {
+        // Time-ordered (RFC 9562 version 7, variant 2): ids the LRS assigns append to
+        // the end of the id index instead of landing on a random page.
+        let mut buf = uuid::Uuid::encode_buffer();
+        let id = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buf);
+        obj.insert("id".into(), Value::from(&*id));
+    }
+    let stored = format_us(stored_us);
+    let given = obj.get("timestamp");
+    let timestamp_given = given.is_some();
+    let timestamp = match given.and_then(Value::as_str) {
+        // Data 2.4.7.s4.b1: set to stored when absent.
+        None => Some(stored.clone()),
+        // 2.0: non-UTC offsets are converted to UTC rather than rejected.
+        Some(ts) if receipt.version.is_v2() => parse_timestamp(ts, receipt.version)
+            .filter(|t| t.offset().local_minus_utc() != 0)
+            .map(|t| {
+                t.with_timezone(&Utc)
+                    .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+            }),
+        Some(_) => None,
     };
-    obj.insert("stored".into(), Value::from(stored.clone()));
-    let timestamp_given = obj.contains_key("timestamp");
-    match obj.get("timestamp").and_then(Value::as_str) {
-        None => {
-            // Data 2.4.7.s4.b1: set to stored when absent.
-            obj.insert("timestamp".into(), Value::from(stored));
-        }
-        Some(ts) if receipt.version.is_v2() => {
-            // 2.0: non-UTC offsets are converted to UTC rather than rejected.
-            if let Some(t) = parse_timestamp(ts, receipt.version) {
-                if t.offset().local_minus_utc() != 0 {
-                    let utc = t
-                        .with_timezone(&Utc)
-                        .to_rfc3339_opts(SecondsFormat::AutoSi, true);
-                    obj.insert("timestamp".into(), Value::from(utc));
-                }
-            }
-        }
-        Some(_) => {}
+    obj.insert("stored".into(), Value::from(stored));
+    if let Some(t) = timestamp {
+        obj.insert("timestamp".into(), Value::from(t));
     }
     contextactivities_as_arrays(obj);
     if let Some(sub) = obj.get_mut("object").and_then(Value::as_object_mut) {
@@ -132,25 +133,40 @@ pub fn prepare(
             Value::from(receipt.version.default_statement_version()),
         );
     }
+    let (record, definitions) = derive(&statement, stored_us, receipt.may_define);
+    Ok(Prepared {
+        record,
+        statement,
+        definitions,
+        timestamp_given,
+    })
+}
 
-    let voids = (obj.get("verb").and_then(|v| obj_str(v, "id")) == Some(VOIDED_VERB))
-        .then(|| {
-            obj.get("object")
-                .and_then(|o| obj_str(o, "id"))
-                .map(str::to_ascii_lowercase)
-        })
-        .flatten();
-    let inherits_keys_of = obj
-        .get("object")
-        .filter(|o| obj_str(o, "objectType") == Some("StatementRef"))
-        .and_then(|o| obj_str(o, "id"))
-        .map(str::to_ascii_lowercase);
-    let keys = index_keys(&statement);
-    let definitions = if receipt.may_define {
-        activity_definitions(&statement)
-    } else {
-        Vec::new()
+/// What the store takes of a prepared statement: its record and, when the credential may
+/// define activities, the activity definitions it carries. A function of the prepared
+/// statement alone, so a batch retried after a conflict (the store consumed the first
+/// attempt) gets the very records the first attempt had.
+pub fn derive(
+    statement: &Value,
+    stored_us: i64,
+    may_define: bool,
+) -> (StatementRecord, Vec<(String, Value)>) {
+    // The id is kept as sent; lookups use its lowercase form (UUIDs compare case-insensitively).
+    let id = obj_str(statement, "id")
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let object = statement.get("object");
+    let object_id = || {
+        object
+            .and_then(|o| obj_str(o, "id"))
+            .map(str::to_ascii_lowercase)
     };
+    let voids = (statement.get("verb").and_then(|v| obj_str(v, "id")) == Some(VOIDED_VERB))
+        .then(object_id)
+        .flatten();
+    let inherits_keys_of = (object.and_then(|o| obj_str(o, "objectType")) == Some("StatementRef"))
+        .then(object_id)
+        .flatten();
     let attachment_sha2 = statement
         .get("attachments")
         .and_then(Value::as_array)
@@ -158,21 +174,27 @@ pub fn prepare(
         .flatten()
         .filter_map(|a| obj_str(a, "sha2").map(str::to_owned))
         .collect();
-    let json = statement.to_string();
-    Ok(Prepared {
-        record: StatementRecord {
-            id,
-            json,
-            stored_us,
-            voids,
-            keys,
-            inherits_keys_of,
-            attachment_sha2,
-        },
-        statement,
-        definitions,
-        timestamp_given,
-    })
+    let definitions = if may_define {
+        activity_definitions(statement)
+    } else {
+        Vec::new()
+    };
+    let record = StatementRecord {
+        id,
+        json: to_json(statement),
+        stored_us,
+        voids,
+        keys: index_keys(statement),
+        inherits_keys_of,
+        attachment_sha2,
+    };
+    (record, definitions)
+}
+
+/// The statement's JSON text, as `Value::to_string` writes it, but straight into a byte
+/// buffer rather than through `fmt::Write` for every token.
+fn to_json(statement: &Value) -> String {
+    serde_json::to_string(statement).unwrap_or_else(|_| statement.to_string())
 }
 
 /// Data 2.4.6.2.s4.b3: each contextActivities value is returned as an array, even when
@@ -205,17 +227,6 @@ pub mod key {
     pub const AUTHORITY: &str = "au:";
 }
 
-fn push_agent(keys: &mut Vec<String>, prefix: &str, agent: &Value) {
-    if let Some(k) = ifi_key(agent) {
-        keys.push(format!("{prefix}{k}"));
-    }
-    for m in members(agent) {
-        if let Some(k) = ifi_key(m) {
-            keys.push(format!("{prefix}{k}"));
-        }
-    }
-}
-
 fn is_agent_or_group(v: &Value) -> bool {
     matches!(obj_str(v, "objectType"), Some("Agent") | Some("Group"))
 }
@@ -224,110 +235,170 @@ fn is_activity(v: &Value) -> bool {
     matches!(obj_str(v, "objectType"), None | Some("Activity"))
 }
 
-/// Agents related to a statement or sub-statement (related_agents).
-fn related_agents(keys: &mut Vec<String>, s: &Value) {
-    if let Some(actor) = s.get("actor") {
-        push_agent(keys, key::RELATED_AGENT, actor);
-    }
-    if let Some(o) = s.get("object") {
-        if is_agent_or_group(o) {
-            push_agent(keys, key::RELATED_AGENT, o);
-        } else if obj_str(o, "objectType") == Some("SubStatement") {
-            related_agents(keys, o);
-        }
-    }
-    if let Some(a) = s.get("authority") {
-        push_agent(keys, key::RELATED_AGENT, a);
-    }
-    if let Some(ctx) = s.get("context") {
-        for k in ["instructor", "team"] {
-            if let Some(a) = ctx.get(k) {
-                push_agent(keys, key::RELATED_AGENT, a);
-            }
-        }
-        for ca in ctx
-            .get("contextAgents")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(a) = ca.get("agent") {
-                push_agent(keys, key::RELATED_AGENT, a);
-            }
-        }
-        for cg in ctx
-            .get("contextGroups")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(g) = cg.get("group") {
-                push_agent(keys, key::RELATED_AGENT, g);
-            }
-        }
-    }
-}
-
 /// Every Activity in contextActivities (each value an Activity or an array of them).
 fn context_activities(s: &Value) -> impl Iterator<Item = &Value> {
-    s.get("context")
-        .and_then(|c| c.get("contextActivities"))
-        .and_then(Value::as_object)
+    activities_in(
+        s.get("context")
+            .and_then(|c| c.get("contextActivities"))
+            .unwrap_or(&Value::Null),
+    )
+}
+
+/// The Activities of a contextActivities object.
+fn activities_in(context_activities: &Value) -> impl Iterator<Item = &Value> {
+    context_activities
+        .as_object()
         .into_iter()
         .flat_map(|m| m.values())
         .flat_map(|v| match v {
-            Value::Array(a) => a.iter().collect::<Vec<_>>(),
-            other => vec![other],
+            Value::Array(a) => a.as_slice(),
+            other => std::slice::from_ref(other),
         })
-}
-
-fn related_activities(keys: &mut Vec<String>, s: &Value) {
-    if let Some(o) = s.get("object") {
-        if is_activity(o) {
-            if let Some(id) = obj_str(o, "id") {
-                keys.push(format!("{}{id}", key::RELATED_ACTIVITY));
-            }
-        } else if obj_str(o, "objectType") == Some("SubStatement") {
-            related_activities(keys, o);
-        }
-    }
-    for a in context_activities(s) {
-        if let Some(id) = obj_str(a, "id") {
-            keys.push(format!("{}{id}", key::RELATED_ACTIVITY));
-        }
-    }
 }
 
 /// The derived keys every GET /statements filter is served by.
 pub fn index_keys(s: &Value) -> Vec<String> {
-    let mut keys = Vec::with_capacity(16);
-    if let Some(actor) = s.get("actor") {
-        push_agent(&mut keys, key::AGENT, actor);
+    let mut keys = IndexKeys {
+        keys: Vec::with_capacity(24),
+        ifi: String::new(),
+    };
+    keys.statement(s, true);
+    let mut keys = keys.keys;
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// Index keys being collected, each written once as prefix + value.
+struct IndexKeys {
+    keys: Vec<String>,
+    /// The identity key of the agent at hand, shared by the prefixes it is filed under.
+    ifi: String,
+}
+
+/// `prefix` followed by `value`, in one allocation.
+fn prefixed(prefix: &str, value: &str) -> String {
+    let mut k = String::with_capacity(prefix.len() + value.len());
+    k.push_str(prefix);
+    k.push_str(value);
+    k
+}
+
+impl IndexKeys {
+    fn push(&mut self, prefix: &str, value: &str) {
+        self.keys.push(prefixed(prefix, value));
     }
-    if let Some(o) = s.get("object") {
-        if is_agent_or_group(o) {
-            push_agent(&mut keys, key::AGENT, o);
+
+    /// One Agent or Group (not its members), under each prefix.
+    fn identity(&mut self, prefixes: &[&str], agent: &Value) {
+        self.ifi.clear();
+        if push_ifi_key(&mut self.ifi, agent) {
+            let ifi = &self.ifi;
+            self.keys.extend(prefixes.iter().map(|p| prefixed(p, ifi)));
         }
-        if is_activity(o) {
-            if let Some(id) = obj_str(o, "id") {
-                keys.push(format!("{}{id}", key::ACTIVITY));
+    }
+
+    /// An Agent or Group and each member of it, under each prefix.
+    fn agent(&mut self, prefixes: &[&str], agent: &Value) {
+        self.identity(prefixes, agent);
+        for m in members(agent) {
+            self.identity(prefixes, m);
+        }
+    }
+
+    /// A statement's keys. Within a SubStatement (`top` false) its agents and activities
+    /// only count as related ones (`related_agents`, `related_activities`).
+    ///
+    /// Each object is walked once, property by property: cheaper than a hashed lookup per
+    /// property for objects this small, and the keys are sorted afterwards anyway.
+    fn statement(&mut self, s: &Value, top: bool) {
+        let Some(s) = s.as_object() else {
+            return;
+        };
+        let (agents, activities): (&[&str], &[&str]) = if top {
+            (
+                &[key::AGENT, key::RELATED_AGENT],
+                &[key::ACTIVITY, key::RELATED_ACTIVITY],
+            )
+        } else {
+            (&[key::RELATED_AGENT], &[key::RELATED_ACTIVITY])
+        };
+        for (k, v) in s {
+            match k.as_str() {
+                "actor" => self.agent(agents, v),
+                "object" => match obj_str(v, "objectType") {
+                    Some("Agent") | Some("Group") => self.agent(agents, v),
+                    None | Some("Activity") => {
+                        if let Some(id) = obj_str(v, "id") {
+                            for prefix in activities {
+                                self.push(prefix, id);
+                            }
+                        }
+                    }
+                    Some("SubStatement") => self.statement(v, false),
+                    Some(_) => {}
+                },
+                "verb" if top => {
+                    if let Some(id) = obj_str(v, "id") {
+                        self.push(key::VERB, id);
+                    }
+                }
+                "authority" => {
+                    // `statements/read/mine` goes by the authority itself, not its members.
+                    let own: &[&str] = if top {
+                        &[key::AUTHORITY, key::RELATED_AGENT]
+                    } else {
+                        &[key::RELATED_AGENT]
+                    };
+                    self.identity(own, v);
+                    for m in members(v) {
+                        self.identity(&[key::RELATED_AGENT], m);
+                    }
+                }
+                "context" => self.context(v, top),
+                _ => {}
             }
         }
     }
-    if let Some(v) = s.get("verb").and_then(|v| obj_str(v, "id")) {
-        keys.push(format!("{}{v}", key::VERB));
+
+    fn context(&mut self, ctx: &Value, top: bool) {
+        let Some(ctx) = ctx.as_object() else {
+            return;
+        };
+        let related: &[&str] = &[key::RELATED_AGENT];
+        for (k, v) in ctx {
+            match k.as_str() {
+                "registration" if top => {
+                    if let Some(r) = v.as_str() {
+                        // UUIDs compare case-insensitively.
+                        let mut k = prefixed(key::REGISTRATION, r);
+                        k[key::REGISTRATION.len()..].make_ascii_lowercase();
+                        self.keys.push(k);
+                    }
+                }
+                "instructor" | "team" => self.agent(related, v),
+                "contextAgents" => self.context_agents(v, "agent"),
+                "contextGroups" => self.context_agents(v, "group"),
+                "contextActivities" => {
+                    for a in activities_in(v) {
+                        if let Some(id) = obj_str(a, "id") {
+                            self.push(key::RELATED_ACTIVITY, id);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
     }
-    if let Some(r) = s.get("context").and_then(|c| obj_str(c, "registration")) {
-        keys.push(format!("{}{}", key::REGISTRATION, r.to_ascii_lowercase()));
+
+    /// The `member` ("agent" or "group") of each contextAgents / contextGroups entry.
+    fn context_agents(&mut self, list: &Value, member: &str) {
+        for item in list.as_array().into_iter().flatten() {
+            if let Some(a) = item.get(member) {
+                self.agent(&[key::RELATED_AGENT], a);
+            }
+        }
     }
-    if let Some(k) = s.get("authority").and_then(ifi_key) {
-        keys.push(format!("{}{k}", key::AUTHORITY));
-    }
-    related_agents(&mut keys, s);
-    related_activities(&mut keys, s);
-    keys.sort();
-    keys.dedup();
-    keys
 }
 
 /// Activities carrying a definition anywhere in the statement, for the canonical store.
@@ -824,5 +895,37 @@ mod tests {
             !k.iter().any(|x| x.starts_with("o:")),
             "a SubStatement object is not an activity: {k:?}"
         );
+    }
+
+    #[test]
+    fn index_keys_of_context_agents_groups_and_a_group_authority() {
+        let s = json!({"actor": {"mbox": "mailto:a@x.org"}, "verb": {"id": "http://x/v"},
+            "object": {"objectType": "SubStatement", "actor": {"openid": "http://x/o"}, "verb": {"id": "http://x/v2"},
+                "object": {"objectType": "Agent", "mbox_sha1sum": "ABCDEF"},
+                "context": {"registration": "AB5EE2DE-2A2B-4FFD-B0C2-2F1EF0B0C6B1",
+                    "contextActivities": {"other": {"id": "http://x/so"}}}},
+            "context": {"team": {"objectType": "Group", "account": {"homePage": "http://t", "name": "t"}},
+                "contextAgents": [{"objectType": "contextAgent", "agent": {"mbox": "mailto:ca@X.ORG"}}],
+                "contextGroups": [{"objectType": "contextGroup",
+                    "group": {"objectType": "Group", "member": [{"mbox": "mailto:cg@x.org"}]}}]},
+            "authority": {"objectType": "Group", "member": [{"mbox": "mailto:c@x.org"}, {"mbox": "mailto:u@x.org"}]}});
+        let want = [
+            "a:Agent|mbox|mailto:a@x.org",
+            "r:Agent|mbox|mailto:a@x.org",
+            "r:Agent|openid|http://x/o",
+            "r:Agent|mbox_sha1sum|abcdef",
+            "ra:http://x/so",
+            "r:Group|account|http://t|t",
+            "r:Agent|mbox|mailto:ca@x.org",
+            "r:Agent|mbox|mailto:cg@x.org",
+            "r:Agent|mbox|mailto:c@x.org",
+            "r:Agent|mbox|mailto:u@x.org",
+            "v:http://x/v",
+        ];
+        let mut want: Vec<String> = want.iter().map(|k| k.to_string()).collect();
+        want.sort();
+        // An anonymous Group authority has no key of its own; the SubStatement's verb and
+        // registration are not the statement's.
+        assert_eq!(index_keys(&s), want);
     }
 }

@@ -70,6 +70,16 @@ const IFI_KEYS: [&str; 4] = ["mbox", "mbox_sha1sum", "openid", "account"];
 /// Interaction component lists (Data 2.4.4.1, Interaction Components).
 const COMPONENT_LISTS: [&str; 5] = ["choices", "scale", "source", "target", "steps"];
 
+/// What only an interaction Activity may define: its response pattern and component lists.
+const INTERACTION_PROPERTIES: [&str; 6] = [
+    "correctResponsesPattern",
+    "choices",
+    "scale",
+    "source",
+    "target",
+    "steps",
+];
+
 const REQ_NULL: &str = "Data 2.2.s4.b1.b1 (XAPI-00001)";
 const REQ_TYPE: &str = "Data 2.2.s4.b1.b2 (XAPI-00006)";
 const REQ_FORMAT: &str = "Data 2.2.s4.b1.b3 (XAPI-00007)";
@@ -102,7 +112,7 @@ pub fn validate_statement(statement: &Value, version: XapiVersion) -> Result<(),
         return Err(compiled.describe(&error, version));
     }
     match statement.as_object() {
-        Some(statement) => check_statement(statement, "", true),
+        Some(statement) => check_statement(statement, Ptr::Root, true),
         None => Err(XapiError::bad_request("a Statement must be a JSON object")
             .at("")
             .req(REQ_TYPE)),
@@ -139,7 +149,7 @@ pub fn validate_agent_param(agent: &Value, version: XapiVersion) -> Result<(), X
         .req(REQ_AGENT_PARAM));
     }
     if is_group(object) {
-        check_group(object, "")
+        check_group(object, Ptr::Root)
     } else {
         Ok(())
     }
@@ -147,12 +157,35 @@ pub fn validate_agent_param(agent: &Value, version: XapiVersion) -> Result<(), X
 
 /// An absolute IRI (RFC 3987), fragment allowed: a scheme is required.
 pub fn is_valid_iri(s: &str) -> bool {
-    iri_string::types::IriStr::new(s).is_ok()
+    is_plain_iri(s) || iri_string::types::IriStr::new(s).is_ok()
+}
+
+/// The shapes most IRIs in statements take, checked without the full parser: `http://` or
+/// `https://`, a host name and a path of unreserved characters (RFC 3987 `ireg-name` and
+/// `ipath-abempty`), or `mailto:` and a run of unreserved characters and `@`
+/// (`ipath-rootless`). Every string matched is an IRI; anything else goes to the parser.
+fn is_plain_iri(s: &str) -> bool {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    if let Some(rest) = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+    {
+        let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        return host.bytes().all(unreserved) && path.bytes().all(|b| unreserved(b) || b == b'/');
+    }
+    match s.strip_prefix("mailto:") {
+        Some(address) => !address.is_empty() && address.bytes().all(|b| unreserved(b) || b == b'@'),
+        None => false,
+    }
 }
 
 /// A well-formed BCP 47 / RFC 5646 language tag, without repeated variants or extension
 /// singletons (RFC 5646 section 2.2.5 and 2.2.6).
 pub fn is_valid_language_tag(s: &str) -> bool {
+    is_language_and_region(s) || is_well_formed_language_tag(s)
+}
+
+fn is_well_formed_language_tag(s: &str) -> bool {
     let Ok(tag) = oxilangtag::LanguageTag::parse(s) else {
         return false;
     };
@@ -168,6 +201,22 @@ pub fn is_valid_language_tag(s: &str) -> bool {
         .extension_subtags()
         .all(|(singleton, _)| singletons.insert(singleton.to_ascii_lowercase()));
     distinct_singletons
+}
+
+/// The shape almost every language map key takes, checked without the full parser: a
+/// 2–3 letter language, optionally with a 2-letter or 3-digit region (`en`, `en-US`,
+/// `es-419`). Well-formed by RFC 5646, with no variants or extensions to repeat.
+fn is_language_and_region(s: &str) -> bool {
+    let (language, region) = match s.split_once('-') {
+        Some((language, region)) => (language, Some(region)),
+        None => (s, None),
+    };
+    matches!(language.len(), 2 | 3)
+        && language.bytes().all(|b| b.is_ascii_alphabetic())
+        && region.is_none_or(|r| {
+            (r.len() == 2 && r.bytes().all(|b| b.is_ascii_alphabetic()))
+                || (r.len() == 3 && r.bytes().all(|b| b.is_ascii_digit()))
+        })
 }
 
 /// An ISO 8601:2004 duration in the format of section 4.4.3.2 (`PnYnMnDTnHnMnS` or `PnW`),
@@ -868,8 +917,67 @@ fn display_path(pointer: &str) -> String {
 // Rules beyond the schemas. They run on schema-valid input, but never assume it.
 // ---------------------------------------------------------------------------------------------
 
-fn bad(message: String, path: &str, requirement: &str) -> XapiError {
-    XapiError::bad_request(message).at(path).req(requirement)
+/// A rule failure at `path`.
+fn bad(message: String, path: Ptr<'_>, requirement: &str) -> XapiError {
+    XapiError::bad_request(message)
+        .at(path.pointer())
+        .req(requirement)
+}
+
+/// Where a rule is looking, written out as a JSON pointer only when a rule fails: the rules
+/// run on every statement received, and almost all of them pass.
+#[derive(Clone, Copy)]
+enum Ptr<'a> {
+    Root,
+    Key(&'a Ptr<'a>, &'a str),
+    Index(&'a Ptr<'a>, usize),
+}
+
+impl<'a> Ptr<'a> {
+    fn key(&'a self, key: &'a str) -> Ptr<'a> {
+        Ptr::Key(self, key)
+    }
+
+    fn index(&'a self, index: usize) -> Ptr<'a> {
+        Ptr::Index(self, index)
+    }
+
+    /// The JSON pointer (`""` is the statement itself).
+    fn pointer(&self) -> String {
+        let mut out = String::new();
+        self.write(&mut out);
+        out
+    }
+
+    fn write(&self, out: &mut String) {
+        match self {
+            Ptr::Root => {}
+            Ptr::Key(parent, key) => {
+                parent.write(out);
+                out.push('/');
+                out.push_str(&escape_pointer(key));
+            }
+            Ptr::Index(parent, index) => {
+                parent.write(out);
+                out.push('/');
+                out.push_str(&index.to_string());
+            }
+        }
+    }
+
+    /// How messages name the value, e.g. `context.contextActivities.parent[0]`.
+    fn field(&self) -> String {
+        display_path(&self.pointer())
+    }
+}
+
+/// How many inverse functional identifiers an Agent or Group has (a walk over its few
+/// properties, cheaper than a hashed lookup per identifier).
+fn ifi_count(object: &Map<String, Value>) -> usize {
+    object
+        .keys()
+        .filter(|k| IFI_KEYS.contains(&k.as_str()))
+        .count()
 }
 
 fn ifis_of(object: &Map<String, Value>) -> Vec<&'static str> {
@@ -888,6 +996,21 @@ fn describe_ifis(found: &[&str]) -> String {
     }
 }
 
+/// The values of `keys` in `object`, found in one walk over its properties: cheaper than a
+/// hashed lookup per key for the small objects statements are made of.
+fn fields<'a, const N: usize>(
+    object: &'a Map<String, Value>,
+    keys: [&str; N],
+) -> [Option<&'a Value>; N] {
+    let mut found = [None; N];
+    for (k, v) in object {
+        if let Some(i) = keys.iter().position(|key| key == k) {
+            found[i] = Some(v);
+        }
+    }
+    found
+}
+
 fn is_group(object: &Map<String, Value>) -> bool {
     object.get("objectType").and_then(Value::as_str) == Some("Group")
 }
@@ -899,45 +1022,46 @@ fn object_type(value: &Value) -> Option<&str> {
 /// A Statement, or (with `top_level` false) a SubStatement.
 fn check_statement(
     statement: &Map<String, Value>,
-    path: &str,
+    path: Ptr<'_>,
     top_level: bool,
 ) -> Result<(), XapiError> {
-    if let Some(actor) = statement.get("actor").and_then(Value::as_object) {
-        check_actor(actor, &format!("{path}/actor"))?;
+    let [actor, verb, object, result, context, authority] = fields(
+        statement,
+        ["actor", "verb", "object", "result", "context", "authority"],
+    );
+    if let Some(actor) = actor.and_then(Value::as_object) {
+        check_actor(actor, path.key("actor"))?;
     }
-    let object = statement.get("object");
-    let verb_id = statement
-        .get("verb")
-        .and_then(|v| v.get("id"))
-        .and_then(Value::as_str);
+    let verb_id = verb.and_then(|v| v.get("id")).and_then(Value::as_str);
     if verb_id == Some(VOIDED_VERB) && object.and_then(object_type) != Some("StatementRef") {
+        let object_path = path.key("object");
         return Err(bad(
             format!(
                 "{}: a voiding Statement (verb {VOIDED_VERB}) must have a StatementRef as its object",
-                display_path(&format!("{path}/object"))
+                object_path.field()
             ),
-            &format!("{path}/object"),
+            object_path,
             REQ_VOIDING,
         ));
     }
     if let Some(object) = object.and_then(Value::as_object) {
-        check_object(object, &format!("{path}/object"))?;
+        check_object(object, path.key("object"))?;
     }
-    if let Some(result) = statement.get("result").and_then(Value::as_object) {
-        check_result(result, &format!("{path}/result"))?;
+    if let Some(result) = result.and_then(Value::as_object) {
+        check_result(result, path.key("result"))?;
     }
-    if let Some(context) = statement.get("context").and_then(Value::as_object) {
-        check_context(context, &format!("{path}/context"), object)?;
+    if let Some(context) = context.and_then(Value::as_object) {
+        check_context(context, path.key("context"), object)?;
     }
     if top_level {
-        if let Some(authority) = statement.get("authority").and_then(Value::as_object) {
-            check_authority(authority, &format!("{path}/authority"))?;
+        if let Some(authority) = authority.and_then(Value::as_object) {
+            check_authority(authority, path.key("authority"))?;
         }
     }
     Ok(())
 }
 
-fn check_actor(actor: &Map<String, Value>, path: &str) -> Result<(), XapiError> {
+fn check_actor(actor: &Map<String, Value>, path: Ptr<'_>) -> Result<(), XapiError> {
     if is_group(actor) {
         check_group(actor, path)
     } else {
@@ -946,17 +1070,16 @@ fn check_actor(actor: &Map<String, Value>, path: &str) -> Result<(), XapiError> 
 }
 
 /// An Agent has exactly one inverse functional identifier.
-fn check_agent(agent: &Map<String, Value>, path: &str) -> Result<(), XapiError> {
-    let found = ifis_of(agent);
-    if found.len() == 1 {
+fn check_agent(agent: &Map<String, Value>, path: Ptr<'_>) -> Result<(), XapiError> {
+    if ifi_count(agent) == 1 {
         return Ok(());
     }
     Err(bad(
         format!(
             "{}: an Agent must have exactly one inverse functional identifier (mbox, \
              mbox_sha1sum, openid or account); found {}",
-            display_path(path),
-            describe_ifis(&found)
+            path.field(),
+            describe_ifis(&ifis_of(agent))
         ),
         path,
         REQ_AGENT_IFI,
@@ -965,40 +1088,41 @@ fn check_agent(agent: &Map<String, Value>, path: &str) -> Result<(), XapiError> 
 
 /// A Group has at most one inverse functional identifier; without one (anonymous) it lists
 /// its members. Every member is an Agent with exactly one identifier.
-fn check_group(group: &Map<String, Value>, path: &str) -> Result<(), XapiError> {
-    let found = ifis_of(group);
-    if found.len() > 1 {
+fn check_group(group: &Map<String, Value>, path: Ptr<'_>) -> Result<(), XapiError> {
+    let count = ifi_count(group);
+    if count > 1 {
         return Err(bad(
             format!(
                 "{}: an identified Group must have exactly one inverse functional identifier; found {}",
-                display_path(path),
-                describe_ifis(&found)
+                path.field(),
+                describe_ifis(&ifis_of(group))
             ),
             path,
             REQ_GROUP,
         ));
     }
     let members = group.get("member").and_then(Value::as_array);
-    if found.is_empty() && members.is_none_or(|m| m.is_empty()) {
+    if count == 0 && members.is_none_or(|m| m.is_empty()) {
         return Err(bad(
             format!(
                 "{}: an anonymous Group (one without an inverse functional identifier) must list \
                  at least one Agent in \"member\"",
-                display_path(path)
+                path.field()
             ),
             path,
             REQ_GROUP,
         ));
     }
+    let members_path = path.key("member");
     for (i, member) in members.into_iter().flatten().enumerate() {
         if let Some(member) = member.as_object() {
-            check_agent(member, &format!("{path}/member/{i}"))?;
+            check_agent(member, members_path.index(i))?;
         }
     }
     Ok(())
 }
 
-fn check_object(object: &Map<String, Value>, path: &str) -> Result<(), XapiError> {
+fn check_object(object: &Map<String, Value>, path: Ptr<'_>) -> Result<(), XapiError> {
     match object.get("objectType").and_then(Value::as_str) {
         Some("Agent") => check_agent(object, path),
         Some("Group") => check_group(object, path),
@@ -1010,27 +1134,30 @@ fn check_object(object: &Map<String, Value>, path: &str) -> Result<(), XapiError
 
 /// Interaction properties need an interactionType; component lists must match it; component
 /// ids are distinct within a list.
-fn check_activity(activity: &Map<String, Value>, path: &str) -> Result<(), XapiError> {
+fn check_activity(activity: &Map<String, Value>, path: Ptr<'_>) -> Result<(), XapiError> {
     let Some(definition) = activity.get("definition").and_then(Value::as_object) else {
         return Ok(());
     };
-    let definition_path = format!("{path}/definition");
+    let definition_path = path.key("definition");
     let interaction_type = definition.get("interactionType").and_then(Value::as_str);
     if interaction_type.is_none() {
-        let interaction_keys = std::iter::once("correctResponsesPattern").chain(COMPONENT_LISTS);
-        for key in interaction_keys {
-            if definition.contains_key(key) {
-                return Err(bad(
-                    format!(
-                        "{}: an Activity Definition using \"{key}\" must have an \"interactionType\"",
-                        display_path(&definition_path)
-                    ),
-                    &format!("{definition_path}/{key}"),
-                    REQ_INTERACTION_TYPE,
-                ));
-            }
-        }
-        return Ok(());
+        // The first interaction property used, in INTERACTION_PROPERTIES order.
+        let used = definition
+            .keys()
+            .filter_map(|k| INTERACTION_PROPERTIES.iter().position(|p| p == k))
+            .min()
+            .and_then(|i| INTERACTION_PROPERTIES.get(i));
+        return match used {
+            Some(key) => Err(bad(
+                format!(
+                    "{}: an Activity Definition using \"{key}\" must have an \"interactionType\"",
+                    definition_path.field()
+                ),
+                definition_path.key(key),
+                REQ_INTERACTION_TYPE,
+            )),
+            None => Ok(()),
+        };
     }
     let allowed: &[&str] = match interaction_type {
         Some("choice" | "sequencing") => &["choices"],
@@ -1043,16 +1170,16 @@ fn check_activity(activity: &Map<String, Value>, path: &str) -> Result<(), XapiE
         let Some(list) = definition.get(key) else {
             continue;
         };
-        let list_path = format!("{definition_path}/{key}");
+        let list_path = definition_path.key(key);
         if !allowed.contains(&key) {
             return Err(bad(
                 format!(
                     "{}: the interaction component list \"{key}\" cannot be used with \
                      interactionType \"{}\"",
-                    display_path(&definition_path),
+                    definition_path.field(),
                     interaction_type.unwrap_or_default()
                 ),
-                &list_path,
+                list_path,
                 REQ_COMPONENTS,
             ));
         }
@@ -1060,13 +1187,14 @@ fn check_activity(activity: &Map<String, Value>, path: &str) -> Result<(), XapiE
         for (i, component) in list.as_array().into_iter().flatten().enumerate() {
             if let Some(id) = component.get("id").and_then(Value::as_str) {
                 if !seen.insert(id) {
+                    let component_path = list_path.index(i);
                     return Err(bad(
                         format!(
                             "{}: interaction component id \"{id}\" is used more than once; ids \
                              within a component list must be distinct",
-                            display_path(&list_path)
+                            list_path.field()
                         ),
-                        &format!("{list_path}/{i}/id"),
+                        component_path.key("id"),
                         REQ_COMPONENTS,
                     ));
                 }
@@ -1077,11 +1205,11 @@ fn check_activity(activity: &Map<String, Value>, path: &str) -> Result<(), XapiE
 }
 
 /// min < max, and min <= raw <= max where given.
-fn check_result(result: &Map<String, Value>, path: &str) -> Result<(), XapiError> {
+fn check_result(result: &Map<String, Value>, path: Ptr<'_>) -> Result<(), XapiError> {
     let Some(score) = result.get("score").and_then(Value::as_object) else {
         return Ok(());
     };
-    let score_path = format!("{path}/score");
+    let score_path = path.key("score");
     let number = |key: &str| score.get(key).and_then(Value::as_f64);
     let (raw, min, max) = (number("raw"), number("min"), number("max"));
     if let (Some(min), Some(max)) = (min, max) {
@@ -1089,9 +1217,9 @@ fn check_result(result: &Map<String, Value>, path: &str) -> Result<(), XapiError
             return Err(bad(
                 format!(
                     "{}: min ({min}) must be less than max ({max})",
-                    display_path(&score_path)
+                    score_path.field()
                 ),
-                &format!("{score_path}/min"),
+                score_path.key("min"),
                 REQ_SCORE_MIN_MAX,
             ));
         }
@@ -1101,9 +1229,9 @@ fn check_result(result: &Map<String, Value>, path: &str) -> Result<(), XapiError
             return Err(bad(
                 format!(
                     "{}: raw ({raw}) must not be less than min ({min})",
-                    display_path(&score_path)
+                    score_path.field()
                 ),
-                &format!("{score_path}/raw"),
+                score_path.key("raw"),
                 REQ_SCORE_RAW,
             ));
         }
@@ -1111,9 +1239,9 @@ fn check_result(result: &Map<String, Value>, path: &str) -> Result<(), XapiError
             return Err(bad(
                 format!(
                     "{}: raw ({raw}) must not be greater than max ({max})",
-                    display_path(&score_path)
+                    score_path.field()
                 ),
-                &format!("{score_path}/raw"),
+                score_path.key("raw"),
                 REQ_SCORE_RAW,
             ));
         }
@@ -1123,7 +1251,7 @@ fn check_result(result: &Map<String, Value>, path: &str) -> Result<(), XapiError
 
 fn check_context(
     context: &Map<String, Value>,
-    path: &str,
+    path: Ptr<'_>,
     object: Option<&Value>,
 ) -> Result<(), XapiError> {
     let object_is_activity =
@@ -1134,53 +1262,64 @@ fn check_context(
                 return Err(bad(
                     format!(
                         "{}: \"{key}\" may only be used when the Statement's object is an Activity",
-                        display_path(path)
+                        path.field()
                     ),
-                    &format!("{path}/{key}"),
+                    path.key(key),
                     requirement,
                 ));
             }
         }
     }
-    if let Some(instructor) = context.get("instructor").and_then(Value::as_object) {
-        check_actor(instructor, &format!("{path}/instructor"))?;
+    let [instructor, team, context_activities, context_agents, context_groups] = fields(
+        context,
+        [
+            "instructor",
+            "team",
+            "contextActivities",
+            "contextAgents",
+            "contextGroups",
+        ],
+    );
+    if let Some(instructor) = instructor.and_then(Value::as_object) {
+        check_actor(instructor, path.key("instructor"))?;
     }
-    if let Some(team) = context.get("team").and_then(Value::as_object) {
-        check_group(team, &format!("{path}/team"))?;
+    if let Some(team) = team.and_then(Value::as_object) {
+        check_group(team, path.key("team"))?;
     }
-    if let Some(context_activities) = context.get("contextActivities").and_then(Value::as_object) {
+    if let Some(context_activities) = context_activities.and_then(Value::as_object) {
+        let activities_path = path.key("contextActivities");
         for (key, value) in context_activities {
-            let value_path = format!("{path}/contextActivities/{}", escape_pointer(key));
+            let value_path = activities_path.key(key);
             match value {
                 Value::Array(activities) => {
                     for (i, activity) in activities.iter().enumerate() {
                         if let Some(activity) = activity.as_object() {
-                            check_activity(activity, &format!("{value_path}/{i}"))?;
+                            check_activity(activity, value_path.index(i))?;
                         }
                     }
                 }
-                Value::Object(activity) => check_activity(activity, &value_path)?,
+                Value::Object(activity) => check_activity(activity, value_path)?,
                 _ => {}
             }
         }
     }
-    for (list, member, is_agent) in [
-        ("contextAgents", "agent", true),
-        ("contextGroups", "group", false),
+    for (list, items, member, is_agent) in [
+        ("contextAgents", context_agents, "agent", true),
+        ("contextGroups", context_groups, "group", false),
     ] {
-        for (i, item) in context
-            .get(list)
+        let list_path = path.key(list);
+        for (i, item) in items
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .enumerate()
         {
             if let Some(actor) = item.get(member).and_then(Value::as_object) {
-                let actor_path = format!("{path}/{list}/{i}/{member}");
+                let item_path = list_path.index(i);
                 if is_agent {
-                    check_agent(actor, &actor_path)?;
+                    check_agent(actor, item_path.key(member))?;
                 } else {
-                    check_group(actor, &actor_path)?;
+                    check_group(actor, item_path.key(member))?;
                 }
             }
         }
@@ -1189,18 +1328,17 @@ fn check_context(
 }
 
 /// An Agent, or (3-legged OAuth) an anonymous Group of exactly two Agents.
-fn check_authority(authority: &Map<String, Value>, path: &str) -> Result<(), XapiError> {
+fn check_authority(authority: &Map<String, Value>, path: Ptr<'_>) -> Result<(), XapiError> {
     if !is_group(authority) {
         return check_agent(authority, path);
     }
-    let found = ifis_of(authority);
-    if !found.is_empty() {
+    if ifi_count(authority) > 0 {
         return Err(bad(
             format!(
                 "{}: an authority that is a Group must be an anonymous Group of two Agents \
                  (OAuth consumer and user); this one has an inverse functional identifier ({})",
-                display_path(path),
-                found.join(", ")
+                path.field(),
+                ifis_of(authority).join(", ")
             ),
             path,
             REQ_AUTHORITY,
@@ -1215,7 +1353,7 @@ fn check_authority(authority: &Map<String, Value>, path: &str) -> Result<(), Xap
             format!(
                 "{}: an authority that is a Group must have exactly two Agents as members \
                  (OAuth consumer and user); found {count}",
-                display_path(path)
+                path.field()
             ),
             path,
             REQ_AUTHORITY,
@@ -3137,6 +3275,81 @@ mod tests {
         ] {
             assert!(!is_valid_uuid(bad), "{bad}");
         }
+    }
+
+    /// Strings over `alphabet`, each behind one of `prefixes` (deterministic, so a failure
+    /// reproduces).
+    fn generated(prefixes: &[&str], alphabet: &[u8], count: usize) -> Vec<String> {
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        (0..count)
+            .map(|_| {
+                let mut s = prefixes[(next() % prefixes.len() as u64) as usize].to_owned();
+                for _ in 0..next() % 12 {
+                    s.push(char::from(
+                        alphabet[(next() % alphabet.len() as u64) as usize],
+                    ));
+                }
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn plain_iri_shortcut_only_accepts_iris() {
+        let prefixes = [
+            "http://", "https://", "mailto:", "http:/", "HTTP://", "", "x:",
+        ];
+        let alphabet = b"aZ09-._~/@:%[]?# \\";
+        let mut accepted = 0;
+        for s in generated(&prefixes, alphabet, 50_000)
+            .iter()
+            .map(String::as_str)
+            .chain([
+                "http://",
+                "https://1.2.3.999/",
+                "http:///a",
+                "http://a..b//",
+                "mailto:@",
+            ])
+        {
+            if is_plain_iri(s) {
+                accepted += 1;
+                assert!(iri_string::types::IriStr::new(s).is_ok(), "{s}");
+            }
+        }
+        assert!(accepted > 1000);
+    }
+
+    #[test]
+    fn language_and_region_shortcut_only_accepts_tags() {
+        let prefixes = ["", "en", "x", "zh", "i", "sgn", "abcd"];
+        let alphabet = b"aZ09-x";
+        let mut accepted = 0;
+        for s in generated(&prefixes, alphabet, 50_000)
+            .iter()
+            .map(String::as_str)
+            .chain([
+                "en",
+                "en-US",
+                "es-419",
+                "hi-IN",
+                "zh-min",
+                "i-ami",
+                "art-lojban",
+            ])
+        {
+            if is_language_and_region(s) {
+                accepted += 1;
+                assert!(is_well_formed_language_tag(s), "{s}");
+            }
+        }
+        assert!(accepted > 100);
     }
 
     #[test]
