@@ -51,7 +51,7 @@ fn ingest(c: &mut Criterion) {
     c.bench_function("prepare (validate, set, index keys, serialize)", |b| {
         b.iter_batched(
             || v.clone(),
-            |v| statement::prepare(v, &receipt, statement::next_stored_us()),
+            |v| statement::prepare(v, &receipt, chrono::Utc::now().timestamp_micros()),
             BatchSize::SmallInput,
         )
     });
@@ -60,7 +60,7 @@ fn ingest(c: &mut Criterion) {
         |b| {
             b.iter(|| {
                 let v: Value = serde_json::from_str(black_box(&text)).expect("parses");
-                statement::prepare(v, &receipt, statement::next_stored_us())
+                statement::prepare(v, &receipt, chrono::Utc::now().timestamp_micros())
             })
         },
     );
@@ -75,7 +75,7 @@ fn formats(c: &mut Criterion) {
     };
     let stored: Vec<Value> = (0..50)
         .map(|i| {
-            statement::prepare(sample(i), &receipt, statement::next_stored_us())
+            statement::prepare(sample(i), &receipt, chrono::Utc::now().timestamp_micros())
                 .expect("valid")
                 .statement
         })
@@ -127,7 +127,7 @@ fn store(c: &mut Criterion) {
         let records = (0..size)
             .map(|_| {
                 n += 1;
-                statement::prepare(sample(n), &receipt, statement::next_stored_us())
+                statement::prepare(sample(n), &receipt, chrono::Utc::now().timestamp_micros())
                     .expect("valid")
                     .record
             })

@@ -29,7 +29,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -47,6 +47,9 @@ pub const VERSION_HEADER: &str = "X-Experience-API-Version";
 const BIN: &str = env!("CARGO_BIN_EXE_karmayogi-lrs");
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `Stop::Term` waits for the clean exit (the server lets in-flight requests
+/// finish for up to 30 s).
+const TERM_TIMEOUT: Duration = Duration::from_secs(40);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const TAIL_LINES: usize = 200;
 
@@ -92,6 +95,14 @@ fn clean_command(extra_env: &[(String, String)]) -> Command {
         cmd.env(k, v);
     }
     cmd
+}
+
+fn new_agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(REQUEST_TIMEOUT)
+        .redirects(0)
+        .try_proxy_from_env(false)
+        .build()
 }
 
 fn random_token() -> String {
@@ -152,13 +163,28 @@ impl LrsBuilder {
     }
 }
 
+/// How `Lrs::stop` and `Lrs::restart` end the server process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGTERM: the graceful shutdown a service manager asks for; the server must exit
+    /// cleanly.
+    Term,
+    /// SIGKILL: a crash; no shutdown code of the server runs.
+    Kill,
+}
+
+/// A server this harness spawned, and what it needs to spawn it again on the same store.
 struct Spawned {
-    child: Child,
-    /// SQLite directory (removed on drop, after the server stopped).
+    /// The current process (`None` only before the first launch).
+    child: Option<Child>,
+    /// SQLite directory (removed on drop, after the server stopped); kept across restarts.
     dir: Option<tempfile::TempDir>,
     store: String,
-    /// Extra `serve` arguments, for diagnostics.
+    /// Extra `serve` arguments.
     args: Vec<String>,
+    /// Environment of the server: the bootstrap credential and the extra variables.
+    env: Vec<(String, String)>,
+    /// Output of every process so far (restarts are marked).
     stderr: Tail,
     stdout: Tail,
 }
@@ -186,11 +212,7 @@ impl Lrs {
     }
 
     fn start_with(opts: LrsBuilder) -> Lrs {
-        let agent = ureq::AgentBuilder::new()
-            .timeout(REQUEST_TIMEOUT)
-            .redirects(0)
-            .try_proxy_from_env(false)
-            .build();
+        let agent = new_agent();
         if let Ok(endpoint) = std::env::var("LRS_ENDPOINT") {
             if !opts.args.is_empty() || !opts.env.is_empty() {
                 panic!(
@@ -240,97 +262,61 @@ impl Lrs {
             ("LRS_BOOTSTRAP_SECRET".to_owned(), secret.clone()),
         ];
         env.extend(opts.env.iter().cloned());
-        let mut cmd = clean_command(&env);
-        cmd.arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--store", &store])
-            .args(&opts.args);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
-
-        let stderr: Tail = Arc::default();
-        let stdout_tail: Tail = Arc::default();
-        {
-            let pipe = child.stderr.take().expect("stderr piped");
-            let tail = Arc::clone(&stderr);
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines() {
-                    match line {
-                        Ok(l) => push_tail(&tail, l),
-                        Err(_) => break,
-                    }
-                }
-            });
-        }
-        let (tx, rx) = mpsc::channel::<String>();
-        {
-            let pipe = child.stdout.take().expect("stdout piped");
-            let tail = Arc::clone(&stdout_tail);
-            std::thread::spawn(move || {
-                // Keeps draining stdout for the life of the server.
-                for line in BufReader::new(pipe).lines() {
-                    match line {
-                        Ok(l) => {
-                            push_tail(&tail, l.clone());
-                            let _ = tx.send(l);
-                        }
-                        Err(_) => break,
-                    }
-                }
-            });
-        }
-
         let mut spawned = Spawned {
-            child,
+            child: None,
             dir,
             store,
-            args: opts.args.clone(),
-            stderr,
-            stdout: stdout_tail,
+            args: opts.args,
+            env,
+            stderr: Tail::default(),
+            stdout: Tail::default(),
         };
-        let deadline = Instant::now() + START_TIMEOUT;
-        let address = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(addr) = line.trim().strip_prefix("listening on ") {
-                        break addr.trim().trim_end_matches('/').to_owned();
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    let diag = spawned.diagnostics();
-                    stop_child(&mut spawned.child);
-                    panic!(
-                        "the LRS did not print `listening on …` within {START_TIMEOUT:?}\n{diag}"
-                    );
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    // stdout closed: the server exited (or closed stdout) before listening.
-                    let status = wait_briefly(&mut spawned.child);
-                    std::thread::sleep(Duration::from_millis(100)); // let stderr drain
-                    let diag = spawned.diagnostics();
-                    stop_child(&mut spawned.child);
-                    panic!(
-                        "the LRS closed stdout before listening (exit status: {status:?})\n{diag}"
-                    );
-                }
-            }
-        };
-        if !address.starts_with("http://") {
-            let diag = spawned.diagnostics();
-            stop_child(&mut spawned.child);
-            panic!("unexpected listening line: `listening on {address}`\n{diag}");
-        }
+        let endpoint = spawned.launch();
         Lrs {
-            endpoint: format!("{address}/xapi"),
+            endpoint,
             key,
             secret,
             agent,
             spawned: Some(spawned),
         }
+    }
+
+    /// Stops the spawned server process, leaving its store (SQLite files or MongoDB
+    /// database) as that stop leaves it, and returns its exit status. `Stop::Term` must
+    /// end in a clean exit (status 0) within `TERM_TIMEOUT`, or this panics with the
+    /// server's log. Requests fail until `start_again`.
+    pub fn stop(&mut self, how: Stop) -> ExitStatus {
+        self.require_spawned("it stops the server process");
+        // Fresh connections afterwards: pooled keep-alive connections belong to this
+        // process (and a graceful stop has no idle connection to wait for).
+        self.agent = new_agent();
+        let s = self.spawned.as_mut().expect("spawned");
+        let status = s.stop(how);
+        let note = format!("--- harness: server stopped by {how:?} ({status}) ---");
+        push_tail(&s.stdout, note.clone());
+        push_tail(&s.stderr, note);
+        status
+    }
+
+    /// Starts a new server process on the same store, with the same bootstrap credential,
+    /// arguments and environment as the first one; the endpoint (a new port) is updated.
+    /// Panics when the previous process is still running.
+    pub fn start_again(&mut self) {
+        self.require_spawned("it restarts the server on the same store");
+        let s = self.spawned.as_mut().expect("spawned");
+        if let Some(c) = s.child.as_mut() {
+            if let Ok(None) = c.try_wait() {
+                panic!("start_again: the server is still running; stop it first");
+            }
+        }
+        self.endpoint = s.launch();
+    }
+
+    /// Stops the server (`Stop::Kill`: a crash; `Stop::Term`: a clean shutdown) and starts a
+    /// new process on the same store: `stop` then `start_again`.
+    pub fn restart(&mut self, how: Stop) {
+        self.stop(how);
+        self.start_again();
     }
 
     /// Whether this harness started (and so can configure) the server.
@@ -474,6 +460,147 @@ impl Spawned {
             tail_text(&self.stderr)
         )
     }
+
+    /// Stops the current process, then panics with `message` and the server's log.
+    fn fail(&mut self, message: String) -> ! {
+        if let Some(c) = self.child.as_mut() {
+            stop_child(c);
+        }
+        panic!("{message}\n{}", self.diagnostics());
+    }
+
+    /// Spawns `karmayogi-lrs serve` on the store and waits for its `listening on …` line;
+    /// returns the xAPI endpoint. Panics (after stopping the process) when it does not
+    /// start.
+    fn launch(&mut self) -> String {
+        let mut cmd = clean_command(&self.env);
+        cmd.arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--store", &self.store])
+            .args(&self.args);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
+        {
+            let pipe = child.stderr.take().expect("stderr piped");
+            let tail = Arc::clone(&self.stderr);
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines() {
+                    match line {
+                        Ok(l) => push_tail(&tail, l),
+                        Err(_) => break,
+                    }
+                }
+            });
+        }
+        let (tx, rx) = mpsc::channel::<String>();
+        {
+            let pipe = child.stdout.take().expect("stdout piped");
+            let tail = Arc::clone(&self.stdout);
+            std::thread::spawn(move || {
+                // Keeps draining stdout for the life of the server.
+                for line in BufReader::new(pipe).lines() {
+                    match line {
+                        Ok(l) => {
+                            push_tail(&tail, l.clone());
+                            let _ = tx.send(l);
+                        }
+                        Err(_) => break,
+                    }
+                }
+            });
+        }
+        self.child = Some(child);
+
+        let deadline = Instant::now() + START_TIMEOUT;
+        let address = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(addr) = line.trim().strip_prefix("listening on ") {
+                        break addr.trim().trim_end_matches('/').to_owned();
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => self.fail(format!(
+                    "the LRS did not print `listening on …` within {START_TIMEOUT:?}"
+                )),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    // stdout closed: the server exited (or closed stdout) before listening.
+                    let status = self.child.as_mut().and_then(wait_briefly);
+                    std::thread::sleep(Duration::from_millis(100)); // let stderr drain
+                    self.fail(format!(
+                        "the LRS closed stdout before listening (exit status: {status:?})"
+                    ))
+                }
+            }
+        };
+        if !address.starts_with("http://") {
+            self.fail(format!(
+                "unexpected listening line: `listening on {address}`"
+            ));
+        }
+        format!("{address}/xapi")
+    }
+
+    /// Ends the current process as `how` says and reaps it.
+    fn stop(&mut self, how: Stop) -> ExitStatus {
+        let Some(child) = self.child.as_mut() else {
+            panic!("stop: no server process was started");
+        };
+        if let Ok(Some(status)) = child.try_wait() {
+            self.fail(format!(
+                "stop({how:?}): the server is not running (it exited: {status})"
+            ));
+        }
+        match how {
+            Stop::Kill => {
+                if let Err(e) = child.kill() {
+                    self.fail(format!("cannot SIGKILL the server: {e}"));
+                }
+                child
+                    .wait()
+                    .unwrap_or_else(|e| panic!("cannot reap the killed server: {e}"))
+            }
+            Stop::Term => {
+                let sent = signal(child, "TERM");
+                if !sent {
+                    self.fail("cannot send SIGTERM to the server".to_owned());
+                }
+                let deadline = Instant::now() + TERM_TIMEOUT;
+                let status = loop {
+                    match child.try_wait() {
+                        Ok(Some(s)) => break s,
+                        Ok(None) if Instant::now() < deadline => {
+                            std::thread::sleep(Duration::from_millis(20))
+                        }
+                        _ => self.fail(format!(
+                            "the server did not exit within {TERM_TIMEOUT:?} of SIGTERM"
+                        )),
+                    }
+                };
+                if !status.success() {
+                    std::thread::sleep(Duration::from_millis(100)); // let stderr drain
+                    self.fail(format!(
+                        "after SIGTERM the server must exit cleanly, but it exited with {status}"
+                    ));
+                }
+                status
+            }
+        }
+    }
+}
+
+/// Sends `SIG<name>` to the child with kill(1) (no libc in this crate); whether it was sent.
+fn signal(child: &Child, name: &str) -> bool {
+    Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn wait_briefly(child: &mut Child) -> Option<std::process::ExitStatus> {
@@ -492,12 +619,7 @@ fn stop_child(child: &mut Child) {
     if let Ok(Some(_)) = child.try_wait() {
         return;
     }
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+    signal(child, "TERM");
     let deadline = Instant::now() + STOP_TIMEOUT;
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
@@ -515,7 +637,9 @@ impl Drop for Lrs {
             if std::thread::panicking() {
                 eprintln!("--- LRS server stderr (tail) ---\n{}", tail_text(&s.stderr));
             }
-            stop_child(&mut s.child);
+            if let Some(c) = s.child.as_mut() {
+                stop_child(c);
+            }
             // The TempDir (if any) is removed when `s.dir` drops, after the server stopped.
             drop(s.dir.take());
         }

@@ -11,6 +11,7 @@ mod about;
 mod attachments;
 mod auth;
 mod bearer;
+mod consistency;
 mod cors;
 mod credentials;
 mod documents;

@@ -98,7 +98,7 @@ fn statement_ref(target: &str, actor: &Value) -> Value {
 }
 
 /// The endpoint's origin joined with a `more` IRL (absolute, or relative to the server).
-fn more_url(lrs: &Lrs, more: &str) -> String {
+pub(crate) fn more_url(lrs: &Lrs, more: &str) -> String {
     if more.starts_with("http://") || more.starts_with("https://") {
         return more.to_owned();
     }

@@ -1,5 +1,6 @@
 //! Credentials and xAPI scopes (xAPI 1.0.3 Communication §4.2): Basic credentials stored
 //! hashed (argon2), and JWT bearer tokens carrying scopes.
+use crate::departments::Department;
 use crate::error::{XapiError, XapiResult};
 use crate::store::{CredentialRecord, DynStore};
 use argon2::password_hash::{
@@ -75,6 +76,8 @@ pub struct Credential {
     pub scopes: Vec<Scope>,
     /// The Agent the LRS records as `authority` of statements this credential writes.
     pub authority: Value,
+    /// Where it writes; it reads this department's subtree.
+    pub department: Department,
 }
 
 impl Credential {
@@ -258,6 +261,7 @@ impl Authenticator {
             key: record.key,
             name: record.name,
             scopes,
+            department: record.department,
         };
         if let Ok(mut cache) = self.cache.write() {
             if cache.len() > 10_000 {
@@ -321,6 +325,7 @@ impl Authenticator {
             key: format!("jwt:{sub}"),
             name,
             scopes,
+            department: Department::root(),
         })
     }
 }
@@ -339,5 +344,6 @@ pub fn new_credential(
         scopes: scope_names(scopes),
         created_us: chrono::Utc::now().timestamp_micros(),
         revoked: false,
+        department: Department::root(),
     })
 }

@@ -4,6 +4,7 @@
 //! `store` (persistence behind one trait).
 pub mod auth;
 pub mod config;
+pub mod departments;
 pub mod error;
 pub mod http;
 pub mod store;

@@ -175,6 +175,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             jwt_config(&args)?,
         ),
         store: store.clone(),
+        clock: Default::default(),
         limits: Limits {
             max_body_bytes: args.max_body_bytes,
             page_size: args.page_size.max(1),

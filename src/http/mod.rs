@@ -5,6 +5,7 @@ pub mod statements;
 
 use crate::auth::{Authenticator, Credential};
 use crate::error::{XapiError, XapiResult};
+use crate::store::clock::StoredClock;
 use crate::store::DynStore;
 use crate::xapi::{XapiVersion, SUPPORTED_VERSIONS};
 use actix_web::http::header::HeaderMap;
@@ -20,6 +21,8 @@ pub struct Limits {
 
 pub struct AppState {
     pub store: DynStore,
+    /// Hands out `stored` times and answers Consistent-Through.
+    pub clock: StoredClock,
     pub auth: Authenticator,
     pub limits: Limits,
 }

@@ -33,7 +33,7 @@ pub async fn put(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let through = state.store.consistent_through_us();
+    let through = state.clock.consistent_through_us();
     respond(through, put_inner(&req, payload, &state).await)
 }
 
@@ -42,12 +42,12 @@ pub async fn post(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let through = state.store.consistent_through_us();
+    let through = state.clock.consistent_through_us();
     respond(through, post_inner(&req, payload, &state).await)
 }
 
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let through = state.store.consistent_through_us();
+    let through = state.clock.consistent_through_us();
     respond(through, get_inner(&req, &state).await)
 }
 
@@ -188,6 +188,9 @@ async fn store_statements(
         authority: &cred.authority,
         may_define: cred.may_define(),
     };
+    // Held until the store has answered: the batch counts as in flight for
+    // Consistent-Through from before its first `stored` exists (see `store::clock`).
+    let mut reservation = state.clock.reserve();
     let mut seen = HashSet::with_capacity(list.len());
     let mut ids = Vec::with_capacity(list.len());
     // Records and definitions move into the batch; what telling an identical re-send
@@ -196,7 +199,7 @@ async fn store_statements(
     let mut definitions = Vec::new();
     let mut sent = Vec::with_capacity(list.len());
     for (i, s) in list.into_iter().enumerate() {
-        let p = statement::prepare(s, &receipt, statement::next_stored_us()).map_err(|e| {
+        let p = statement::prepare(s, &receipt, reservation.next_stored_us()).map_err(|e| {
             if batch && e.status == actix_web::http::StatusCode::BAD_REQUEST {
                 prefix_path(e, i)
             } else {

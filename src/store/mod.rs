@@ -1,5 +1,6 @@
 //! Persistence behind one narrow trait. Backends only persist and find records that
 //! `xapi` has already prepared (ids, stored time, index keys); every xAPI rule lives above.
+pub mod clock;
 mod key_index;
 pub mod mongo;
 pub mod sqlite;
@@ -205,6 +206,8 @@ pub struct CredentialRecord {
     pub scopes: Vec<String>,
     pub created_us: i64,
     pub revoked: bool,
+    /// The department it belongs to (the root for credentials made before departments).
+    pub department: crate::departments::Department,
 }
 
 #[async_trait]
@@ -240,61 +243,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Flushes and closes cleanly (graceful shutdown).
     async fn close(&self);
-
-    /// A time (µs since the epoch) through which every statement is visible to reads: no
-    /// batch still being written has a `stored` at or before it. The default is now.
-    fn consistent_through_us(&self) -> i64 {
-        chrono::Utc::now().timestamp_micros()
-    }
 }
 
 pub type DynStore = Arc<dyn Store>;
-
-/// Statement batches being written, by their earliest `stored`: what a backend needs to
-/// answer `consistent_through_us` (no batch in flight has a `stored` at or before it).
-#[derive(Default)]
-pub struct InFlightWrites(std::sync::Mutex<std::collections::BTreeMap<i64, usize>>);
-
-/// Registration of one batch in flight; removed on drop, whatever the outcome.
-pub struct InFlightGuard<'a> {
-    writes: &'a InFlightWrites,
-    stored: Option<i64>,
-}
-
-impl InFlightWrites {
-    pub fn track(&self, batch: &StatementBatch) -> InFlightGuard<'_> {
-        let stored = batch.records.iter().map(|r| r.stored_us).min();
-        if let (Some(s), Ok(mut m)) = (stored, self.0.lock()) {
-            *m.entry(s).or_insert(0) += 1;
-        }
-        InFlightGuard {
-            writes: self,
-            stored,
-        }
-    }
-
-    pub fn consistent_through_us(&self) -> i64 {
-        let now = chrono::Utc::now().timestamp_micros();
-        match self.0.lock() {
-            Ok(m) => m.keys().next().map_or(now, |oldest| now.min(oldest - 1)),
-            Err(_) => now,
-        }
-    }
-}
-
-impl Drop for InFlightGuard<'_> {
-    fn drop(&mut self) {
-        let Some(s) = self.stored else { return };
-        if let Ok(mut m) = self.writes.0.lock() {
-            if let Some(n) = m.get_mut(&s) {
-                *n -= 1;
-                if *n == 0 {
-                    m.remove(&s);
-                }
-            }
-        }
-    }
-}
 
 /// Opens the store named by `--store`.
 pub async fn open(spec: &str) -> Result<DynStore, String> {

@@ -68,8 +68,6 @@ pub struct MongoStore {
     documents: Collection<BsonDoc>,
     credentials: Collection<BsonDoc>,
     write_concern: WriteConcern,
-    /// `stored` of the oldest statement of each batch being written (for Consistent-Through).
-    in_flight: InFlightWrites,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -231,6 +229,8 @@ const POSITION_END: &str = "g";
 
 /// Name of the index that serves every keyed statement query.
 const KEYS_INDEX: &str = "q_pos";
+/// Name of the index that serves the unfiltered statement order.
+const POS_INDEX: &str = "pos";
 
 /// The find filter and sort of a statement query: one index range on `{q, pos}` (or on
 /// `{pos}` without keys), whatever the combination of since, until and cursor.
@@ -285,13 +285,21 @@ pub fn query_filter(q: &StatementQuery) -> (BsonDoc, BsonDoc) {
     (filter, sort)
 }
 
-/// The index a statement query names explicitly. Several keys are one `$all` on the
-/// multikey `q`: the index bounds come from one key and the others are checked on the
-/// fetched entries (the embedded store does the same with its key table). The hint keeps
-/// the planner from walking `{pos}` in order and filtering, and makes planners that do not
-/// consider a multikey index for `$all` (SecantusDB) use it. A single key needs none.
-fn query_hint(q: &StatementQuery) -> Option<&'static str> {
-    (q.keys.len() > 1).then_some(KEYS_INDEX)
+/// The index a statement query names explicitly: `{q, pos}` with keys, `{pos}` without.
+/// Several keys are one `$all` on the multikey `q`: the index bounds come from one key and
+/// the others are checked on the fetched entries (the embedded store does the same with its
+/// key table). The hint keeps the planner from walking `{pos}` in order and filtering, and
+/// makes planners that do not consider a multikey index for `$all` (SecantusDB) use it.
+/// It is given for every query because SecantusDB 0.7's unhinted plans drop the document
+/// sitting exactly on a `$gte` bound of `pos` (a `since` one microsecond before a
+/// statement's `stored`, which is what Consistent-Through readers send); hinted plans and
+/// MongoDB itself are exact.
+fn query_hint(q: &StatementQuery) -> &'static str {
+    if q.keys.is_empty() {
+        POS_INDEX
+    } else {
+        KEYS_INDEX
+    }
 }
 
 /// The documents collection keys a scope by one string: a JSON array, unambiguous
@@ -355,6 +363,7 @@ fn credential(d: &BsonDoc) -> Option<CredentialRecord> {
         scopes: get_strings(d, "scopes"),
         created_us: get_int(d, "created").unwrap_or(0),
         revoked: get_bool(d, "revoked"),
+        department: crate::departments::Department::root(),
     })
 }
 
@@ -497,7 +506,6 @@ impl MongoStore {
             client,
             db,
             write_concern: wc,
-            in_flight: InFlightWrites::default(),
         };
         store
             .create_indexes()
@@ -527,7 +535,7 @@ impl MongoStore {
         self.statements
             .create_indexes([
                 index(doc! { "q": 1, "pos": -1 }, KEYS_INDEX, false, false),
-                index(doc! { "pos": -1 }, "pos", true, false),
+                index(doc! { "pos": -1 }, POS_INDEX, true, false),
             ])
             .await?;
         self.documents
@@ -545,15 +553,13 @@ impl MongoStore {
     /// (`explain`, verbosity `queryPlanner`).
     pub async fn explain_statement_query(&self, q: &StatementQuery) -> StoreResult<Vec<String>> {
         let (filter, sort) = query_filter(q);
-        let mut find = doc! {
+        let find = doc! {
             "find": self.statements.name(),
             "filter": filter,
             "sort": sort,
             "limit": q.limit.max(1) as i64,
+            "hint": query_hint(q),
         };
-        if let Some(h) = query_hint(q) {
-            find.insert("hint", h);
-        }
         let reply = self
             .db
             .run_command(doc! { "explain": find, "verbosity": "queryPlanner" })
@@ -1086,7 +1092,6 @@ fn fail(f: Fail) -> StoreError {
 #[async_trait]
 impl Store for MongoStore {
     async fn insert_statements(&self, batch: StatementBatch) -> StoreResult<InsertOutcome> {
-        let _in_flight = self.in_flight.track(&batch);
         match self.transaction(Op::Insert(&batch)).await? {
             Done::Inserted => Ok(InsertOutcome::Inserted),
             Done::Existing(list) => Ok(InsertOutcome::Existing(list)),
@@ -1115,17 +1120,16 @@ impl Store for MongoStore {
         }
         let (filter, sort) = query_filter(query);
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-        let mut find = self
+        let mut cursor = self
             .statements
             .find(filter)
             .sort(sort)
             .limit(limit)
             .batch_size(u32::try_from(query.limit).unwrap_or(u32::MAX))
-            .projection(doc! { "json": 1, "stored": 1, "voided": 1, "atts": 1 });
-        if let Some(h) = query_hint(query) {
-            find = find.hint(mongodb::options::Hint::Name(h.to_owned()));
-        }
-        let mut cursor = find.await.map_err(db_err)?;
+            .projection(doc! { "json": 1, "stored": 1, "voided": 1, "atts": 1 })
+            .hint(mongodb::options::Hint::Name(query_hint(query).to_owned()))
+            .await
+            .map_err(db_err)?;
         let mut out = Vec::with_capacity(query.limit.min(1024));
         while cursor.advance().await.map_err(db_err)? {
             let d: BsonDoc = cursor.deserialize_current().map_err(db_err)?;
@@ -1302,10 +1306,6 @@ impl Store for MongoStore {
             .await
             .map_err(db_err)?;
         Ok(r.matched_count > 0)
-    }
-
-    fn consistent_through_us(&self) -> i64 {
-        self.in_flight.consistent_through_us()
     }
 
     async fn close(&self) {

@@ -66,8 +66,6 @@ pub struct SqliteStore {
     /// At most `READERS` reads at once, so every read reuses a pooled connection
     /// (opening one and attaching the index costs more than most queries).
     read_permits: tokio::sync::Semaphore,
-    /// Batches queued for or inside a group commit (Consistent-Through).
-    in_flight: InFlightWrites,
 }
 
 /// Layout version of the file, kept in `PRAGMA user_version`.
@@ -200,7 +198,6 @@ impl SqliteStore {
             checkpointer: Mutex::new(Some(checkpointer)),
             readers: Mutex::new(Vec::new()),
             read_permits: tokio::sync::Semaphore::new(READERS),
-            in_flight: InFlightWrites::default(),
         })
     }
 
@@ -671,6 +668,7 @@ fn credential_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CredentialRecord>
             .collect(),
         created_us: row.get(4)?,
         revoked: row.get(5)?,
+        department: crate::departments::Department::root(),
     })
 }
 
@@ -824,17 +822,12 @@ fn run_query(
 #[async_trait]
 impl Store for SqliteStore {
     async fn insert_statements(&self, mut batch: StatementBatch) -> StoreResult<InsertOutcome> {
-        let _in_flight = self.in_flight.track(&batch);
         let keys = batch
             .records
             .iter_mut()
             .map(|r| RowKeys::of(std::mem::take(&mut r.keys)))
             .collect();
         self.write(|tx| WriteOp::Insert(batch, keys, tx)).await
-    }
-
-    fn consistent_through_us(&self) -> i64 {
-        self.in_flight.consistent_through_us()
     }
 
     async fn get_statement(&self, id: &str) -> StoreResult<Option<StoredStatement>> {

@@ -10,19 +10,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 pub const VOIDED_VERB: &str = "http://adlnet.gov/expapi/verbs/voided";
-
-static LAST_STORED_US: AtomicI64 = AtomicI64::new(0);
-
-/// The `stored` time for a statement received now: never earlier than any before it in
-/// this process, so `stored` order and insertion order agree for cursors.
-pub fn next_stored_us() -> i64 {
-    let now = Utc::now().timestamp_micros();
-    let prev = LAST_STORED_US.fetch_max(now, Ordering::AcqRel);
-    now.max(prev)
-}
 
 /// RFC 3339 in UTC with microseconds, the form `stored` (and filled `timestamp`) take.
 pub fn format_us(us: i64) -> String {
@@ -808,13 +797,6 @@ pub fn to_canonical(s: &mut Value, defs: &HashMap<String, Value>, accept: &[Stri
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn stored_clock_never_goes_back() {
-        let a = next_stored_us();
-        let b = next_stored_us();
-        assert!(b >= a);
-    }
 
     #[test]
     fn data_2_3_1_lrs_set_properties_are_ignored_in_comparison() {
