@@ -144,3 +144,94 @@ fn bearer_tokens_refused_when_no_key_is_configured() {
         .send()
         .assert_error(401);
 }
+
+/// RFC 7519 §4.1.4 / §4.1.5 with a static key: `nbf` is enforced, `exp` is required and
+/// has only the configured leeway (default 5 s), and a lifetime above the maximum
+/// (default 24 h) is refused; each refusal says why.
+#[test]
+fn rfc7519_time_claims_with_a_static_key() {
+    let lrs = start();
+    lrs.require_spawned("the server must be started with a JWT key");
+    let iss = "https://igot.example.gov.in";
+    let now = chrono::Utc::now().timestamp();
+    let cases = [
+        (
+            json!({"nbf": now + 3600, "exp": now + 7200}),
+            "not valid before",
+        ),
+        (json!({"exp": now - 120}), "expired"),
+        (json!({}), "no `exp`"),
+        (
+            json!({"exp": now + 2 * 86_400}),
+            "exceeds the maximum of 86400 s",
+        ),
+        (
+            json!({"iat": now - 90_000, "exp": now + 60}),
+            "exceeds the maximum",
+        ),
+    ];
+    for (times, needle) in cases {
+        let mut claims = json!({"sub": "x", "iss": iss, "scope": "all"});
+        for (k, v) in times.as_object().expect("object") {
+            claims[k] = v.clone();
+        }
+        let r = lrs
+            .get("/statements")
+            .no_auth()
+            .authorization(&format!("Bearer {}", token(SECRET, claims)))
+            .send();
+        let e = r.assert_error(401);
+        assert!(
+            e["message"].as_str().unwrap_or_default().contains(needle),
+            "expected `{needle}`\n{}",
+            r.describe()
+        );
+    }
+    // nbf already reached, exp a little in the past but within the 5 s leeway.
+    let ok = token(
+        SECRET,
+        json!({"sub": "x", "iss": iss, "scope": "all", "nbf": now - 10, "exp": now - 1}),
+    );
+    lrs.get("/statements")
+        .no_auth()
+        .authorization(&format!("Bearer {ok}"))
+        .send()
+        .assert_status(200);
+}
+
+/// A static-key token without a department claim acts for the root; with one, the claim
+/// must be a well-formed department path.
+#[test]
+fn static_key_token_department_claim() {
+    let lrs = start();
+    lrs.require_spawned("the server must be started with a JWT key");
+    let iss = "https://igot.example.gov.in";
+    for bad in ["../x", "MOE"] {
+        let t = token(
+            SECRET,
+            json!({"sub": "x", "iss": iss, "scope": "all", "exp": in_an_hour(), "department": bad}),
+        );
+        let r = lrs
+            .get("/statements")
+            .no_auth()
+            .authorization(&format!("Bearer {t}"))
+            .send();
+        let e = r.assert_error(401);
+        let m = e["message"].as_str().unwrap_or_default();
+        assert!(
+            m.contains("malformed `department` claim"),
+            "{}",
+            r.describe()
+        );
+        assert!(!m.contains(bad), "{}", r.describe());
+    }
+    let root = token(
+        SECRET,
+        json!({"sub": "x", "iss": iss, "scope": "all", "exp": in_an_hour(), "department": "/"}),
+    );
+    lrs.get("/statements")
+        .no_auth()
+        .authorization(&format!("Bearer {root}"))
+        .send()
+        .assert_status(200);
+}

@@ -401,6 +401,51 @@ impl Lrs {
         (field("key:"), field("secret:"))
     }
 
+    /// Runs `karmayogi-lrs ARGS… --store STORE` on this server's store; panics when it
+    /// fails, returns its standard output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        self.require_spawned("it runs the command line on the server's store");
+        let store = self.store().expect("spawned");
+        let out = clean_command(&[])
+            .args(args)
+            .args(["--store", store])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {BIN} {}: {e}", args.join(" ")));
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            panic!(
+                "`{}` failed ({}):\n{stdout}\n{}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        stdout
+    }
+
+    /// Creates a Basic credential in `department` (which must exist) with these scopes
+    /// through the command line; returns (key, secret).
+    pub fn department_credential(&self, department: &str, scopes: &[&str]) -> (String, String) {
+        let stdout = self.cli(&[
+            "credentials",
+            "create",
+            "--name",
+            "test",
+            "--scopes",
+            &scopes.join(","),
+            "--department",
+            department,
+        ]);
+        let field = |name: &str| {
+            stdout
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_owned()))
+                .unwrap_or_else(|| panic!("no `{name}` line in `credentials create`:\n{stdout}"))
+        };
+        (field("key:"), field("secret:"))
+    }
+
     /// The last lines the spawned server wrote to stderr.
     pub fn server_log(&self) -> String {
         self.spawned

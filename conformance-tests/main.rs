@@ -8,16 +8,19 @@
 mod harness;
 
 mod about;
+mod admin;
 mod attachments;
 mod auth;
 mod bearer;
 mod consistency;
 mod cors;
 mod credentials;
+mod departments;
 mod documents;
 mod errors;
 mod head;
 mod limits;
+mod oidc;
 mod signed;
 mod statement_queries;
 mod statement_validation;

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-/// xAPI scopes (Communication 4.2 table).
+/// xAPI scopes (Communication 4.2 table), plus `admin` (not xAPI: the admin API).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
     StatementsWrite,
@@ -25,10 +25,13 @@ pub enum Scope {
     State,
     Define,
     Profile,
+    /// Administers the departments below the credential's and the credentials within
+    /// its subtree (`/admin`). Not part of `all`, which covers the xAPI resources only.
+    Admin,
 }
 
 impl Scope {
-    pub const ALL_NAMES: [&'static str; 8] = [
+    pub const ALL_NAMES: [&'static str; 9] = [
         "statements/write",
         "statements/read",
         "statements/read/mine",
@@ -37,6 +40,7 @@ impl Scope {
         "state",
         "define",
         "profile",
+        "admin",
     ];
 
     pub fn parse(s: &str) -> Option<Scope> {
@@ -49,6 +53,7 @@ impl Scope {
             "state" => Scope::State,
             "define" => Scope::Define,
             "profile" => Scope::Profile,
+            "admin" => Scope::Admin,
             _ => return None,
         })
     }
@@ -66,6 +71,8 @@ pub enum Need {
     ProfileWrite,
     /// Reading agents/activities resources.
     DefinitionsRead,
+    /// The admin API: only the `admin` scope grants it (`all` does not).
+    Admin,
 }
 
 /// The authenticated caller of one request.
@@ -86,6 +93,9 @@ impl Credential {
     }
 
     pub fn allows(&self, need: Need) -> bool {
+        if need == Need::Admin {
+            return self.has(Scope::Admin);
+        }
         if self.has(Scope::All) {
             return true;
         }
@@ -104,6 +114,7 @@ impl Credential {
                     || self.has(Scope::Define)
                     || self.has(Scope::Profile)
             }
+            Need::Admin => self.has(Scope::Admin),
         }
     }
 
@@ -181,13 +192,10 @@ pub fn random_token(bytes: usize) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
-pub struct JwtConfig {
-    pub key: jsonwebtoken::DecodingKey,
-    pub algorithm: jsonwebtoken::Algorithm,
-    pub issuer: Option<String>,
-    pub audience: Option<String>,
-    pub authority_homepage: String,
-}
+mod jwks;
+mod jwt;
+pub use jwks::{check_url, Jwks, JwksOrigin, JwksSettings};
+pub use jwt::{JwtConfig, JwtKeys};
 
 /// Verified Basic credentials are cached briefly so argon2 runs once per credential,
 /// not once per request; a revoked credential stops working within `CACHE_TTL`.
@@ -221,7 +229,7 @@ impl Authenticator {
         if scheme.eq_ignore_ascii_case("basic") {
             self.basic(rest.trim()).await
         } else if scheme.eq_ignore_ascii_case("bearer") {
-            self.bearer(rest.trim())
+            self.bearer(rest.trim()).await
         } else {
             Err(Self::unauthorized(
                 "unsupported authorization scheme (use Basic or Bearer)",
@@ -272,22 +280,14 @@ impl Authenticator {
         Ok(cred)
     }
 
-    fn bearer(&self, token: &str) -> XapiResult<Credential> {
+    /// A JWT bearer token (see `jwt` for the rules): signature, issuer, audience, times,
+    /// then `sub`, `scope` and the department claim.
+    async fn bearer(&self, token: &str) -> XapiResult<Credential> {
         let jwt = self
             .jwt
             .as_ref()
             .ok_or_else(|| Self::unauthorized("bearer tokens are not enabled on this LRS"))?;
-        let mut validation = jsonwebtoken::Validation::new(jwt.algorithm);
-        if let Some(iss) = &jwt.issuer {
-            validation.set_issuer(&[iss]);
-        }
-        match &jwt.audience {
-            Some(aud) => validation.set_audience(&[aud]),
-            None => validation.validate_aud = false,
-        }
-        let data = jsonwebtoken::decode::<Value>(token, &jwt.key, &validation)
-            .map_err(|e| Self::unauthorized(&format!("invalid bearer token: {e}")))?;
-        let claims = data.claims;
+        let claims = jwt.verify(token).await?;
         let sub = claims
             .get("sub")
             .and_then(Value::as_str)
@@ -316,6 +316,14 @@ impl Authenticator {
             .and_then(Value::as_str)
             .unwrap_or(sub)
             .to_owned();
+        let department =
+            jwt::department_of(&claims, &jwt.department_claim, jwt.department_required())
+                .map_err(|m| Self::unauthorized(&m))?
+                .unwrap_or_else(Department::root);
+        if !self.department_exists(&department).await? {
+            // One answer whatever the reason: nothing is revealed about other departments.
+            return Err(Self::unauthorized("the token's department does not exist"));
+        }
         Ok(Credential {
             authority: json!({
                 "objectType": "Agent",
@@ -325,17 +333,23 @@ impl Authenticator {
             key: format!("jwt:{sub}"),
             name,
             scopes,
-            department: Department::root(),
+            department,
         })
+    }
+
+    /// Whether a token's department exists.
+    async fn department_exists(&self, department: &Department) -> XapiResult<bool> {
+        Ok(department.is_root() || self.store.department_exists(department).await?)
     }
 }
 
-/// Creates (or replaces) a credential record; returns it.
+/// Creates (or replaces) a credential record of `department`; returns it.
 pub fn new_credential(
     key: &str,
     secret: &str,
     name: &str,
     scopes: &[Scope],
+    department: &Department,
 ) -> Result<CredentialRecord, String> {
     Ok(CredentialRecord {
         key: key.to_owned(),
@@ -344,6 +358,37 @@ pub fn new_credential(
         scopes: scope_names(scopes),
         created_us: chrono::Utc::now().timestamp_micros(),
         revoked: false,
-        department: Department::root(),
+        department: department.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(scopes: &[Scope]) -> Credential {
+        Credential {
+            key: "k".into(),
+            name: "n".into(),
+            scopes: scopes.to_vec(),
+            authority: Value::Null,
+            department: Department::root(),
+        }
+    }
+
+    #[test]
+    fn admin_is_granted_by_the_admin_scope_only() {
+        assert!(!with(&[Scope::All]).allows(Need::Admin));
+        assert!(with(&[Scope::Admin]).allows(Need::Admin));
+        assert!(!with(&[Scope::Admin]).allows(Need::StatementsRead));
+        assert!(with(&[Scope::All, Scope::Admin]).allows(Need::StatementsWrite));
+        assert_eq!(
+            parse_scopes("all,admin"),
+            Ok(vec![Scope::All, Scope::Admin])
+        );
+        assert_eq!(scope_names(&[Scope::Admin]), ["admin"]);
+        for name in Scope::ALL_NAMES {
+            assert!(Scope::parse(name).is_some(), "{name}");
+        }
+    }
 }

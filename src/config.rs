@@ -22,6 +22,9 @@ pub enum Command {
     /// Manage Basic-auth credentials.
     #[command(subcommand)]
     Credentials(CredentialsCommand),
+    /// Manage the department tree (as the root's administrator).
+    #[command(subcommand)]
+    Departments(DepartmentsCommand),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -39,9 +42,14 @@ pub enum CredentialsCommand {
         store: StoreArg,
         #[arg(long)]
         name: String,
-        /// Comma-separated xAPI scopes, e.g. `all` or `statements/write,state`.
+        /// Comma-separated xAPI scopes, e.g. `all` or `statements/write,state`; `admin`
+        /// (not part of `all`) adds the admin API for the department's subtree.
         #[arg(long, default_value = "all")]
         scopes: String,
+        /// The department the credential belongs to (`/` is the root; the department
+        /// must exist): it writes there and reads that department's subtree.
+        #[arg(long, default_value = "/")]
+        department: String,
     },
     /// List credentials (never their secrets).
     List {
@@ -56,6 +64,32 @@ pub enum CredentialsCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum DepartmentsCommand {
+    /// Create a department, e.g. `moe` or `moe/dhe` (its parent must exist).
+    Create {
+        #[command(flatten)]
+        store: StoreArg,
+        path: String,
+    },
+    /// List the departments (path, parent, created), the root first.
+    List {
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Remove a department that has no sub-departments. One holding active credentials,
+    /// statements or documents needs --force, which revokes its credentials. Learning
+    /// records are never deleted: they stay readable from the departments above.
+    Remove {
+        #[command(flatten)]
+        store: StoreArg,
+        path: String,
+        /// Remove even though it holds credentials or records (revokes the credentials).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the bound address is printed).
@@ -63,7 +97,8 @@ pub struct ServeArgs {
     pub listen: String,
     #[command(flatten)]
     pub store: StoreArg,
-    /// Ensure a credential with this key and scope `all` exists at start.
+    /// Ensure a credential with this key and scopes `all` and `admin` (root department)
+    /// exists at start.
     #[arg(long, env = "LRS_BOOTSTRAP_KEY")]
     pub bootstrap_key: Option<String>,
     #[arg(long, env = "LRS_BOOTSTRAP_SECRET", hide_env_values = true)]
@@ -84,6 +119,18 @@ pub struct ServeArgs {
         default_value = "https://karmayogi-lrs.local/credentials"
     )]
     pub authority_homepage: String,
+    /// Bearer tokens (boxed: keeps `Command::Serve` small).
+    #[command(flatten, next_help_heading = "Bearer tokens (JWT, OpenID Connect)")]
+    pub jwt: Box<JwtArgs>,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "LRS_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+/// Bearer-token (JWT) settings: one source of keys (a static HS256 secret or RS256 PEM, a
+/// JWKS URL, or an OpenID Connect issuer) and the rules tokens must meet.
+#[derive(Args, Debug, Clone)]
+pub struct JwtArgs {
     /// Shared secret for HS256 JWT bearer tokens.
     #[arg(long, env = "LRS_JWT_HS256_SECRET", hide_env_values = true)]
     pub jwt_hs256_secret: Option<String>,
@@ -96,7 +143,27 @@ pub struct ServeArgs {
     /// Required `aud` of JWT bearer tokens, if set.
     #[arg(long, env = "LRS_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
-    /// HTTP worker threads (default: one per core).
-    #[arg(long, env = "LRS_WORKERS")]
-    pub workers: Option<usize>,
+    /// OpenID Connect issuer: its signing keys are found through
+    /// `ISSUER/.well-known/openid-configuration`, and tokens must carry `iss` = ISSUER.
+    #[arg(long, env = "LRS_OIDC_ISSUER", conflicts_with_all = ["jwt_jwks_url", "jwt_hs256_secret", "jwt_rs256_public_key"])]
+    pub oidc_issuer: Option<String>,
+    /// URL of a JWK set (RS256, ES256 and EdDSA keys) that verifies bearer tokens.
+    #[arg(long, env = "LRS_JWT_JWKS_URL", conflicts_with_all = ["jwt_hs256_secret", "jwt_rs256_public_key"])]
+    pub jwt_jwks_url: Option<String>,
+    /// Claim holding the department path of a bearer token's caller.
+    #[arg(long, env = "LRS_JWT_DEPARTMENT_CLAIM", default_value = "department")]
+    pub jwt_department_claim: String,
+    /// Clock skew allowed on a token's `exp` and `nbf` (seconds).
+    #[arg(long, env = "LRS_JWT_LEEWAY_SECS", default_value_t = 5)]
+    pub jwt_leeway_secs: u64,
+    /// Longest token lifetime accepted: `exp` minus `nbf` (else `iat`, else now), seconds.
+    #[arg(long, env = "LRS_JWT_MAX_LIFETIME_SECS", default_value_t = 86_400)]
+    pub jwt_max_lifetime_secs: u64,
+    /// Least time between two fetches of the JWK set (an unknown `kid` fetches it again
+    /// at most this often).
+    #[arg(long, env = "LRS_JWT_JWKS_MIN_REFRESH_SECS", default_value_t = 10)]
+    pub jwt_jwks_min_refresh_secs: u64,
+    /// Age after which the JWK set is fetched again in the background (seconds).
+    #[arg(long, env = "LRS_JWT_JWKS_TTL_SECS", default_value_t = 300)]
+    pub jwt_jwks_ttl_secs: u64,
 }

@@ -1,7 +1,12 @@
 use actix_web::{web, App, HttpServer};
 use clap::Parser;
-use karmayogi_lrs::auth::{self, Authenticator, JwtConfig};
-use karmayogi_lrs::config::{Cli, Command, CredentialsCommand, ServeArgs};
+use karmayogi_lrs::admin;
+use karmayogi_lrs::auth::{
+    self, Authenticator, Jwks, JwksOrigin, JwksSettings, JwtConfig, JwtKeys,
+};
+use karmayogi_lrs::config::{Cli, Command, CredentialsCommand, DepartmentsCommand, ServeArgs};
+use karmayogi_lrs::departments::Department;
+use karmayogi_lrs::error::XapiError;
 use karmayogi_lrs::http::middleware::{LastVersions, XapiHeaders};
 use karmayogi_lrs::http::{self, AppState, Limits};
 use karmayogi_lrs::store;
@@ -36,6 +41,7 @@ fn main() -> ExitCode {
         None => runtime.block_on(serve(cli.serve)),
         Some(Command::Serve(args)) => runtime.block_on(serve(args)),
         Some(Command::Credentials(cmd)) => runtime.block_on(credentials(cmd)),
+        Some(Command::Departments(cmd)) => runtime.block_on(departments(cmd)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -46,51 +52,55 @@ fn main() -> ExitCode {
     }
 }
 
+/// A command's error: the message alone (the status is for HTTP clients).
+fn cli_error(e: XapiError) -> String {
+    e.message
+}
+
 async fn credentials(cmd: CredentialsCommand) -> Result<(), String> {
+    // The command line administers the whole tree: it acts as the root.
+    let root = Department::root();
     match cmd {
         CredentialsCommand::Create {
             store,
             name,
             scopes,
+            department,
         } => {
-            let scopes = auth::parse_scopes(&scopes)?;
-            if scopes.is_empty() {
-                return Err("at least one scope is needed".into());
-            }
             let store = store::open(&store.store).await?;
-            // A key starting with `-` would be read as an option by `credentials revoke`
-            // and most other command lines; draw again (1 key in 64 starts with one).
-            let key = std::iter::repeat_with(|| auth::random_token(15))
-                .find(|k| !k.starts_with('-'))
-                .unwrap_or_default();
-            let secret = auth::random_token(30);
-            let record = auth::new_credential(&key, &secret, &name, &scopes)?;
-            store
-                .put_credential(&record)
-                .await
-                .map_err(|e| e.to_string())?;
+            let request = admin::NewCredential {
+                name,
+                scopes: admin::scope_list(&scopes),
+                department: Some(department),
+            };
+            let issued = admin::create_credential(&store, &root, request).await;
             store.close().await;
+            let issued = issued.map_err(cli_error)?;
             println!(
-                "key: {key}\nsecret: {secret}\nscopes: {}",
-                record.scopes.join(",")
+                "key: {}\nsecret: {}\nscopes: {}\ndepartment: {}",
+                issued.key,
+                issued.secret,
+                issued.scopes.join(","),
+                issued.department
             );
             Ok(())
         }
         CredentialsCommand::List { store } => {
             let store = store::open(&store.store).await?;
-            let list = store.list_credentials().await.map_err(|e| e.to_string())?;
+            let list = admin::list_credentials(&store, &root).await;
             store.close().await;
             let mut out = std::io::stdout().lock();
-            for c in list {
+            for c in list.map_err(cli_error)? {
                 let created = chrono::DateTime::from_timestamp_micros(c.created_us)
                     .map(|t| t.to_rfc3339())
                     .unwrap_or_default();
                 let _ = writeln!(
                     out,
-                    "{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}",
                     c.key,
                     c.name,
                     c.scopes.join(","),
+                    c.department,
                     created,
                     if c.revoked { "revoked" } else { "active" }
                 );
@@ -99,59 +109,156 @@ async fn credentials(cmd: CredentialsCommand) -> Result<(), String> {
         }
         CredentialsCommand::Revoke { store, key } => {
             let store = store::open(&store.store).await?;
-            let found = store
-                .revoke_credential(&key)
-                .await
-                .map_err(|e| e.to_string())?;
+            let revoked = admin::revoke_credential(&store, &root, &key).await;
             store.close().await;
-            if found {
-                println!("revoked {key}");
-                Ok(())
-            } else {
-                Err(format!("no credential with key {key}"))
-            }
+            revoked.map_err(cli_error)?;
+            println!("revoked {key}");
+            Ok(())
         }
     }
 }
 
-fn jwt_config(args: &ServeArgs) -> Result<Option<JwtConfig>, String> {
-    let (key, algorithm) = match (&args.jwt_hs256_secret, &args.jwt_rs256_public_key) {
-        (Some(_), Some(_)) => {
-            return Err(
-                "set either LRS_JWT_HS256_SECRET or LRS_JWT_RS256_PUBLIC_KEY, not both".into(),
-            )
+async fn departments(cmd: DepartmentsCommand) -> Result<(), String> {
+    let root = Department::root();
+    match cmd {
+        DepartmentsCommand::Create { store, path } => {
+            let store = store::open(&store.store).await?;
+            let created = admin::create_department(&store, &root, &path).await;
+            store.close().await;
+            println!("created {}", created.map_err(cli_error)?.path);
+            Ok(())
         }
-        (Some(secret), None) => (
-            jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()),
-            jsonwebtoken::Algorithm::HS256,
-        ),
-        (None, Some(path)) => {
-            let pem = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-            let key = jsonwebtoken::DecodingKey::from_rsa_pem(&pem)
-                .map_err(|e| format!("bad RSA key in {path}: {e}"))?;
-            (key, jsonwebtoken::Algorithm::RS256)
+        DepartmentsCommand::List { store } => {
+            let store = store::open(&store.store).await?;
+            let list = admin::list_departments(&store, &root).await;
+            store.close().await;
+            let mut out = std::io::stdout().lock();
+            for d in list.map_err(cli_error)? {
+                let created = d
+                    .created_us
+                    .and_then(chrono::DateTime::from_timestamp_micros)
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_else(|| "-".to_owned());
+                let parent = d
+                    .parent()
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "-".to_owned());
+                let _ = writeln!(out, "{}\t{parent}\t{created}", d.path);
+            }
+            Ok(())
         }
-        (None, None) => return Ok(None),
+        DepartmentsCommand::Remove { store, path, force } => {
+            let store = store::open(&store.store).await?;
+            let removed = admin::remove_department(&store, &root, &path, force).await;
+            store.close().await;
+            let removed = removed.map_err(cli_error)?;
+            for key in &removed.revoked {
+                println!("revoked {key}");
+            }
+            println!("removed {path} (its statements and documents are kept)");
+            Ok(())
+        }
+    }
+}
+
+/// Bearer-token settings from the flags; with an identity provider, the first fetch of
+/// its keys happens here (a failure is logged and the LRS starts anyway: bearer tokens
+/// get 503 until the keys load).
+async fn jwt_config(args: &ServeArgs) -> Result<Option<JwtConfig>, String> {
+    let authority_homepage = args.authority_homepage.clone();
+    let args = &args.jwt;
+    let statics = [&args.jwt_hs256_secret, &args.jwt_rs256_public_key]
+        .iter()
+        .filter(|a| a.is_some())
+        .count();
+    let providers = [&args.oidc_issuer, &args.jwt_jwks_url]
+        .iter()
+        .filter(|a| a.is_some())
+        .count();
+    if statics + providers > 1 {
+        return Err("set one source of bearer-token keys: LRS_JWT_HS256_SECRET, LRS_JWT_RS256_PUBLIC_KEY, LRS_JWT_JWKS_URL or LRS_OIDC_ISSUER".into());
+    }
+    if args.jwt_department_claim.is_empty() {
+        return Err("LRS_JWT_DEPARTMENT_CLAIM must not be empty".into());
+    }
+    let mut issuer = args.jwt_issuer.clone();
+    let keys = if let Some(secret) = &args.jwt_hs256_secret {
+        JwtKeys::Static {
+            key: jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()),
+            algorithm: jsonwebtoken::Algorithm::HS256,
+        }
+    } else if let Some(path) = &args.jwt_rs256_public_key {
+        let pem = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(&pem)
+            .map_err(|e| format!("bad RSA key in {path}: {e}"))?;
+        JwtKeys::Static {
+            key,
+            algorithm: jsonwebtoken::Algorithm::RS256,
+        }
+    } else if providers == 1 {
+        let origin = match (&args.oidc_issuer, &args.jwt_jwks_url) {
+            (Some(iss), _) => {
+                auth::check_url(iss).map_err(|e| format!("LRS_OIDC_ISSUER: {e}"))?;
+                match &issuer {
+                    Some(other) if other != iss => {
+                        return Err(format!("LRS_JWT_ISSUER (`{other}`) differs from LRS_OIDC_ISSUER (`{iss}`): unset LRS_JWT_ISSUER"));
+                    }
+                    _ => issuer = Some(iss.clone()),
+                }
+                JwksOrigin::Discovery {
+                    issuer: iss.clone(),
+                }
+            }
+            (None, Some(url)) => {
+                auth::check_url(url).map_err(|e| format!("LRS_JWT_JWKS_URL: {e}"))?;
+                JwksOrigin::Url(url.clone())
+            }
+            (None, None) => return Ok(None),
+        };
+        let jwks = Jwks::new(
+            origin,
+            JwksSettings {
+                min_refresh: std::time::Duration::from_secs(args.jwt_jwks_min_refresh_secs),
+                ttl: std::time::Duration::from_secs(args.jwt_jwks_ttl_secs.max(1)),
+                timeout: std::time::Duration::from_secs(10),
+            },
+        );
+        jwks.refresh().await;
+        JwtKeys::Jwks(jwks)
+    } else {
+        return Ok(None);
     };
-    Ok(Some(JwtConfig {
-        key,
-        algorithm,
-        issuer: args.jwt_issuer.clone(),
+    let config = JwtConfig {
+        keys,
+        issuer,
         audience: args.jwt_audience.clone(),
-        authority_homepage: args.authority_homepage.clone(),
-    }))
+        authority_homepage,
+        department_claim: args.jwt_department_claim.clone(),
+        leeway_secs: args.jwt_leeway_secs,
+        max_lifetime_secs: args.jwt_max_lifetime_secs,
+    };
+    tracing::info!("{}", config.describe());
+    Ok(Some(config))
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let store = store::open(&args.store.store).await?;
     match (&args.bootstrap_key, &args.bootstrap_secret) {
         (Some(key), Some(secret)) => {
-            let record = auth::new_credential(key, secret, "bootstrap", &[auth::Scope::All])?;
+            let record = auth::new_credential(
+                key,
+                secret,
+                "bootstrap",
+                &[auth::Scope::All, auth::Scope::Admin],
+                &Department::root(),
+            )?;
             store
                 .put_credential(&record)
                 .await
                 .map_err(|e| e.to_string())?;
-            tracing::info!("bootstrap credential `{key}` (scope all) is ready");
+            tracing::info!(
+                "bootstrap credential `{key}` (scopes all, admin; root department) is ready"
+            );
         }
         (None, None) => {
             let n = store
@@ -172,7 +279,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         auth: Authenticator::new(
             store.clone(),
             args.authority_homepage.clone(),
-            jwt_config(&args)?,
+            jwt_config(&args).await?,
         ),
         store: store.clone(),
         clock: Default::default(),

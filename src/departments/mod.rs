@@ -121,6 +121,64 @@ impl Department {
     }
 }
 
+/// Records are keyed by their id within their department: the bare id in the root (so a
+/// store from before departments needs no migration), `id department` elsewhere. Ids
+/// (UUIDs, sha2 hashes, IRIs) contain no space, so the key splits back unambiguously, and
+/// every department's record of one id lies in `copies_range(id)`.
+pub fn record_key(id: &str, department: &Department) -> String {
+    if department.is_root() {
+        id.to_owned()
+    } else {
+        format!("{id} {}", department.0)
+    }
+}
+
+/// The id and the department of a record key.
+pub fn split_record_key(key: &str) -> (&str, Department) {
+    match key.split_once(' ') {
+        Some((id, d)) => (id, Department(d.to_owned())),
+        None => (key, Department::root()),
+    }
+}
+
+/// The half-open range of record keys holding `id`, in every department: `id` itself and
+/// `id <department>` (`!` is the character after the space).
+pub fn copies_range(id: &str) -> (String, String) {
+    (id.to_owned(), format!("{id}!"))
+}
+
+/// The statement filter key that selects a department's subtree.
+pub fn filter_key(department: &Department) -> String {
+    format!("d:{}", department.0)
+}
+
+/// The filter keys a statement stored in `department` carries: one per department whose
+/// subtree holds it, the root excepted (a root reader filters on nothing).
+pub fn placement_keys(department: &Department) -> Vec<String> {
+    department
+        .lineage()
+        .iter()
+        .filter(|d| !d.is_root())
+        .map(filter_key)
+        .collect()
+}
+
+/// Which of several departments' copies of one record a reader in `reader` gets: those
+/// outside its subtree never; of the rest, the one nearest to `reader` (fewest levels
+/// below it), ties broken by path order, so the answer is the same every time.
+pub fn nearest<'a, T>(
+    reader: &Department,
+    copies: impl IntoIterator<Item = (Department, T)>,
+) -> Option<(Department, T)>
+where
+    T: 'a,
+{
+    copies
+        .into_iter()
+        .filter(|(d, _)| d.is_within(reader))
+        .min_by(|(a, _), (b, _)| a.depth().cmp(&b.depth()).then_with(|| a.cmp(b)))
+}
+
 impl fmt::Display for Department {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_root() {
@@ -180,6 +238,40 @@ mod tests {
     }
 
     #[test]
+    fn record_keys_split_back() {
+        let d = Department::parse("moe/dhe").unwrap();
+        let k = record_key("3f1c", &d);
+        assert_eq!(k, "3f1c moe/dhe");
+        assert_eq!(split_record_key(&k), ("3f1c", d.clone()));
+        assert_eq!(record_key("3f1c", &Department::root()), "3f1c");
+        assert_eq!(split_record_key("3f1c"), ("3f1c", Department::root()));
+        let (lo, hi) = copies_range("3f1c");
+        for key in ["3f1c", "3f1c moe/dhe", "3f1c a"] {
+            assert!(lo.as_str() <= key && key < hi.as_str(), "{key}");
+        }
+        for key in ["3f1c0", "3f1", "3f1c-x", "3f1d"] {
+            assert!(!(lo.as_str() <= key && key < hi.as_str()), "{key}");
+        }
+        assert_eq!(placement_keys(&d), ["d:moe", "d:moe/dhe"]);
+        assert!(placement_keys(&Department::root()).is_empty());
+    }
+
+    #[test]
+    fn nearest_copy_within_the_subtree() {
+        let p = |s| Department::parse(s).unwrap();
+        let copies = vec![
+            (p("moe/dhe/ugc"), 1),
+            (p("moe/b"), 2),
+            (p("moe/a"), 3),
+            (p("mha"), 4),
+        ];
+        assert_eq!(nearest(&p("moe"), copies.clone()).map(|c| c.1), Some(3));
+        assert_eq!(nearest(&p("moe/dhe"), copies.clone()).map(|c| c.1), Some(1));
+        assert_eq!(nearest(&p("mha/x"), copies.clone()), None);
+        assert_eq!(nearest(&Department::root(), copies).map(|c| c.1), Some(4));
+    }
+
+    #[test]
     fn lineage_and_parent() {
         let d = Department::parse("a/b/c").unwrap();
         let names: Vec<String> = d.lineage().iter().map(|d| d.to_string()).collect();
@@ -191,5 +283,165 @@ mod tests {
             Department::parse("a").unwrap().parent(),
             Some(Department::root())
         );
+    }
+}
+
+// --- Delegated administration (the admin API and the `departments` command) ---
+
+/// Whether a caller of department `caller` may create or remove department `target`:
+/// only strictly below its own (nobody creates or removes its own department or the root).
+pub fn may_administer_department(caller: &Department, target: &Department) -> bool {
+    target != caller && target.is_within(caller)
+}
+
+/// Whether a caller of department `caller` may issue, list and revoke credentials of
+/// `department`: anywhere within its subtree, its own department included.
+pub fn may_administer_credentials_of(caller: &Department, department: &Department) -> bool {
+    department.is_within(caller)
+}
+
+/// Tree order: a department before its sub-departments, siblings by name, compared
+/// segment by segment (`moe`, `moe/dhe`, `moe-x`; byte order would put `moe-x` between
+/// `moe` and `moe/dhe`).
+pub fn tree_order(a: &Department, b: &Department) -> std::cmp::Ordering {
+    a.0.split('/').cmp(b.0.split('/'))
+}
+
+/// The items whose department lies strictly below `top`, in tree order.
+pub fn strictly_below<T>(
+    top: &Department,
+    items: impl IntoIterator<Item = T>,
+    department: impl Fn(&T) -> &Department,
+) -> Vec<T> {
+    let mut out: Vec<T> = items
+        .into_iter()
+        .filter(|t| may_administer_department(top, department(t)))
+        .collect();
+    out.sort_by(|a, b| tree_order(department(a), department(b)));
+    out
+}
+
+/// What a department's subtree holds that stops its removal (unless forced).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holdings {
+    pub active_credentials: usize,
+    pub statements: bool,
+    pub documents: bool,
+}
+
+impl Holdings {
+    pub fn is_empty(&self) -> bool {
+        self.active_credentials == 0 && !self.statements && !self.documents
+    }
+
+    /// E.g. `2 active credentials, statements and documents`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        match self.active_credentials {
+            0 => {}
+            1 => parts.push("1 active credential".to_owned()),
+            n => parts.push(format!("{n} active credentials")),
+        }
+        if self.statements {
+            parts.push("statements".to_owned());
+        }
+        if self.documents {
+            parts.push("documents".to_owned());
+        }
+        match parts.len() {
+            0 => "nothing".to_owned(),
+            1 => parts.remove(0),
+            _ => {
+                let last = parts.pop().unwrap_or_default();
+                format!("{} and {last}", parts.join(", "))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod admin_tests {
+    use super::*;
+
+    fn p(s: &str) -> Department {
+        Department::parse(s).unwrap()
+    }
+
+    #[test]
+    fn departments_are_administered_strictly_from_above() {
+        let root = Department::root();
+        assert!(may_administer_department(&root, &p("moe")));
+        assert!(may_administer_department(&root, &p("moe/dhe")));
+        assert!(may_administer_department(&p("moe"), &p("moe/dhe")));
+        assert!(may_administer_department(&p("moe"), &p("moe/dhe/ugc")));
+        assert!(!may_administer_department(&p("moe"), &p("moe")));
+        assert!(!may_administer_department(&root, &root));
+        assert!(!may_administer_department(&p("moe"), &root));
+        assert!(!may_administer_department(&p("moe"), &p("mha")));
+        assert!(!may_administer_department(&p("moe"), &p("mha/x")));
+        assert!(!may_administer_department(&p("moe"), &p("moex")));
+        assert!(!may_administer_department(&p("moe/dhe"), &p("moe")));
+    }
+
+    #[test]
+    fn credentials_are_administered_within_the_subtree() {
+        let root = Department::root();
+        assert!(may_administer_credentials_of(&root, &root));
+        assert!(may_administer_credentials_of(&root, &p("mha")));
+        assert!(may_administer_credentials_of(&p("moe"), &p("moe")));
+        assert!(may_administer_credentials_of(&p("moe"), &p("moe/dhe")));
+        assert!(!may_administer_credentials_of(&p("moe"), &root));
+        assert!(!may_administer_credentials_of(&p("moe"), &p("mha")));
+        assert!(!may_administer_credentials_of(&p("moe/dhe"), &p("moe")));
+    }
+
+    #[test]
+    fn subtree_in_tree_order() {
+        let all = [
+            "moe-x",
+            "mha",
+            "moe/dhe/ugc",
+            "moe",
+            "moe/dhe",
+            "moe/a",
+            "moex",
+        ]
+        .map(p);
+        let names = |v: Vec<&Department>| v.iter().map(|d| d.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            names(strictly_below(&p("moe"), all.iter(), |d| d)),
+            ["moe/a", "moe/dhe", "moe/dhe/ugc"]
+        );
+        assert_eq!(
+            names(strictly_below(&Department::root(), all.iter(), |d| d)),
+            [
+                "mha",
+                "moe",
+                "moe/a",
+                "moe/dhe",
+                "moe/dhe/ugc",
+                "moe-x",
+                "moex"
+            ]
+        );
+        assert!(strictly_below(&p("moe/dhe/ugc"), all.iter(), |d| d).is_empty());
+    }
+
+    #[test]
+    fn holdings_say_what_blocks_a_removal() {
+        assert!(Holdings::default().is_empty());
+        let h = |c, s, d| Holdings {
+            active_credentials: c,
+            statements: s,
+            documents: d,
+        };
+        assert_eq!(h(1, false, false).describe(), "1 active credential");
+        assert_eq!(h(0, true, false).describe(), "statements");
+        assert_eq!(h(0, true, true).describe(), "statements and documents");
+        assert_eq!(
+            h(2, true, true).describe(),
+            "2 active credentials, statements and documents"
+        );
+        assert!(!h(0, false, true).is_empty());
     }
 }

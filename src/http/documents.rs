@@ -116,7 +116,7 @@ async fn get_document(
     let cred = authenticate(&req, &state).await?;
     cred.require(read_need(resource))?;
     let target = target(&req, resource, Op::Get)?;
-    match target.key() {
+    match target.key(&cred.department) {
         Some(key) => {
             let pre = preconditions(&req)?;
             let document = state.store.get_document(&key).await?.ok_or_else(|| {
@@ -150,7 +150,7 @@ async fn get_document(
         None => {
             let ids = state
                 .store
-                .list_documents(&target.scope, target.since_us)
+                .list_documents(&cred.department, &target.scope, target.since_us)
                 .await?;
             let body = Value::from(ids).to_string();
             Ok(HttpResponse::Ok()
@@ -196,7 +196,7 @@ async fn write_document(
         content_type
     };
     let key = target
-        .key()
+        .key(&cred.department)
         .ok_or_else(|| XapiError::internal("document request without a document id"))?;
     let update = match op {
         Op::Put => doc::put_update(
@@ -228,7 +228,7 @@ async fn delete_document(
     let cred = authenticate(&req, &state).await?;
     cred.require(write_need(resource))?;
     let target = target(&req, resource, Op::Delete)?;
-    match target.key() {
+    match target.key(&cred.department) {
         Some(key) => {
             let pre = preconditions(&req)?;
             state
@@ -236,7 +236,12 @@ async fn delete_document(
                 .update_document(&key, doc::delete_update(pre))
                 .await?;
         }
-        None => state.store.delete_documents(&target.scope).await?,
+        None => {
+            state
+                .store
+                .delete_documents(&cred.department, &target.scope)
+                .await?
+        }
     }
     Ok(HttpResponse::NoContent().finish())
 }
@@ -295,7 +300,8 @@ async fn get_activity(req: HttpRequest, state: web::Data<AppState>) -> XapiResul
             .req("Communication 2.5.s1.table1.row1"));
     }
     let mut activity = json!({ "objectType": "Activity", "id": id });
-    if let Some(def) = state.store.get_activity_definition(id).await? {
+    let copies = state.store.get_activity_definitions(id).await?;
+    if let Some(def) = doc::visible_definition(&cred.department, copies) {
         if def.as_object().is_some_and(|d| !d.is_empty()) {
             activity["definition"] = def;
         }

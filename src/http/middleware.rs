@@ -1,6 +1,9 @@
 //! Cross-cutting HTTP behaviour for every xAPI resource: the version header (Communication
 //! 3.3), CORS for browser content, alternate request syntax (Communication 1.3, 1.0.x only)
 //! and JSON errors for anything that never reached a handler.
+//!
+//! The admin API (`/admin`) is not xAPI: it gets the JSON errors only (no version header,
+//! no alternate syntax, no CORS: it is not meant for content running in browsers).
 use crate::error::XapiError;
 use crate::xapi::XapiVersion;
 use actix_web::body::{BoxBody, MessageBody};
@@ -18,7 +21,7 @@ pub const VERSION_HEADER: &str = "x-experience-api-version";
 const ALLOWED_METHODS: &str = "GET, HEAD, PUT, POST, DELETE, OPTIONS";
 const ALLOWED_HEADERS: &str =
     "Authorization, Content-Type, X-Experience-API-Version, If-Match, If-None-Match, Content-Length, Accept-Language";
-const EXPOSED_HEADERS: &str = "ETag, Last-Modified, X-Experience-API-Consistent-Through, X-Experience-API-Version, Content-Type, Content-Length";
+const EXPOSED_HEADERS: &str = "ETag, Last-Modified, X-Experience-API-Consistent-Through, X-Experience-API-Version, X-Department, Content-Type, Content-Length";
 
 /// The headers the alternate request syntax may carry as form fields.
 const FORM_HEADERS: [&str; 6] = [
@@ -102,20 +105,23 @@ fn error_response(req: ServiceRequest, e: XapiError) -> ServiceResponse<BoxBody>
     ServiceResponse::new(http_req, actix_web::ResponseError::error_response(&e))
 }
 
-/// Adds the version and CORS headers to any response.
-///
+/// Whether a request path belongs to the admin API.
+fn is_admin(path: &str) -> bool {
+    path == "/admin" || path.starts_with("/admin/")
+}
+
 /// Errors produced by the framework itself (405 for a method a resource lacks, …) get
 /// the JSON error body here.
-fn finish(
-    res: ServiceResponse<BoxBody>,
-    version: XapiVersion,
-    cors: bool,
-) -> ServiceResponse<BoxBody> {
+fn json_errors(res: ServiceResponse<BoxBody>, xapi: bool) -> ServiceResponse<BoxBody> {
     let status = res.status();
-    let mut res = if status.as_u16() >= 400 && !res.headers().contains_key(header::CONTENT_TYPE) {
+    if status.as_u16() >= 400 && !res.headers().contains_key(header::CONTENT_TYPE) {
         let e = if status.as_u16() == 405 {
-            XapiError::new(status, "this resource does not support that method")
-                .req("Communication 3.2 (methods of each resource)")
+            let e = XapiError::new(status, "this resource does not support that method");
+            if xapi {
+                e.req("Communication 3.2 (methods of each resource)")
+            } else {
+                e
+            }
         } else {
             XapiError::new(status, status.canonical_reason().unwrap_or("error"))
         };
@@ -128,7 +134,16 @@ fn finish(
         })
     } else {
         res
-    };
+    }
+}
+
+/// Adds the version and CORS headers to any response (and JSON error bodies).
+fn finish(
+    res: ServiceResponse<BoxBody>,
+    version: XapiVersion,
+    cors: bool,
+) -> ServiceResponse<BoxBody> {
+    let mut res = json_errors(res, true);
     let h = res.headers_mut();
     h.insert(
         HeaderName::from_static(VERSION_HEADER),
@@ -171,8 +186,14 @@ where
     forward_ready!(service);
 
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
-        let cors = req.headers().contains_key(header::ORIGIN);
         let service = Rc::clone(&self.service);
+        if is_admin(req.path()) {
+            return Box::pin(async move {
+                let res = service.call(req).await?;
+                Ok(json_errors(res.map_into_boxed_body(), false))
+            });
+        }
+        let cors = req.headers().contains_key(header::ORIGIN);
         let max_body = self.max_body_bytes;
         let last_versions = Arc::clone(&self.last_versions);
 

@@ -1,4 +1,5 @@
 //! actix-web: routing, headers, auth, content negotiation, errors. One module per resource.
+pub mod admin;
 pub mod documents;
 pub mod middleware;
 pub mod statements;
@@ -147,7 +148,7 @@ async fn about(req: HttpRequest) -> HttpResponse {
     )
 }
 
-/// All xAPI resources under `/xapi`.
+/// All xAPI resources under `/xapi`; the admin API under `/admin`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/xapi")
@@ -162,5 +163,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .configure(documents::configure),
     )
+    .configure(admin::configure)
     .default_service(web::to(middleware::not_found));
 }

@@ -1,6 +1,7 @@
 //! The Statements resource (Communication 2.1): PUT, POST, GET, HEAD.
 use super::{authenticate, body, version, AppState, Params};
-use crate::auth::Need;
+use crate::auth::{Credential, Need};
+use crate::departments::{self, Department};
 use crate::error::{XapiError, XapiResult};
 use crate::store::{InsertOutcome, StatementBatch, StoredStatement};
 use crate::xapi::multipart::{self, AttachmentContent};
@@ -13,6 +14,35 @@ use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
 const CONSISTENT_THROUGH: &str = "x-experience-api-consistent-through";
+/// Narrows a statement read to a department within the credential's subtree; names, in a
+/// single-statement answer, the department the statement belongs to.
+pub const DEPARTMENT_HEADER: &str = "x-department";
+
+/// The department whose subtree a statement read covers: the credential's, or the one the
+/// `X-Department` header names within it. Outside it, or malformed: 403, the same whether
+/// or not such a department exists.
+fn reading_department(req: &HttpRequest, cred: &Credential) -> XapiResult<Department> {
+    let Some(v) = req.headers().get(DEPARTMENT_HEADER) else {
+        return Ok(cred.department.clone());
+    };
+    let outside = || {
+        XapiError::forbidden(format!(
+            "`X-Department` must name a department within this credential's, `{}`",
+            cred.department
+        ))
+        .at("X-Department")
+    };
+    let d = v
+        .to_str()
+        .ok()
+        .and_then(|s| Department::parse(s.trim()).ok())
+        .ok_or_else(outside)?;
+    if d.is_within(&cred.department) {
+        Ok(d)
+    } else {
+        Err(outside())
+    }
+}
 
 /// Every Statements response, errors included, says how far reads are consistent
 /// (Communication 2.1.3.s2.b4): the store's answer, taken before the request's own reads.
@@ -223,7 +253,7 @@ async fn store_statements(
                 .to_owned(),
         );
         sent.push(Sent {
-            id: p.record.id.clone(),
+            id: departments::record_key(&p.record.id, &cred.department),
             stored_us: p.record.stored_us,
             statement: p.statement,
             timestamp_given: p.timestamp_given,
@@ -232,12 +262,13 @@ async fn store_statements(
         definitions.extend(p.definitions);
     }
     loop {
-        let batch = StatementBatch {
+        let batch = StatementBatch::new(
+            &cred.department,
             records,
-            attachments: attachments.clone(),
+            attachments.clone(),
             definitions,
-            merge_definition: document::merge_definition,
-        };
+            document::merge_definition,
+        );
         let existing = match state.store.insert_statements(batch).await? {
             InsertOutcome::Inserted => return Ok(ids),
             InsertOutcome::Existing(existing) => existing,
@@ -297,12 +328,17 @@ async fn get_inner(req: &HttpRequest, state: &AppState) -> XapiResult<HttpRespon
         .zip(given.values())
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
+    let reader = reading_department(req, &cred)?;
     let mut after = None;
     if let Some(token) = given.get("more") {
         if pairs.len() != 1 {
             return Err(XapiError::bad_request("`more` takes no other parameter").at("more"));
         }
-        let (p, pos) = query::decode_cursor(token)?;
+        let (p, pos, department) = query::decode_cursor(token)?;
+        // A cursor continues one reader's query: from another department it is no cursor.
+        if department != reader.as_str() {
+            return Err(XapiError::bad_request("invalid `more` cursor").at("more"));
+        }
         pairs = p;
         after = Some(pos);
     }
@@ -323,10 +359,17 @@ async fn get_inner(req: &HttpRequest, state: &AppState) -> XapiResult<HttpRespon
             format,
             attachments,
         } => {
-            let found = state.store.get_statement(&id).await?;
-            let s = match found {
-                Some(s) if s.voided == voided => s,
-                _ => {
+            let copies = state.store.get_statement_copies(&id).await?;
+            let found = departments::nearest(
+                &reader,
+                copies
+                    .into_iter()
+                    .filter(|s| s.voided == voided)
+                    .map(|s| (departments::split_record_key(&s.id).1, s)),
+            );
+            let (from, s) = match found {
+                Some(found) => found,
+                None => {
                     return Err(XapiError::not_found(if voided {
                         "no voided statement with that id"
                     } else {
@@ -342,17 +385,30 @@ async fn get_inner(req: &HttpRequest, state: &AppState) -> XapiResult<HttpRespon
                     return Err(XapiError::not_found("no statement with that id"));
                 }
             }
-            format_statements(std::slice::from_mut(&mut value), format, &accept, state).await?;
+            format_statements(
+                std::slice::from_mut(&mut value),
+                format,
+                &accept,
+                &reader,
+                state,
+            )
+            .await?;
             let json = value.to_string();
             let last_modified = http_date(s.stored_us);
             let rows = [s];
-            respond_with(
+            let mut resp = respond_with(
                 json,
                 if attachments { Some(&rows[..]) } else { None },
                 &last_modified,
                 state,
             )
-            .await
+            .await?;
+            // Which department's statement this is, when several hold the id.
+            if let Ok(v) = HeaderValue::from_str(&from.to_string()) {
+                resp.headers_mut()
+                    .insert(header::HeaderName::from_static(DEPARTMENT_HEADER), v);
+            }
+            Ok(resp)
         }
         StatementsGet::Query {
             mut query,
@@ -361,6 +417,10 @@ async fn get_inner(req: &HttpRequest, state: &AppState) -> XapiResult<HttpRespon
             params,
         } => {
             query.after = after;
+            if !reader.is_root() {
+                // Last: the more selective filters drive the index scan.
+                query.keys.push(departments::filter_key(&reader));
+            }
             let limit = query.limit;
             query.limit = limit + 1;
             let mut rows = state.store.query_statements(&query).await?;
@@ -370,7 +430,7 @@ async fn get_inner(req: &HttpRequest, state: &AppState) -> XapiResult<HttpRespon
                     format!(
                         "{}?more={}",
                         req.path(),
-                        query::encode_cursor(&params, (last.stored_us, &last.id))
+                        query::encode_cursor(&params, (last.stored_us, &last.id), reader.as_str())
                     )
                 })
             } else {
@@ -395,7 +455,7 @@ async fn get_inner(req: &HttpRequest, state: &AppState) -> XapiResult<HttpRespon
                     .map(|r| serde_json::from_str(&r.json))
                     .collect::<Result<_, _>>()
                     .map_err(|e| XapiError::internal(e.to_string()))?;
-                format_statements(&mut values, format, &accept, state).await?;
+                format_statements(&mut values, format, &accept, &reader, state).await?;
                 Value::from(values).to_string()
             };
             let body = format!(
@@ -419,6 +479,7 @@ async fn format_statements(
     values: &mut [Value],
     format: Format,
     accept: &[String],
+    reader: &Department,
     state: &AppState,
 ) -> XapiResult<()> {
     match format {
@@ -433,7 +494,8 @@ async fn format_statements(
             ids.dedup();
             let mut defs = HashMap::with_capacity(ids.len());
             for id in ids {
-                if let Some(d) = state.store.get_activity_definition(&id).await? {
+                let copies = state.store.get_activity_definitions(&id).await?;
+                if let Some(d) = document::visible_definition(reader, copies) {
                     defs.insert(id, d);
                 }
             }
@@ -463,7 +525,11 @@ async fn respond_with(
                 .collect();
             wanted.sort();
             wanted.dedup();
-            let contents = state.store.get_attachments(&wanted).await?;
+            let mut contents = state.store.get_attachments(&wanted).await?;
+            for a in &mut contents {
+                // Stored by record key; sent by the hash the statement names.
+                a.sha2 = departments::split_record_key(&a.sha2).0.to_owned();
+            }
             let (ct, body) = multipart::build(json.as_bytes(), &contents);
             Ok(resp.content_type(ct).body(body))
         }

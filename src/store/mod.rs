@@ -5,8 +5,13 @@ mod key_index;
 pub mod mongo;
 pub mod sqlite;
 
+use crate::departments::{self, Department};
 use crate::error::XapiError;
 use crate::xapi::multipart::AttachmentContent;
+pub use crate::xapi::records::{
+    Document, DocumentChange, DocumentKey, DocumentScope, DocumentUpdate, StatementQuery,
+    StatementRecord, StoredStatement,
+};
 use async_trait::async_trait;
 use serde_json::Value;
 use std::sync::Arc;
@@ -40,45 +45,65 @@ impl From<StoreError> for XapiError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A statement prepared for storage.
-#[derive(Debug, Clone)]
-pub struct StatementRecord {
-    pub id: String,
-    /// The statement as it will be returned (exact format), serialized once.
-    pub json: String,
-    /// `stored`, as microseconds since the Unix epoch; unique and increasing per process.
-    pub stored_us: i64,
-    /// Set when this is a voiding statement: the id of the statement it voids.
-    pub voids: Option<String>,
-    /// Derived filter keys (see `xapi::statement::index_keys`), served by an index.
-    pub keys: Vec<String>,
-    /// When the object is a StatementRef: the target whose filter keys this statement also
-    /// answers to (StatementRef filter semantics).
-    pub inherits_keys_of: Option<String>,
-    /// sha2 of every attachment the statement uses (contents passed beside the batch).
-    pub attachment_sha2: Vec<String>,
-}
-
-/// A statement as stored.
-#[derive(Debug, Clone)]
-pub struct StoredStatement {
-    pub id: String,
-    pub json: String,
-    pub stored_us: i64,
-    pub voided: bool,
-    pub attachment_sha2: Vec<String>,
-}
-
 /// Merges a newly seen activity definition into the canonical one (an xAPI rule, passed in).
 pub type DefinitionMerge = fn(Option<Value>, &Value) -> Value;
 
-/// One atomic write of statements: stored whole or not at all.
+/// One atomic write of statements into one department: stored whole or not at all.
+/// Built only by `StatementBatch::new`, which keys every record by its department.
 pub struct StatementBatch {
+    /// Record keys (`departments::record_key`) in `id`, `voids`, `inherits_keys_of` and
+    /// `attachment_sha2`; the department's filter keys among `keys`.
     pub records: Vec<StatementRecord>,
+    /// Keyed by record key too (`sha2` is `record_key(sha2, department)`).
     pub attachments: Vec<AttachmentContent>,
-    /// Activity definitions to merge into the canonical definitions (define scope).
+    /// Activity definitions (by record key) to merge into the canonical definitions.
     pub definitions: Vec<(String, Value)>,
     pub merge_definition: DefinitionMerge,
+}
+
+impl StatementBatch {
+    /// Places prepared records in `department`: ids, voiding and StatementRef targets,
+    /// attachments and activity definitions are all that department's (voiding and
+    /// StatementRef resolution never reach another department), and each statement gets
+    /// the filter keys of every department whose subtree holds it.
+    pub fn new(
+        department: &Department,
+        mut records: Vec<StatementRecord>,
+        mut attachments: Vec<AttachmentContent>,
+        mut definitions: Vec<(String, Value)>,
+        merge_definition: DefinitionMerge,
+    ) -> StatementBatch {
+        if !department.is_root() {
+            let placement = departments::placement_keys(department);
+            let key = |id: &str| departments::record_key(id, department);
+            for r in &mut records {
+                r.id = key(&r.id);
+                r.voids = r.voids.as_deref().map(key);
+                r.inherits_keys_of = r.inherits_keys_of.as_deref().map(key);
+                r.attachment_sha2 = r.attachment_sha2.iter().map(|h| key(h)).collect();
+                r.keys.extend(placement.iter().cloned());
+            }
+            for a in &mut attachments {
+                a.sha2 = key(&a.sha2);
+            }
+            for (id, _) in &mut definitions {
+                *id = key(id);
+            }
+        }
+        StatementBatch {
+            records,
+            attachments,
+            definitions,
+            merge_definition,
+        }
+    }
+}
+
+/// A department of the tree (the root is implicit and never stored).
+#[derive(Debug, Clone)]
+pub struct DepartmentRecord {
+    pub path: Department,
+    pub created_us: i64,
 }
 
 /// Result of inserting a batch.
@@ -88,114 +113,6 @@ pub enum InsertOutcome {
     /// Some ids already exist: nothing was written. Holds (id, stored json) of each.
     Existing(Vec<(String, String)>),
 }
-
-/// A query of the statements resource, already validated and reduced to index keys.
-#[derive(Debug, Clone, Default)]
-pub struct StatementQuery {
-    /// Every key must match (AND); empty means all statements.
-    pub keys: Vec<String>,
-    /// stored > since
-    pub since_us: Option<i64>,
-    /// stored <= until
-    pub until_us: Option<i64>,
-    pub ascending: bool,
-    /// Resume after this (stored_us, id) position (cursor paging).
-    pub after: Option<(i64, String)>,
-    pub limit: usize,
-}
-
-/// What identifies one document.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct DocumentKey {
-    pub scope: DocumentScope,
-    pub document_id: String,
-}
-
-/// The set of documents a multiple-document GET or DELETE addresses.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum DocumentScope {
-    State {
-        activity_id: String,
-        agent: String,
-        registration: Option<String>,
-    },
-    ActivityProfile {
-        activity_id: String,
-    },
-    AgentProfile {
-        agent: String,
-    },
-}
-
-impl DocumentScope {
-    /// The scope as one string, the same in every backend: a JSON array, unambiguous
-    /// whatever the IRIs and agent keys inside contain.
-    pub fn key(&self) -> String {
-        let parts: Vec<&str> = match self {
-            DocumentScope::State {
-                activity_id,
-                agent,
-                registration,
-            } => {
-                vec![
-                    "state",
-                    activity_id,
-                    agent,
-                    registration.as_deref().unwrap_or(""),
-                ]
-            }
-            DocumentScope::ActivityProfile { activity_id } => vec!["activity", activity_id],
-            DocumentScope::AgentProfile { agent } => vec!["agent", agent],
-        };
-        serde_json::to_string(&parts).unwrap_or_default()
-    }
-
-    /// The half-open range `[lo, hi)` of scope keys a multiple-document GET or DELETE
-    /// addresses: exactly this scope, except that a State scope without a registration
-    /// covers every registration of that Activity and Agent (Communication 2.3: "Activity
-    /// + Agent [+ registration if specified]").
-    pub fn key_range(&self) -> (String, String) {
-        match self {
-            DocumentScope::State {
-                activity_id,
-                agent,
-                registration: None,
-            } => {
-                let head = serde_json::to_string(&["state", activity_id.as_str(), agent.as_str()])
-                    .unwrap_or_default();
-                // `["state","a","b"]` → every key starting `["state","a","b",`.
-                let open = format!("{},", head.trim_end_matches(']'));
-                let end = format!("{}-", head.trim_end_matches(']'));
-                (open, end)
-            }
-            _ => {
-                let k = self.key();
-                let end = format!("{k}\u{0}");
-                (k, end)
-            }
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Document {
-    pub content_type: String,
-    pub content: bytes::Bytes,
-    pub etag: String,
-    pub updated_us: i64,
-}
-
-/// What a document update decides, given the current document (if any).
-pub enum DocumentChange {
-    Put(Document),
-    Delete,
-    Keep,
-}
-
-/// `Fn`, not `FnOnce`: a backend whose transaction lost a write conflict (MongoDB) reads the
-/// document again and asks again.
-pub type DocumentUpdate =
-    Box<dyn Fn(Option<&Document>) -> Result<DocumentChange, XapiError> + Send + Sync + 'static>;
 
 /// A credential as stored (secret only as a hash).
 #[derive(Debug, Clone)]
@@ -214,16 +131,25 @@ pub struct CredentialRecord {
 pub trait Store: Send + Sync + 'static {
     /// Stores a batch atomically and durably, or reports the ids that already exist.
     async fn insert_statements(&self, batch: StatementBatch) -> StoreResult<InsertOutcome>;
-    async fn get_statement(&self, id: &str) -> StoreResult<Option<StoredStatement>>;
+    /// The statement under this record key.
+    async fn get_statement(&self, key: &str) -> StoreResult<Option<StoredStatement>>;
+    /// Every department's statement with this id (record keys in `copies_range(id)`);
+    /// the caller keeps those its reader may see.
+    async fn get_statement_copies(&self, id: &str) -> StoreResult<Vec<StoredStatement>>;
     /// Non-voided statements matching the query, in order, at most `limit`.
     async fn query_statements(&self, query: &StatementQuery) -> StoreResult<Vec<StoredStatement>>;
     async fn get_attachments(&self, sha2: &[String]) -> StoreResult<Vec<AttachmentContent>>;
-    async fn get_activity_definition(&self, activity_id: &str) -> StoreResult<Option<Value>>;
+    /// Every department's canonical definition of this activity, by record key.
+    async fn get_activity_definitions(
+        &self,
+        activity_id: &str,
+    ) -> StoreResult<Vec<(String, Value)>>;
 
     async fn get_document(&self, key: &DocumentKey) -> StoreResult<Option<Document>>;
     /// Ids of the documents in scope updated after `since_us`.
     async fn list_documents(
         &self,
+        department: &Department,
         scope: &DocumentScope,
         since_us: Option<i64>,
     ) -> StoreResult<Vec<String>>;
@@ -233,7 +159,25 @@ pub trait Store: Send + Sync + 'static {
         key: &DocumentKey,
         update: DocumentUpdate,
     ) -> StoreResult<Option<Document>>;
-    async fn delete_documents(&self, scope: &DocumentScope) -> StoreResult<()>;
+    async fn delete_documents(
+        &self,
+        department: &Department,
+        scope: &DocumentScope,
+    ) -> StoreResult<()>;
+    /// Whether any document lies in `department`'s subtree.
+    async fn has_documents_in(&self, department: &Department) -> StoreResult<bool>;
+
+    /// Adds a department; false when it already exists.
+    async fn put_department(&self, department: &DepartmentRecord) -> StoreResult<bool>;
+    async fn get_department(&self, path: &Department) -> StoreResult<Option<DepartmentRecord>>;
+    /// Every department (not the root), in path order.
+    async fn list_departments(&self) -> StoreResult<Vec<DepartmentRecord>>;
+    /// Removes a department record; false when there was none.
+    async fn remove_department(&self, path: &Department) -> StoreResult<bool>;
+    /// The root always exists.
+    async fn department_exists(&self, path: &Department) -> StoreResult<bool> {
+        Ok(path.is_root() || self.get_department(path).await?.is_some())
+    }
 
     async fn put_credential(&self, credential: &CredentialRecord) -> StoreResult<()>;
     async fn get_credential(&self, key: &str) -> StoreResult<Option<CredentialRecord>>;

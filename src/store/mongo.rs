@@ -23,6 +23,7 @@
 //! transient errors and write conflicts. Values reach queries only as BSON strings: no
 //! user JSON ever becomes a query document, so `{"$where": …}` in a parameter is data.
 use super::*;
+use crate::xapi::records::subtree_scope_ranges;
 use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{doc, Binary, Bson, Document as BsonDoc};
 use mongodb::error::{
@@ -67,6 +68,7 @@ pub struct MongoStore {
     activities: Collection<BsonDoc>,
     documents: Collection<BsonDoc>,
     credentials: Collection<BsonDoc>,
+    departments: Collection<BsonDoc>,
     write_concern: WriteConcern,
 }
 
@@ -302,16 +304,16 @@ fn query_hint(q: &StatementQuery) -> &'static str {
     }
 }
 
-/// The documents collection keys a scope by one string: a JSON array, unambiguous
-/// whatever the ids contain.
-fn scope_key(scope: &DocumentScope) -> String {
-    scope.key()
+/// Filter on the scope keys a multiple-document GET or DELETE addresses.
+fn scope_range(department: &Department, scope: &DocumentScope) -> BsonDoc {
+    let (lo, hi) = scope.key_range_in(department);
+    doc! { "$gte": lo, "$lt": hi }
 }
 
-/// Filter on the scope keys a multiple-document GET or DELETE addresses.
-fn scope_range(scope: &DocumentScope) -> BsonDoc {
-    let (lo, hi) = scope.key_range();
-    doc! { "$gte": lo, "$lt": hi }
+/// Filter on the `_id`s of every department's record of one id.
+fn copies_filter(id: &str) -> BsonDoc {
+    let (lo, hi) = departments::copies_range(id);
+    doc! { "_id": { "$gte": lo, "$lt": hi } }
 }
 
 fn chunk_ids(blob: &str, n: usize) -> Vec<String> {
@@ -363,7 +365,9 @@ fn credential(d: &BsonDoc) -> Option<CredentialRecord> {
         scopes: get_strings(d, "scopes"),
         created_us: get_int(d, "created").unwrap_or(0),
         revoked: get_bool(d, "revoked"),
-        department: crate::departments::Department::root(),
+        department: get_str(d, "dept")
+            .and_then(|p| Department::parse(p).ok())
+            .unwrap_or_default(),
     })
 }
 
@@ -503,6 +507,7 @@ impl MongoStore {
             activities: db.collection("activities"),
             documents: db.collection("documents"),
             credentials: db.collection("credentials"),
+            departments: db.collection("departments"),
             client,
             db,
             write_concern: wc,
@@ -591,7 +596,10 @@ impl MongoStore {
             let result = match &op {
                 Op::Insert(batch) => self.insert_body(&mut session, batch).await,
                 Op::Update(key, update) => self.update_body(&mut session, key, update).await,
-                Op::DeleteScope(scope) => self.delete_scope_body(&mut session, scope).await,
+                Op::DeleteScope(department, scope) => {
+                    self.delete_scope_body(&mut session, department, scope)
+                        .await
+                }
             };
             let error = match result {
                 Ok((done, false)) => {
@@ -944,7 +952,7 @@ impl MongoStore {
         key: &DocumentKey,
         update: &DocumentUpdate,
     ) -> Attempt<(Done, bool)> {
-        let scope = scope_key(&key.scope);
+        let scope = key.scope_key();
         let filter = doc! { "scope": &scope, "doc": &key.document_id };
         let found = self
             .documents
@@ -1010,11 +1018,12 @@ impl MongoStore {
     async fn delete_scope_body(
         &self,
         s: &mut ClientSession,
+        department: &Department,
         scope: &DocumentScope,
     ) -> Attempt<(Done, bool)> {
         let docs = find_all(
             &self.documents,
-            doc! { "scope": scope_range(scope) },
+            doc! { "scope": scope_range(department, scope) },
             Some(doc! { "blob": 1, "chunks": 1 }),
             s,
         )
@@ -1025,7 +1034,7 @@ impl MongoStore {
         let chunks: Vec<String> = docs.iter().flat_map(Self::chunks_of).collect();
         self.delete_chunks(s, chunks).await?;
         self.documents
-            .delete_many(doc! { "scope": scope_range(scope) })
+            .delete_many(doc! { "scope": scope_range(department, scope) })
             .session(&mut *s)
             .await?;
         Ok((Done::Unit, true))
@@ -1066,7 +1075,7 @@ fn describe_write_concern(wc: &WriteConcern) -> String {
 enum Op<'a> {
     Insert(&'a StatementBatch),
     Update(&'a DocumentKey, &'a DocumentUpdate),
-    DeleteScope(&'a DocumentScope),
+    DeleteScope(&'a Department, &'a DocumentScope),
 }
 
 /// What a transaction gives back.
@@ -1112,6 +1121,26 @@ impl Store for MongoStore {
                 .ok_or_else(|| StoreError::Internal(format!("statement {id} is malformed"))),
             _ => Ok(None),
         }
+    }
+
+    async fn get_statement_copies(&self, id: &str) -> StoreResult<Vec<StoredStatement>> {
+        let mut cursor = self
+            .statements
+            .find(copies_filter(id))
+            .projection(doc! { "json": 1, "stored": 1, "voided": 1, "atts": 1, "ph": 1 })
+            .await
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        while cursor.advance().await.map_err(db_err)? {
+            let d: BsonDoc = cursor.deserialize_current().map_err(db_err)?;
+            if get_bool(&d, "ph") {
+                continue;
+            }
+            out.push(stored_statement(&d).ok_or_else(|| {
+                StoreError::Internal(format!("a statement with id {id} is malformed"))
+            })?);
+        }
+        Ok(out)
     }
 
     async fn query_statements(&self, query: &StatementQuery) -> StoreResult<Vec<StoredStatement>> {
@@ -1171,20 +1200,30 @@ impl Store for MongoStore {
         Ok(out)
     }
 
-    async fn get_activity_definition(&self, activity_id: &str) -> StoreResult<Option<Value>> {
-        let found = self
+    async fn get_activity_definitions(
+        &self,
+        activity_id: &str,
+    ) -> StoreResult<Vec<(String, Value)>> {
+        let mut cursor = self
             .activities
-            .find_one(doc! { "_id": activity_id })
+            .find(copies_filter(activity_id))
             .await
             .map_err(db_err)?;
-        Ok(found
-            .as_ref()
-            .and_then(|d| get_str(d, "def"))
-            .and_then(|j| serde_json::from_str(j).ok()))
+        let mut out = Vec::new();
+        while cursor.advance().await.map_err(db_err)? {
+            let d: BsonDoc = cursor.deserialize_current().map_err(db_err)?;
+            if let (Some(k), Some(def)) = (
+                get_str(&d, "_id"),
+                get_str(&d, "def").and_then(|j| serde_json::from_str(j).ok()),
+            ) {
+                out.push((k.to_owned(), def));
+            }
+        }
+        Ok(out)
     }
 
     async fn get_document(&self, key: &DocumentKey) -> StoreResult<Option<Document>> {
-        let filter = doc! { "scope": scope_key(&key.scope), "doc": &key.document_id };
+        let filter = doc! { "scope": key.scope_key(), "doc": &key.document_id };
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -1208,10 +1247,11 @@ impl Store for MongoStore {
 
     async fn list_documents(
         &self,
+        department: &Department,
         scope: &DocumentScope,
         since_us: Option<i64>,
     ) -> StoreResult<Vec<String>> {
-        let mut filter = doc! { "scope": scope_range(scope) };
+        let mut filter = doc! { "scope": scope_range(department, scope) };
         if let Some(since) = since_us {
             filter.insert("updated", doc! { "$gt": since });
         }
@@ -1246,11 +1286,83 @@ impl Store for MongoStore {
         }
     }
 
-    async fn delete_documents(&self, scope: &DocumentScope) -> StoreResult<()> {
-        match self.transaction(Op::DeleteScope(scope)).await? {
+    async fn delete_documents(
+        &self,
+        department: &Department,
+        scope: &DocumentScope,
+    ) -> StoreResult<()> {
+        match self.transaction(Op::DeleteScope(department, scope)).await? {
             Done::Unit => Ok(()),
             _ => Err(unexpected("document delete")),
         }
+    }
+
+    async fn has_documents_in(&self, department: &Department) -> StoreResult<bool> {
+        for (lo, hi) in subtree_scope_ranges(department) {
+            let found = self
+                .documents
+                .find_one(doc! { "scope": { "$gte": lo, "$lt": hi } })
+                .projection(doc! { "_id": 1 })
+                .await
+                .map_err(db_err)?;
+            if found.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn put_department(&self, d: &DepartmentRecord) -> StoreResult<bool> {
+        match self
+            .departments
+            .insert_one(doc! { "_id": d.path.as_str(), "created": d.created_us })
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if error_codes(&e).contains(&code::DUPLICATE_KEY) => Ok(false),
+            Err(e) => Err(db_err(e)),
+        }
+    }
+
+    async fn get_department(&self, path: &Department) -> StoreResult<Option<DepartmentRecord>> {
+        let found = self
+            .departments
+            .find_one(doc! { "_id": path.as_str() })
+            .await
+            .map_err(db_err)?;
+        Ok(found.map(|d| DepartmentRecord {
+            path: path.clone(),
+            created_us: get_int(&d, "created").unwrap_or(0),
+        }))
+    }
+
+    async fn list_departments(&self) -> StoreResult<Vec<DepartmentRecord>> {
+        let mut cursor = self
+            .departments
+            .find(doc! {})
+            .sort(doc! { "_id": 1 })
+            .await
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        while cursor.advance().await.map_err(db_err)? {
+            let d: BsonDoc = cursor.deserialize_current().map_err(db_err)?;
+            if let Some(path) = get_str(&d, "_id").and_then(|p| Department::parse(p).ok()) {
+                out.push(DepartmentRecord {
+                    path,
+                    created_us: get_int(&d, "created").unwrap_or(0),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn remove_department(&self, path: &Department) -> StoreResult<bool> {
+        let r = self
+            .departments
+            .delete_one(doc! { "_id": path.as_str() })
+            .await
+            .map_err(db_err)?;
+        Ok(r.deleted_count > 0)
     }
 
     async fn put_credential(&self, c: &CredentialRecord) -> StoreResult<()> {
@@ -1263,6 +1375,7 @@ impl Store for MongoStore {
                         "name": &c.name,
                         "scopes": strings(&c.scopes),
                         "revoked": c.revoked,
+                        "dept": c.department.as_str(),
                     },
                     "$setOnInsert": { "created": c.created_us },
                 },
@@ -1400,16 +1513,19 @@ mod tests {
 
     #[test]
     fn scope_keys_are_unambiguous() {
-        let a = scope_key(&DocumentScope::State {
+        let root = Department::root();
+        let a = DocumentScope::State {
             activity_id: "x\u{1f}y".into(),
             agent: "z".into(),
             registration: None,
-        });
-        let b = scope_key(&DocumentScope::State {
+        }
+        .key_in(&root);
+        let b = DocumentScope::State {
             activity_id: "x".into(),
             agent: "y\u{1f}z".into(),
             registration: None,
-        });
+        }
+        .key_in(&root);
         assert_ne!(a, b);
     }
 

@@ -6,6 +6,7 @@
 //! Reads use a small pool of read-only connections.
 use super::key_index::{self, key_hash, KeyIndex, TailEntry, TailFilter};
 use super::*;
+use crate::xapi::records::subtree_scope_ranges;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -47,10 +48,14 @@ enum WriteOp {
         DocumentUpdate,
         oneshot::Sender<StoreResult<Option<Document>>>,
     ),
-    DeleteDocuments(DocumentScope, oneshot::Sender<StoreResult<()>>),
+    DeleteDocuments(Department, DocumentScope, oneshot::Sender<StoreResult<()>>),
     PutCredential(CredentialRecord, oneshot::Sender<StoreResult<()>>),
     RevokeCredential(String, oneshot::Sender<StoreResult<bool>>),
+    /// A small administrative write (departments) with a yes/no answer.
+    Admin(AdminWrite, oneshot::Sender<StoreResult<bool>>),
 }
+
+type AdminWrite = Box<dyn FnOnce(&Transaction<'_>) -> rusqlite::Result<bool> + Send>;
 
 pub struct SqliteStore {
     path: String,
@@ -69,7 +74,7 @@ pub struct SqliteStore {
 }
 
 /// Layout version of the file, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// Refuses a file laid out by another version rather than misreading it.
 fn check_schema_version(conn: &Connection) -> Result<(), String> {
@@ -84,17 +89,23 @@ fn check_schema_version(conn: &Connection) -> Result<(), String> {
         )
         .map_err(|e| e.to_string())?;
     if v == SCHEMA_VERSION || (v == 0 && !has_tables) {
-        Ok(())
-    } else if v == 3 {
+        return Ok(());
+    }
+    if v != 3 && v != 4 {
+        return Err(format!(
+            "this database has layout version {v}; this build reads version {SCHEMA_VERSION}"
+        ));
+    }
+    if v == 3 {
         // Version 3 kept the filter keys inside this file; they now live in the index
         // file, which is rebuilt from the statements' `keys` columns on open.
         conn.execute_batch("DROP TABLE IF EXISTS statement_keys;")
-            .map_err(|e| e.to_string())
-    } else {
-        Err(format!(
-            "this database has layout version {v}; this build reads version {SCHEMA_VERSION}"
-        ))
+            .map_err(|e| e.to_string())?;
     }
+    // Version 5 added departments: everything already stored is the root's (its record
+    // keys are the bare ids), so only credentials need a department column.
+    conn.execute_batch("ALTER TABLE credentials ADD COLUMN department TEXT NOT NULL DEFAULT '';")
+        .map_err(|e| e.to_string())
 }
 
 const SCHEMA: &str = "
@@ -134,16 +145,17 @@ CREATE TABLE IF NOT EXISTS credentials (
     name TEXT NOT NULL,
     scopes TEXT NOT NULL,
     created INTEGER NOT NULL,
-    revoked INTEGER NOT NULL DEFAULT 0
+    revoked INTEGER NOT NULL DEFAULT 0,
+    department TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS departments (
+    path TEXT PRIMARY KEY,
+    created INTEGER NOT NULL
 );
 ";
 
 fn internal(e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(e.to_string())
-}
-
-fn scope_key(scope: &DocumentScope) -> String {
-    scope.key()
 }
 
 fn split_list(s: &str) -> Vec<String> {
@@ -381,7 +393,8 @@ fn fail_op(op: WriteOp, m: &str) {
     match op {
         WriteOp::Insert(_, _, tx) => drop(tx.send(Err(e()))),
         WriteOp::UpdateDocument(_, _, tx) => drop(tx.send(Err(e()))),
-        WriteOp::DeleteDocuments(_, tx) => drop(tx.send(Err(e()))),
+        WriteOp::DeleteDocuments(_, _, tx) => drop(tx.send(Err(e()))),
+        WriteOp::Admin(_, tx) => drop(tx.send(Err(e()))),
         WriteOp::PutCredential(_, tx) => drop(tx.send(Err(e()))),
         WriteOp::RevokeCredential(_, tx) => drop(tx.send(Err(e()))),
     }
@@ -393,7 +406,8 @@ fn apply_in_savepoint(tx: &Transaction<'_>, op: WriteOp, tail: &mut Vec<TailEntr
         return match op {
             WriteOp::Insert(_, _, s) => Reply::Insert(s, Err(internal(m))),
             WriteOp::UpdateDocument(_, _, s) => Reply::Document(s, Err(internal(m))),
-            WriteOp::DeleteDocuments(_, s) => Reply::Unit(s, Err(internal(m))),
+            WriteOp::DeleteDocuments(_, _, s) => Reply::Unit(s, Err(internal(m))),
+            WriteOp::Admin(_, s) => Reply::Bool(s, Err(internal(m))),
             WriteOp::PutCredential(_, s) => Reply::Unit(s, Err(internal(m))),
             WriteOp::RevokeCredential(_, s) => Reply::Bool(s, Err(internal(m))),
         };
@@ -413,8 +427,13 @@ fn apply_in_savepoint(tx: &Transaction<'_>, op: WriteOp, tail: &mut Vec<TailEntr
             let keep = r.is_ok();
             (Reply::Document(s, r), keep)
         }
-        WriteOp::DeleteDocuments(scope, s) => {
-            let (lo, hi) = scope.key_range();
+        WriteOp::Admin(write, s) => {
+            let r = write(tx).map_err(internal);
+            let keep = r.is_ok();
+            (Reply::Bool(s, r), keep)
+        }
+        WriteOp::DeleteDocuments(department, scope, s) => {
+            let (lo, hi) = scope.key_range_in(&department);
             let r = tx
                 .execute(
                     "DELETE FROM documents WHERE scope >= ?1 AND scope < ?2",
@@ -428,11 +447,11 @@ fn apply_in_savepoint(tx: &Transaction<'_>, op: WriteOp, tail: &mut Vec<TailEntr
         WriteOp::PutCredential(c, s) => {
             let r = tx
                 .execute(
-                    "INSERT INTO credentials (key, secret_hash, name, scopes, created, revoked)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                    "INSERT INTO credentials (key, secret_hash, name, scopes, created, revoked, department)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT(key) DO UPDATE SET secret_hash=excluded.secret_hash, name=excluded.name,
-                       scopes=excluded.scopes, revoked=excluded.revoked",
-                    params![c.key, c.secret_hash, c.name, c.scopes.join(" "), c.created_us, c.revoked],
+                       scopes=excluded.scopes, revoked=excluded.revoked, department=excluded.department",
+                    params![c.key, c.secret_hash, c.name, c.scopes.join(" "), c.created_us, c.revoked, c.department.as_str()],
                 )
                 .map(|_| ())
                 .map_err(internal);
@@ -619,7 +638,7 @@ fn update_document(
     key: &DocumentKey,
     update: DocumentUpdate,
 ) -> StoreResult<Option<Document>> {
-    let scope = scope_key(&key.scope);
+    let scope = key.scope_key();
     let current = read_document(tx, &scope, &key.document_id).map_err(internal)?;
     match update(current.as_ref()).map_err(StoreError::Rejected)? {
         DocumentChange::Put(doc) => {
@@ -668,7 +687,7 @@ fn credential_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CredentialRecord>
             .collect(),
         created_us: row.get(4)?,
         revoked: row.get(5)?,
-        department: crate::departments::Department::root(),
+        department: Department::parse(&row.get::<_, String>(6)?).unwrap_or_default(),
     })
 }
 
@@ -842,6 +861,19 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn get_statement_copies(&self, id: &str) -> StoreResult<Vec<StoredStatement>> {
+        let (lo, hi) = departments::copies_range(id);
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, json, stored, voided, attachments FROM statements
+                 WHERE id >= ?1 AND id < ?2",
+            )?;
+            let rows = stmt.query_map(params![lo, hi], row_to_stored)?;
+            rows.collect()
+        })
+        .await
+    }
+
     async fn query_statements(&self, query: &StatementQuery) -> StoreResult<Vec<StoredStatement>> {
         let query = query.clone();
         let keys = self.keys.clone();
@@ -873,30 +905,39 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn get_activity_definition(&self, activity_id: &str) -> StoreResult<Option<Value>> {
-        let id = activity_id.to_owned();
-        let s = self
+    async fn get_activity_definitions(
+        &self,
+        activity_id: &str,
+    ) -> StoreResult<Vec<(String, Value)>> {
+        let (lo, hi) = departments::copies_range(activity_id);
+        let rows: Vec<(String, String)> = self
             .read(move |c| {
-                c.prepare_cached("SELECT definition FROM activities WHERE id = ?1")?
-                    .query_row(params![id], |r| r.get::<_, String>(0))
-                    .optional()
+                let mut stmt = c.prepare_cached(
+                    "SELECT id, definition FROM activities WHERE id >= ?1 AND id < ?2",
+                )?;
+                let rows = stmt.query_map(params![lo, hi], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect()
             })
             .await?;
-        Ok(s.and_then(|s| serde_json::from_str(&s).ok()))
+        Ok(rows
+            .into_iter()
+            .filter_map(|(k, d)| serde_json::from_str(&d).ok().map(|d| (k, d)))
+            .collect())
     }
 
     async fn get_document(&self, key: &DocumentKey) -> StoreResult<Option<Document>> {
-        let scope = scope_key(&key.scope);
+        let scope = key.scope_key();
         let id = key.document_id.clone();
         self.read(move |c| read_document(c, &scope, &id)).await
     }
 
     async fn list_documents(
         &self,
+        department: &Department,
         scope: &DocumentScope,
         since_us: Option<i64>,
     ) -> StoreResult<Vec<String>> {
-        let (lo, hi) = scope.key_range();
+        let (lo, hi) = scope.key_range_in(department);
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT DISTINCT doc_id FROM documents
@@ -919,9 +960,94 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn delete_documents(&self, scope: &DocumentScope) -> StoreResult<()> {
-        let scope = scope.clone();
-        self.write(|tx| WriteOp::DeleteDocuments(scope, tx)).await
+    async fn delete_documents(
+        &self,
+        department: &Department,
+        scope: &DocumentScope,
+    ) -> StoreResult<()> {
+        let (department, scope) = (department.clone(), scope.clone());
+        self.write(|tx| WriteOp::DeleteDocuments(department, scope, tx))
+            .await
+    }
+
+    async fn has_documents_in(&self, department: &Department) -> StoreResult<bool> {
+        let ranges = subtree_scope_ranges(department);
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM documents WHERE scope >= ?1 AND scope < ?2)",
+            )?;
+            for (lo, hi) in ranges {
+                if stmt.query_row(params![lo, hi], |r| r.get::<_, bool>(0))? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+        .await
+    }
+
+    async fn put_department(&self, department: &DepartmentRecord) -> StoreResult<bool> {
+        let d = department.clone();
+        self.write(|tx| {
+            WriteOp::Admin(
+                Box::new(move |t| {
+                    t.execute(
+                        "INSERT OR IGNORE INTO departments (path, created) VALUES (?1, ?2)",
+                        params![d.path.as_str(), d.created_us],
+                    )
+                    .map(|n| n > 0)
+                }),
+                tx,
+            )
+        })
+        .await
+    }
+
+    async fn get_department(&self, path: &Department) -> StoreResult<Option<DepartmentRecord>> {
+        let path = path.clone();
+        self.read(move |c| {
+            c.prepare_cached("SELECT created FROM departments WHERE path = ?1")?
+                .query_row(params![path.as_str()], |r| r.get::<_, i64>(0))
+                .optional()
+                .map(|created| {
+                    created.map(|created_us| DepartmentRecord {
+                        path: path.clone(),
+                        created_us,
+                    })
+                })
+        })
+        .await
+    }
+
+    async fn list_departments(&self) -> StoreResult<Vec<DepartmentRecord>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT path, created FROM departments ORDER BY path")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (path, created_us) = row?;
+                if let Ok(path) = Department::parse(&path) {
+                    out.push(DepartmentRecord { path, created_us });
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn remove_department(&self, path: &Department) -> StoreResult<bool> {
+        let path = path.as_str().to_owned();
+        self.write(|tx| {
+            WriteOp::Admin(
+                Box::new(move |t| {
+                    t.execute("DELETE FROM departments WHERE path = ?1", params![path])
+                        .map(|n| n > 0)
+                }),
+                tx,
+            )
+        })
+        .await
     }
 
     async fn put_credential(&self, credential: &CredentialRecord) -> StoreResult<()> {
@@ -932,7 +1058,7 @@ impl Store for SqliteStore {
     async fn get_credential(&self, key: &str) -> StoreResult<Option<CredentialRecord>> {
         let key = key.to_owned();
         self.read(move |c| {
-            c.prepare_cached("SELECT key, secret_hash, name, scopes, created, revoked FROM credentials WHERE key = ?1")?
+            c.prepare_cached("SELECT key, secret_hash, name, scopes, created, revoked, department FROM credentials WHERE key = ?1")?
                 .query_row(params![key], credential_row)
                 .optional()
         })
@@ -942,7 +1068,7 @@ impl Store for SqliteStore {
     async fn list_credentials(&self) -> StoreResult<Vec<CredentialRecord>> {
         self.read(|c| {
             let mut stmt =
-                c.prepare_cached("SELECT key, secret_hash, name, scopes, created, revoked FROM credentials ORDER BY created")?;
+                c.prepare_cached("SELECT key, secret_hash, name, scopes, created, revoked, department FROM credentials ORDER BY created")?;
             let rows = stmt.query_map([], credential_row)?;
             rows.collect()
         })

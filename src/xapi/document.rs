@@ -5,8 +5,9 @@
 //!
 //! Also the canonical activity definition merge ([`merge_definition`], Data 2.4.4.1),
 //! which the statements resource hands to the store as its `DefinitionMerge`.
+use super::records::{Document, DocumentChange, DocumentKey, DocumentScope, DocumentUpdate};
+use crate::departments::{self, Department};
 use crate::error::XapiError;
-use crate::store::{Document, DocumentChange, DocumentKey, DocumentScope, DocumentUpdate};
 use crate::xapi::{agent, validate, XapiVersion};
 use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
@@ -134,9 +135,10 @@ pub struct DocTarget {
 }
 
 impl DocTarget {
-    /// The key of the one document addressed, if any.
-    pub fn key(&self) -> Option<DocumentKey> {
+    /// The key of the one document addressed in `department`, if any.
+    pub fn key(&self, department: &Department) -> Option<DocumentKey> {
         self.document_id.as_ref().map(|id| DocumentKey {
+            department: department.clone(),
             scope: self.scope.clone(),
             document_id: id.clone(),
         })
@@ -665,6 +667,21 @@ pub fn merge_definition(current: Option<Value>, new: &Value) -> Value {
         cur.insert(k.clone(), merged);
     }
     Value::Object(cur)
+}
+
+/// The canonical definition of an activity as a reader in `reader` sees it: the
+/// definitions of the departments of its subtree (by record key), merged from the farthest
+/// to the nearest, so the reader's own department has the last word.
+pub fn visible_definition(reader: &Department, copies: Vec<(String, Value)>) -> Option<Value> {
+    let mut visible: Vec<(Department, Value)> = copies
+        .into_iter()
+        .map(|(key, def)| (departments::split_record_key(&key).1, def))
+        .filter(|(d, _)| d.is_within(reader))
+        .collect();
+    visible.sort_by(|(a, _), (b, _)| b.depth().cmp(&a.depth()).then_with(|| a.cmp(b)));
+    visible
+        .into_iter()
+        .fold(None, |acc, (_, def)| Some(merge_definition(acc, &def)))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@ pub mod agent;
 pub mod document;
 pub mod multipart;
 pub mod query;
+pub mod records;
 pub mod signature;
 pub mod statement;
 pub mod validate;

@@ -1,11 +1,11 @@
 //! GET /statements parameters (Communication 2.1.3) → a store query, and the opaque
 //! `more` cursor.
 use super::agent::ifi_key;
+use super::records::StatementQuery;
 use super::statement::{key, Format};
 use super::validate::{is_valid_iri, is_valid_uuid, parse_timestamp, validate_agent_param};
 use super::XapiVersion;
 use crate::error::{XapiError, XapiResult};
-use crate::store::StatementQuery;
 use base64::Engine;
 use serde_json::Value;
 
@@ -224,9 +224,13 @@ struct Cursor {
     p: Vec<(String, String)>,
     s: i64,
     i: String,
+    /// The reader's department (absent in cursors from before departments: the root).
+    #[serde(default)]
+    d: String,
 }
 
-pub fn encode_cursor(params: &[(String, String)], after: (i64, &str)) -> String {
+/// `department`: the reader's (a cursor continues only the query it was made for).
+pub fn encode_cursor(params: &[(String, String)], after: (i64, &str), department: &str) -> String {
     let c = Cursor {
         p: params
             .iter()
@@ -235,6 +239,7 @@ pub fn encode_cursor(params: &[(String, String)], after: (i64, &str)) -> String 
             .collect(),
         s: after.0,
         i: after.1.to_owned(),
+        d: department.to_owned(),
     };
     let json = serde_json::to_vec(&c).unwrap_or_default();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
@@ -244,13 +249,13 @@ pub fn encode_cursor(params: &[(String, String)], after: (i64, &str)) -> String 
 pub type Pairs = Vec<(String, String)>;
 
 /// Decodes a `more` token into the parameters it continues and its position.
-pub fn decode_cursor(token: &str) -> XapiResult<(Pairs, (i64, String))> {
+pub fn decode_cursor(token: &str) -> XapiResult<(Pairs, (i64, String), String)> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token)
         .map_err(|_| bad("invalid `more` cursor", "more"))?;
     let c: Cursor =
         serde_json::from_slice(&bytes).map_err(|_| bad("invalid `more` cursor", "more"))?;
-    Ok((c.p, (c.s, c.i)))
+    Ok((c.p, (c.s, c.i), c.d))
 }
 
 #[cfg(test)]
@@ -267,8 +272,9 @@ mod tests {
     #[test]
     fn cursor_round_trip() {
         let params = p(&[("verb", "http://x/v"), ("limit", "2")]);
-        let t = encode_cursor(&params, (42, "abc"));
-        let (back, pos) = decode_cursor(&t).expect("decodes");
+        let t = encode_cursor(&params, (42, "abc"), "moe/dhe");
+        let (back, pos, department) = decode_cursor(&t).expect("decodes");
+        assert_eq!(department, "moe/dhe");
         assert_eq!(back, params);
         assert_eq!(pos, (42, "abc".to_string()));
         assert!(decode_cursor("not a cursor").is_err());

@@ -2,10 +2,10 @@
 //! derived index keys behind every GET /statements filter, comparison of statements for
 //! idempotent re-sends (Data 2.3.1), and the `ids` / `canonical` formats (Communication 2.1.3).
 use super::agent::{ifi_key, members, push_ifi_key};
+use super::records::StatementRecord;
 use super::validate::{parse_timestamp, validate_statement};
 use super::XapiVersion;
 use crate::error::{XapiError, XapiResult};
-use crate::store::StatementRecord;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 use std::borrow::Cow;

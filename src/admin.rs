@@ -1,0 +1,432 @@
+//! Delegated administration: departments and credentials, managed from a department
+//! downwards. One service for the admin API (`http::admin`) and the `departments` /
+//! `credentials` commands (which act as the root).
+//!
+//! Who may do what is decided by the pure rules in `departments`
+//! (`may_administer_department`, `may_administer_credentials_of`); this module applies
+//! them to what the store holds. Answers never reveal anything outside the caller's
+//! subtree: a department outside it gets 403 whether or not it exists, a credential
+//! outside it gets the same 404 as an unknown key.
+//!
+//! Removing a department never deletes a learning record: statements and documents are
+//! evidence (who completed what), so they stay, readable from the departments above.
+//! Erasing a person's records is a separate operation.
+use crate::auth::{self, Credential, Need, Scope};
+use crate::departments::{self, Department, Holdings};
+use crate::error::{XapiError, XapiResult};
+use crate::store::{CredentialRecord, DepartmentRecord, DynStore, StatementQuery};
+use crate::xapi::statement::format_us;
+use serde_json::{json, Value};
+
+/// Longest credential name accepted (characters).
+pub const MAX_NAME: usize = 200;
+
+/// 403 unless the credential has the `admin` scope.
+pub fn require_admin(cred: &Credential) -> XapiResult<()> {
+    if cred.allows(Need::Admin) {
+        Ok(())
+    } else {
+        Err(XapiError::forbidden(
+            "the admin API needs a credential with the `admin` scope (`all` does not include it)",
+        ))
+    }
+}
+
+/// A department as the admin API and the command line show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepartmentView {
+    pub path: Department,
+    /// When it was created; `None` for the root (which always exists).
+    pub created_us: Option<i64>,
+}
+
+impl DepartmentView {
+    pub fn parent(&self) -> Option<Department> {
+        self.path.parent()
+    }
+
+    /// `{"path", "parent", "created"}`; `parent` and `created` are null for the root.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "path": self.path.to_string(),
+            "parent": self.parent().map(|p| p.to_string()),
+            "created": self.created_us.map(format_us),
+        })
+    }
+}
+
+impl From<DepartmentRecord> for DepartmentView {
+    fn from(r: DepartmentRecord) -> Self {
+        DepartmentView {
+            path: r.path,
+            created_us: Some(r.created_us),
+        }
+    }
+}
+
+/// A credential as listed: never its secret or its hash.
+#[derive(Debug, Clone)]
+pub struct CredentialView {
+    pub key: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub department: Department,
+    pub created_us: i64,
+    pub revoked: bool,
+}
+
+impl CredentialView {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "key": self.key,
+            "name": self.name,
+            "scopes": self.scopes,
+            "department": self.department.to_string(),
+            "created": format_us(self.created_us),
+            "revoked": self.revoked,
+        })
+    }
+}
+
+impl From<CredentialRecord> for CredentialView {
+    fn from(r: CredentialRecord) -> Self {
+        CredentialView {
+            key: r.key,
+            name: r.name,
+            scopes: r.scopes,
+            department: r.department,
+            created_us: r.created_us,
+            revoked: r.revoked,
+        }
+    }
+}
+
+/// A credential just issued: the only time its secret is shown.
+#[derive(Debug, Clone)]
+pub struct IssuedCredential {
+    pub key: String,
+    pub secret: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub department: Department,
+}
+
+impl IssuedCredential {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "key": self.key,
+            "secret": self.secret,
+            "name": self.name,
+            "scopes": self.scopes,
+            "department": self.department.to_string(),
+        })
+    }
+}
+
+/// What a credential request asks for.
+#[derive(Debug, Clone, Default)]
+pub struct NewCredential {
+    pub name: String,
+    /// Scope names, e.g. `["statements/write", "state"]`.
+    pub scopes: Vec<String>,
+    /// A department path; `None` is the caller's own department.
+    pub department: Option<String>,
+}
+
+/// Splits a scope list written as one string (`a,b` or `a b`) into names.
+pub fn scope_list(s: &str) -> Vec<String> {
+    s.split([',', ' '])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The result of removing a department.
+#[derive(Debug, Clone, Default)]
+pub struct Removed {
+    /// Keys of the credentials revoked by a forced removal.
+    pub revoked: Vec<String>,
+}
+
+fn parse_path(path: &str, at: &str) -> XapiResult<Department> {
+    Department::parse(path)
+        .map_err(|m| XapiError::bad_request(format!("malformed department path: {m}")).at(at))
+}
+
+/// 403 for a department the caller may not create or remove: the same whether or not
+/// it exists.
+fn not_below(caller: &Department, target: &Department) -> XapiError {
+    XapiError::forbidden(format!(
+        "department `{target}` is not below `{caller}`: an administrator of `{caller}` \
+         creates and removes only the departments below it"
+    ))
+}
+
+fn no_department(d: &Department) -> XapiError {
+    XapiError::not_found(format!("department `{d}` does not exist"))
+}
+
+async fn exists(store: &DynStore, d: &Department) -> XapiResult<bool> {
+    Ok(store.department_exists(d).await?)
+}
+
+/// Creates department `path` below the caller's.
+pub async fn create_department(
+    store: &DynStore,
+    caller: &Department,
+    path: &str,
+) -> XapiResult<DepartmentView> {
+    let target = parse_path(path, "/path")?;
+    if !departments::may_administer_department(caller, &target) {
+        return Err(not_below(caller, &target));
+    }
+    // Below the caller, so the parent is the caller's department or lies below it.
+    let parent = target.parent().unwrap_or_default();
+    if !exists(store, &parent).await? {
+        return Err(XapiError::not_found(format!(
+            "parent department `{parent}` does not exist: create it first"
+        ))
+        .at("/path"));
+    }
+    let record = DepartmentRecord {
+        path: target.clone(),
+        created_us: chrono::Utc::now().timestamp_micros(),
+    };
+    if !store.put_department(&record).await? {
+        return Err(
+            XapiError::conflict(format!("department `{target}` already exists")).at("/path"),
+        );
+    }
+    tracing::info!("department `{target}` created by an administrator of `{caller}`");
+    Ok(record.into())
+}
+
+/// The caller's own department, then every department below it, in tree order.
+pub async fn list_departments(
+    store: &DynStore,
+    caller: &Department,
+) -> XapiResult<Vec<DepartmentView>> {
+    let all = store.list_departments().await?;
+    let own = if caller.is_root() {
+        DepartmentView {
+            path: Department::root(),
+            created_us: None,
+        }
+    } else {
+        DepartmentView {
+            path: caller.clone(),
+            created_us: all.iter().find(|r| &r.path == caller).map(|r| r.created_us),
+        }
+    };
+    let mut out = vec![own];
+    out.extend(
+        departments::strictly_below(caller, all, |r| &r.path)
+            .into_iter()
+            .map(DepartmentView::from),
+    );
+    Ok(out)
+}
+
+/// What department `d`'s subtree holds: active credentials, statements, documents.
+async fn holdings(
+    store: &DynStore,
+    d: &Department,
+    credentials: &[CredentialRecord],
+) -> XapiResult<Holdings> {
+    let active_credentials = credentials
+        .iter()
+        .filter(|c| !c.revoked && c.department.is_within(d))
+        .count();
+    let any_statement = StatementQuery {
+        keys: if d.is_root() {
+            Vec::new()
+        } else {
+            vec![departments::filter_key(d)]
+        },
+        since_us: None,
+        until_us: None,
+        ascending: false,
+        after: None,
+        limit: 1,
+    };
+    let statements = !store.query_statements(&any_statement).await?.is_empty();
+    let documents = store.has_documents_in(d).await?;
+    Ok(Holdings {
+        active_credentials,
+        statements,
+        documents,
+    })
+}
+
+/// Removes department `path` (below the caller's). It must have no sub-department; a
+/// department holding active credentials, statements or documents is removed only with
+/// `force`, which revokes its credentials. Records are never deleted.
+pub async fn remove_department(
+    store: &DynStore,
+    caller: &Department,
+    path: &str,
+    force: bool,
+) -> XapiResult<Removed> {
+    let target = parse_path(path, "path")?;
+    if !departments::may_administer_department(caller, &target) {
+        return Err(not_below(caller, &target));
+    }
+    if store.get_department(&target).await?.is_none() {
+        return Err(no_department(&target));
+    }
+    let children = departments::strictly_below(
+        &target,
+        store.list_departments().await?,
+        |r: &DepartmentRecord| &r.path,
+    );
+    if !children.is_empty() {
+        let names: Vec<String> = children
+            .iter()
+            .take(5)
+            .map(|c| format!("`{}`", c.path))
+            .collect();
+        let more = if children.len() > 5 { ", …" } else { "" };
+        return Err(XapiError::conflict(format!(
+            "department `{target}` has {} sub-department(s) ({}{more}): remove them first",
+            children.len(),
+            names.join(", ")
+        )));
+    }
+    let credentials = store.list_credentials().await?;
+    let held = holdings(store, &target, &credentials).await?;
+    if !held.is_empty() && !force {
+        let revokes = if held.active_credentials > 0 {
+            ", which revokes its credentials"
+        } else {
+            ""
+        };
+        return Err(XapiError::conflict(format!(
+            "department `{target}` holds {}: to remove it anyway use force{revokes} \
+             (learning records are evidence and are never deleted: its statements and \
+             documents stay, readable from the departments above it)",
+            held.describe()
+        )));
+    }
+    let mut removed = Removed::default();
+    for c in credentials
+        .iter()
+        .filter(|c| !c.revoked && c.department.is_within(&target))
+    {
+        if store.revoke_credential(&c.key).await? {
+            removed.revoked.push(c.key.clone());
+        }
+    }
+    if !store.remove_department(&target).await? {
+        // Removed concurrently: the outcome asked for holds.
+        tracing::info!("department `{target}` was already removed");
+    }
+    tracing::info!(
+        "department `{target}` removed by an administrator of `{caller}` ({}; {} credential(s) revoked; records kept)",
+        held.describe(),
+        removed.revoked.len()
+    );
+    Ok(removed)
+}
+
+/// Issues a credential in the caller's subtree; the secret is returned once.
+pub async fn create_credential(
+    store: &DynStore,
+    caller: &Department,
+    request: NewCredential,
+) -> XapiResult<IssuedCredential> {
+    let name = request.name.trim().to_owned();
+    if name.is_empty() {
+        return Err(XapiError::bad_request("a credential needs a non-empty `name`").at("/name"));
+    }
+    if name.chars().count() > MAX_NAME {
+        return Err(XapiError::bad_request(format!(
+            "a credential name has at most {MAX_NAME} characters"
+        ))
+        .at("/name"));
+    }
+    let mut scopes: Vec<Scope> = Vec::new();
+    for (i, s) in request.scopes.iter().enumerate() {
+        let scope = Scope::parse(s.trim()).ok_or_else(|| {
+            XapiError::bad_request(format!(
+                "unknown scope `{s}` (known: {})",
+                Scope::ALL_NAMES.join(", ")
+            ))
+            .at(format!("/scopes/{i}"))
+        })?;
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    if scopes.is_empty() {
+        return Err(XapiError::bad_request(format!(
+            "a credential needs at least one scope (known: {})",
+            Scope::ALL_NAMES.join(", ")
+        ))
+        .at("/scopes"));
+    }
+    let department = match &request.department {
+        Some(d) => parse_path(d, "/department")?,
+        None => caller.clone(),
+    };
+    if !departments::may_administer_credentials_of(caller, &department) {
+        return Err(XapiError::forbidden(format!(
+            "department `{department}` is not within `{caller}`: an administrator of \
+             `{caller}` issues credentials only in its own department and those below it"
+        ))
+        .at("/department"));
+    }
+    if !exists(store, &department).await? {
+        return Err(no_department(&department).at("/department"));
+    }
+    // A key starting with `-` would be read as an option by `credentials revoke` and most
+    // other command lines; draw again (1 key in 64 starts with one).
+    let key = std::iter::repeat_with(|| auth::random_token(15))
+        .find(|k| !k.starts_with('-'))
+        .unwrap_or_default();
+    let secret = auth::random_token(30);
+    let record = auth::new_credential(&key, &secret, &name, &scopes, &department)
+        .map_err(|e| XapiError::internal(format!("cannot hash the secret: {e}")))?;
+    store.put_credential(&record).await?;
+    tracing::info!(
+        "credential `{key}` ({}) issued in `{department}` by an administrator of `{caller}`",
+        record.scopes.join(",")
+    );
+    Ok(IssuedCredential {
+        key,
+        secret,
+        name,
+        scopes: record.scopes,
+        department,
+    })
+}
+
+/// The credentials of the caller's subtree, revoked ones included, oldest first.
+pub async fn list_credentials(
+    store: &DynStore,
+    caller: &Department,
+) -> XapiResult<Vec<CredentialView>> {
+    Ok(store
+        .list_credentials()
+        .await?
+        .into_iter()
+        .filter(|c| departments::may_administer_credentials_of(caller, &c.department))
+        .map(CredentialView::from)
+        .collect())
+}
+
+/// Revokes credential `key` of the caller's subtree. Unknown and outside the subtree get
+/// the same 404. Revoking a revoked credential succeeds (nothing changes). A Basic
+/// credential already verified by a running server keeps working for up to 30 s.
+pub async fn revoke_credential(store: &DynStore, caller: &Department, key: &str) -> XapiResult<()> {
+    let unknown = || XapiError::not_found(format!("no credential with key `{key}`"));
+    match store.get_credential(key).await? {
+        Some(c) if departments::may_administer_credentials_of(caller, &c.department) => {
+            if !c.revoked && !store.revoke_credential(key).await? {
+                return Err(unknown());
+            }
+            tracing::info!("credential `{key}` revoked by an administrator of `{caller}`");
+            Ok(())
+        }
+        _ => Err(unknown()),
+    }
+}
