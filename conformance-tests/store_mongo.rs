@@ -381,19 +381,35 @@ fn explain_every_statement_filter_uses_an_index() {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let mut q = match query::parse(&pairs, XapiVersion::V2_0, &pages, None) {
+        let q = match query::parse(&pairs, XapiVersion::V2_0, &pages, None) {
             Ok(StatementsGet::Query { query, .. }) => query,
             Ok(other) => panic!("{params:?} is not a query: {other:?}"),
             Err(e) => panic!("{params:?}: {e}"),
         };
-        for cursor in [None, Some((i64::MAX / 2, new_id()))] {
+        // As read from a department: its subtree key joins the others.
+        let mut in_department = q.clone();
+        in_department
+            .keys
+            .push(karmayogi_lrs::departments::filter_key(
+                &karmayogi_lrs::departments::Department::parse("moe/dhe").expect("a path"),
+            ));
+        for (mut q, cursor) in [
+            (q.clone(), None),
+            (q.clone(), Some((i64::MAX / 2, new_id()))),
+            (in_department, None),
+        ] {
             q.after = cursor.clone();
             let stages = rt
                 .block_on(store.explain_statement_query(&q))
                 .unwrap_or_else(|e| panic!("explain {params:?}: {e}"));
             report.push(format!(
-                "{params:?}{}: {}",
+                "{params:?}{}{}: {}",
                 if cursor.is_some() { " + more" } else { "" },
+                if q.keys.iter().any(|k| k.starts_with("d:")) {
+                    " in moe/dhe"
+                } else {
+                    ""
+                },
                 stages.join(" <- ")
             ));
             assert!(
@@ -544,4 +560,93 @@ fn outage_gives_503_with_a_reason_then_recovers() {
     assert_eq!(status, 200, "{body}");
     let (status, body) = lrs.call("PUT", state, Some(&json!({ "x": 2 })));
     assert_eq!(status, 204, "{body}");
+}
+
+/// Sharding by department: every record of a department carries `dept`, the collections
+/// have the `{dept, _id}` index (documents: `{dept, scope, doc}`, unique), and a document
+/// read is served by it.
+#[test]
+fn department_records_carry_dept_for_sharding() {
+    mongo_uri();
+    let lrs = Lrs::start();
+    lrs.cli(&["departments", "create", "moe"]);
+    let (key, secret) = lrs.department_credential("moe", &["all"]);
+    let id = new_id();
+    let mut s = statement();
+    s["id"] = json!(id);
+    s["object"]["definition"] = json!({"name": {"en-US": "sharded"}});
+    lrs.post("/statements")
+        .auth(&key, &secret)
+        .json(&s)
+        .send()
+        .assert_status(200);
+    let agent = json!({"mbox": "mailto:shard@example.gov.in"}).to_string();
+    lrs.put("/activities/state")
+        .auth(&key, &secret)
+        .query("activityId", "https://example.gov.in/a")
+        .query("agent", &agent)
+        .query("stateId", "s")
+        .json(&json!({"x": 1}))
+        .send()
+        .assert_status(204);
+    let store_uri = lrs.store().expect("a spawned server").to_owned();
+    let rt = runtime();
+    rt.block_on(async {
+        use mongodb::bson::{doc, Document};
+        let client = mongodb::Client::with_uri_str(&store_uri)
+            .await
+            .expect("a client");
+        let db = client.default_database().expect("a database in the URI");
+        let statements = db.collection::<Document>("statements");
+        let found = statements
+            .find_one(doc! { "_id": format!("{id} moe") })
+            .await
+            .expect("find")
+            .expect("the statement, keyed in moe");
+        assert_eq!(found.get_str("dept").ok(), Some("moe"));
+        let activity = db
+            .collection::<Document>("activities")
+            .find_one(doc! { "dept": "moe" })
+            .await
+            .expect("find");
+        assert!(activity.is_some(), "the activity definition carries dept");
+        let scope = db
+            .collection::<Document>("documents")
+            .find_one(doc! { "dept": "moe" })
+            .await
+            .expect("find")
+            .expect("the state document carries dept")
+            .get_str("scope")
+            .expect("a scope")
+            .to_owned();
+        assert!(scope.starts_with("moe ["), "{scope}");
+        for (collection, name) in [
+            ("statements", "dept_id"),
+            ("attachments", "dept_id"),
+            ("activities", "dept_id"),
+            ("documents", "dept_scope_doc"),
+        ] {
+            let names = db
+                .collection::<Document>(collection)
+                .list_index_names()
+                .await
+                .expect("indexes");
+            assert!(names.iter().any(|n| n == name), "{collection}: {names:?}");
+        }
+        let explain = db
+            .run_command(doc! {
+                // As the store reads one document: department, scope, document id.
+                "explain": { "find": "documents", "filter": {
+                    "dept": "moe", "scope": scope, "doc": "s",
+                } },
+                "verbosity": "queryPlanner",
+            })
+            .await
+            .expect("explain");
+        let plan = format!("{explain:?}");
+        assert!(
+            plan.contains("dept_scope_doc") && !plan.contains("COLLSCAN"),
+            "{plan}"
+        );
+    });
 }

@@ -23,7 +23,6 @@
 //! transient errors and write conflicts. Values reach queries only as BSON strings: no
 //! user JSON ever becomes a query document, so `{"$where": …}` in a parameter is data.
 use super::*;
-use crate::xapi::records::subtree_scope_ranges;
 use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{doc, Binary, Bson, Document as BsonDoc};
 use mongodb::error::{
@@ -231,6 +230,10 @@ const POSITION_END: &str = "g";
 
 /// Name of the index that serves every keyed statement query.
 const KEYS_INDEX: &str = "q_pos";
+/// Name of the index that serves every document read and write. Range reads (a multiple-
+/// document GET or DELETE) name it: SecantusDB's planner scans the collection for a range
+/// after an equality, MongoDB serves it either way.
+const DOCUMENTS_INDEX: &str = "dept_scope_doc";
 /// Name of the index that serves the unfiltered statement order.
 const POS_INDEX: &str = "pos";
 
@@ -308,6 +311,25 @@ fn query_hint(q: &StatementQuery) -> &'static str {
 fn scope_range(department: &Department, scope: &DocumentScope) -> BsonDoc {
     let (lo, hi) = scope.key_range_in(department);
     doc! { "$gte": lo, "$lt": hi }
+}
+
+/// The `dept` field of a record: absent (null) in the root, so a database from before
+/// departments needs no migration; the department's path elsewhere. It leads the index
+/// that is the collections' shard key (`{dept: 1, _id: 1}`; documents `{dept, scope, doc}`).
+fn dept_value(department: &Department) -> Bson {
+    if department.is_root() {
+        Bson::Null
+    } else {
+        Bson::String(department.as_str().to_owned())
+    }
+}
+
+/// Adds `dept` to a record of the department that the record key `key` names.
+fn set_dept(d: &mut BsonDoc, key: &str) {
+    let (_, department) = departments::split_record_key(key);
+    if !department.is_root() {
+        d.insert("dept", department.as_str());
+    }
 }
 
 /// Filter on the `_id`s of every department's record of one id.
@@ -537,20 +559,32 @@ impl MongoStore {
                 )
                 .build()
         };
+        // `dept_id` is the shard key of a cluster sharded by department (README).
+        let dept_id = || index(doc! { "dept": 1, "_id": 1 }, "dept_id", false, false);
         self.statements
             .create_indexes([
                 index(doc! { "q": 1, "pos": -1 }, KEYS_INDEX, false, false),
                 index(doc! { "pos": -1 }, POS_INDEX, true, false),
+                dept_id(),
             ])
             .await?;
+        self.attachments.create_indexes([dept_id()]).await?;
+        self.activities.create_indexes([dept_id()]).await?;
+        // Every document read and write names its department first. (Before departments
+        // the unique index was `scope_doc`; a unique index of a collection sharded by
+        // department must lead with `dept`, so it is replaced.)
         self.documents
             .create_indexes([index(
-                doc! { "scope": 1, "doc": 1 },
-                "scope_doc",
+                doc! { "dept": 1, "scope": 1, "doc": 1 },
+                DOCUMENTS_INDEX,
                 false,
                 true,
             )])
             .await?;
+        if let Err(e) = self.documents.drop_index("scope_doc").await {
+            // Absent in databases made since: nothing to drop.
+            tracing::debug!("no index scope_doc to drop: {e}");
+        }
         Ok(())
     }
 
@@ -789,6 +823,7 @@ impl MongoStore {
                     "voided": p.voided,
                     "atts": strings(&r.attachment_sha2),
                 };
+                set_dept(&mut d, &r.id);
                 if let Some(v) = &r.voids {
                     d.insert("voids", v.clone());
                 }
@@ -818,7 +853,11 @@ impl MongoStore {
         if !new_placeholders.is_empty() {
             let docs: Vec<BsonDoc> = new_placeholders
                 .iter()
-                .map(|t| doc! { "_id": *t, "ph": true, "voided": true })
+                .map(|t| {
+                    let mut d = doc! { "_id": *t, "ph": true, "voided": true };
+                    set_dept(&mut d, t);
+                    d
+                })
                 .collect();
             self.statements.insert_many(docs).session(&mut *s).await?;
         }
@@ -847,6 +886,7 @@ impl MongoStore {
             for a in atts.into_iter().filter(|a| !have.contains(&a.sha2)) {
                 let c = content_fields(&format!("a/{}", a.sha2), &a.content);
                 let mut meta = doc! { "_id": &a.sha2, "ct": &a.content_type };
+                set_dept(&mut meta, &a.sha2);
                 meta.extend(c.fields);
                 metas.push(meta);
                 chunks.extend(c.chunks);
@@ -882,11 +922,10 @@ impl MongoStore {
                 let now = current.get(id).cloned().flatten();
                 let was = before.get(id).cloned().flatten();
                 if let Some(def) = now.filter(|n| Some(n) != was.as_ref()) {
+                    let mut record = doc! { "_id": id, "def": def.to_string() };
+                    set_dept(&mut record, id);
                     self.activities
-                        .replace_one(
-                            doc! { "_id": id },
-                            doc! { "_id": id, "def": def.to_string() },
-                        )
+                        .replace_one(doc! { "_id": id }, record)
                         .upsert(true)
                         .session(&mut *s)
                         .await?;
@@ -953,7 +992,8 @@ impl MongoStore {
         update: &DocumentUpdate,
     ) -> Attempt<(Done, bool)> {
         let scope = key.scope_key();
-        let filter = doc! { "scope": &scope, "doc": &key.document_id };
+        let filter =
+            doc! { "dept": dept_value(&key.department), "scope": &scope, "doc": &key.document_id };
         let found = self
             .documents
             .find_one(filter.clone())
@@ -979,6 +1019,7 @@ impl MongoStore {
                 let mut record = doc! {
                     "scope": &scope,
                     "doc": &key.document_id,
+                    "dept": dept_value(&key.department),
                     "ct": &doc.content_type,
                     "etag": &doc.etag,
                     "updated": doc.updated_us,
@@ -1021,20 +1062,25 @@ impl MongoStore {
         department: &Department,
         scope: &DocumentScope,
     ) -> Attempt<(Done, bool)> {
-        let docs = find_all(
-            &self.documents,
-            doc! { "scope": scope_range(department, scope) },
-            Some(doc! { "blob": 1, "chunks": 1 }),
-            s,
-        )
-        .await?;
+        let mut cursor = self
+            .documents
+            .find(doc! { "dept": dept_value(department), "scope": scope_range(department, scope) })
+            .projection(doc! { "blob": 1, "chunks": 1 })
+            .hint(mongodb::options::Hint::Name(DOCUMENTS_INDEX.to_owned()))
+            .session(&mut *s)
+            .await?;
+        let mut docs = Vec::new();
+        while let Some(d) = cursor.next(&mut *s).await {
+            docs.push(d?);
+        }
         if docs.is_empty() {
             return Ok((Done::Unit, false));
         }
+        let ids: Vec<Bson> = docs.iter().filter_map(|d| d.get("_id").cloned()).collect();
         let chunks: Vec<String> = docs.iter().flat_map(Self::chunks_of).collect();
         self.delete_chunks(s, chunks).await?;
         self.documents
-            .delete_many(doc! { "scope": scope_range(department, scope) })
+            .delete_many(doc! { "_id": { "$in": ids } })
             .session(&mut *s)
             .await?;
         Ok((Done::Unit, true))
@@ -1223,7 +1269,11 @@ impl Store for MongoStore {
     }
 
     async fn get_document(&self, key: &DocumentKey) -> StoreResult<Option<Document>> {
-        let filter = doc! { "scope": key.scope_key(), "doc": &key.document_id };
+        let filter = doc! {
+            "dept": dept_value(&key.department),
+            "scope": key.scope_key(),
+            "doc": &key.document_id,
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -1251,13 +1301,15 @@ impl Store for MongoStore {
         scope: &DocumentScope,
         since_us: Option<i64>,
     ) -> StoreResult<Vec<String>> {
-        let mut filter = doc! { "scope": scope_range(department, scope) };
+        let mut filter =
+            doc! { "dept": dept_value(department), "scope": scope_range(department, scope) };
         if let Some(since) = since_us {
             filter.insert("updated", doc! { "$gt": since });
         }
         let mut cursor = self
             .documents
             .find(filter)
+            .hint(mongodb::options::Hint::Name(DOCUMENTS_INDEX.to_owned()))
             .sort(doc! { "doc": 1 })
             .projection(doc! { "doc": 1 })
             .await
@@ -1298,18 +1350,23 @@ impl Store for MongoStore {
     }
 
     async fn has_documents_in(&self, department: &Department) -> StoreResult<bool> {
-        for (lo, hi) in subtree_scope_ranges(department) {
-            let found = self
-                .documents
-                .find_one(doc! { "scope": { "$gte": lo, "$lt": hi } })
-                .projection(doc! { "_id": 1 })
-                .await
-                .map_err(db_err)?;
-            if found.is_some() {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        // The department's own, or any below it: two ranges of the `dept` index.
+        let filter = if department.is_root() {
+            doc! {}
+        } else {
+            let d = department.as_str();
+            doc! { "$or": [
+                { "dept": d },
+                { "dept": { "$gte": format!("{d}/"), "$lt": format!("{d}0") } },
+            ] }
+        };
+        let found = self
+            .documents
+            .find_one(filter)
+            .projection(doc! { "_id": 1 })
+            .await
+            .map_err(db_err)?;
+        Ok(found.is_some())
     }
 
     async fn put_department(&self, d: &DepartmentRecord) -> StoreResult<bool> {
