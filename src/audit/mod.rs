@@ -1,8 +1,10 @@
 //! The audit transparency log, pure part: RFC 6962 Merkle hashing and proofs (`merkle`),
-//! C2SP signed notes and checkpoints (`note`), and C2SP tlog-tiles arithmetic (`tiles`).
+//! C2SP signed notes and checkpoints (`note`), C2SP tlog-tiles arithmetic (`tiles`), and
+//! the leaves: salted statement commitments over RFC 8785 canonical JSON, erasures (`leaf`).
 //! No I/O: the store supplies stored hashes through `merkle::HashReader`, and the
 //! sequencer and HTTP endpoints are built on top. The formats are specified in
 //! `docs/AUDIT.md`.
+pub mod leaf;
 pub mod merkle;
 pub mod note;
 pub mod tiles;
