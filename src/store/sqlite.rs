@@ -702,17 +702,27 @@ fn query_sql(q: &StatementQuery) -> (String, Vec<rusqlite::types::Value>) {
         ("s.stored", "s.seq", "statements s".to_string())
     } else {
         let mut from = String::from("ix.statement_keys k0");
-        for i in 1..q.keys.len() {
+        // A department's subtree key is not joined: it selects most of what its reader
+        // sees, so the probe would cost a B-tree descent a row and reject little; the
+        // statement row, fetched next for every other candidate anyway, is checked for it
+        // below (one descent either way for a row of another department).
+        let joined: Vec<&String> = q
+            .keys
+            .iter()
+            .skip(1)
+            .filter(|k| !k.starts_with("d:"))
+            .collect();
+        for i in 1..=joined.len() {
             from.push_str(&format!(
                 " CROSS JOIN ix.statement_keys k{i} ON k{i}.key = ? AND k{i}.stored = k0.stored AND k{i}.seq = k0.seq"
             ));
         }
         from.push_str(" CROSS JOIN statements s ON s.seq = k0.seq");
+        for k in joined {
+            args.push(V::Integer(key_hash(k)));
+        }
         ("k0.stored", "k0.seq", from)
     };
-    for k in q.keys.iter().skip(1) {
-        args.push(V::Integer(key_hash(k)));
-    }
     let mut wh = vec!["s.voided = 0".to_string()];
     if let Some(k) = q.keys.first() {
         wh.push("k0.key = ?".into());
