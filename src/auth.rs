@@ -206,6 +206,10 @@ pub struct Authenticator {
     authority_homepage: String,
     jwt: Option<JwtConfig>,
     cache: RwLock<HashMap<[u8; 32], (Credential, Instant)>>,
+    /// Departments bearer tokens named that exist, kept `CACHE_TTL` like credentials: a
+    /// token costs no store read per request, and a removed department stops working
+    /// within that time.
+    departments: RwLock<HashMap<Department, Instant>>,
 }
 
 impl Authenticator {
@@ -215,6 +219,7 @@ impl Authenticator {
             authority_homepage,
             jwt,
             cache: RwLock::new(HashMap::new()),
+            departments: RwLock::new(HashMap::new()),
         }
     }
 
@@ -339,7 +344,27 @@ impl Authenticator {
 
     /// Whether a token's department exists.
     async fn department_exists(&self, department: &Department) -> XapiResult<bool> {
-        Ok(department.is_root() || self.store.department_exists(department).await?)
+        if department.is_root() {
+            return Ok(true);
+        }
+        if let Ok(seen) = self.departments.read() {
+            if seen
+                .get(department)
+                .is_some_and(|at| at.elapsed() < CACHE_TTL)
+            {
+                return Ok(true);
+            }
+        }
+        let exists = self.store.department_exists(department).await?;
+        if exists {
+            if let Ok(mut seen) = self.departments.write() {
+                if seen.len() > 10_000 {
+                    seen.clear();
+                }
+                seen.insert(department.clone(), Instant::now());
+            }
+        }
+        Ok(exists)
     }
 }
 

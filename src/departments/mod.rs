@@ -121,6 +121,19 @@ impl Department {
     }
 }
 
+/// The department a read covers when its caller, of department `own`, asks for
+/// `requested` (a path, or none for its own): `None` unless it is well formed and within
+/// `own`'s subtree. The caller answers every `None` alike, so nothing tells a department
+/// outside the subtree that exists from one that does not.
+pub fn narrowed(own: &Department, requested: Option<&str>) -> Option<Department> {
+    let Some(requested) = requested else {
+        return Some(own.clone());
+    };
+    Department::parse(requested.trim())
+        .ok()
+        .filter(|d| d.is_within(own))
+}
+
 /// Records are keyed by their id within their department: the bare id in the root (so a
 /// store from before departments needs no migration), `id department` elsewhere. Ids
 /// (UUIDs, sha2 hashes, IRIs) contain no space, so the key splits back unambiguously, and
@@ -235,6 +248,21 @@ mod tests {
         assert!(!p("moex").is_within(&p("moe")));
         assert!(!p("mha").is_within(&p("moe")));
         assert!(!Department::root().is_within(&p("moe")));
+    }
+
+    #[test]
+    fn narrowing_stays_within_the_subtree() {
+        let moe = Department::parse("moe").unwrap();
+        assert_eq!(narrowed(&moe, None), Some(moe.clone()));
+        assert_eq!(
+            narrowed(&moe, Some("moe/dhe")),
+            Some(Department::parse("moe/dhe").unwrap())
+        );
+        assert_eq!(narrowed(&moe, Some("moe")), Some(moe.clone()));
+        for outside in ["mha", "/", "moex", "MOE/dhe", "moe//dhe", ".."] {
+            assert_eq!(narrowed(&moe, Some(outside)), None, "{outside}");
+        }
+        assert!(narrowed(&Department::root(), Some("mha/x")).is_some());
     }
 
     #[test]

@@ -22,26 +22,18 @@ pub const DEPARTMENT_HEADER: &str = "x-department";
 /// `X-Department` header names within it. Outside it, or malformed: 403, the same whether
 /// or not such a department exists.
 fn reading_department(req: &HttpRequest, cred: &Credential) -> XapiResult<Department> {
-    let Some(v) = req.headers().get(DEPARTMENT_HEADER) else {
-        return Ok(cred.department.clone());
+    let requested = match req.headers().get(DEPARTMENT_HEADER) {
+        None => None,
+        // Not text: as malformed as a bad path.
+        Some(v) => Some(v.to_str().unwrap_or("\u{0}")),
     };
-    let outside = || {
+    departments::narrowed(&cred.department, requested).ok_or_else(|| {
         XapiError::forbidden(format!(
             "`X-Department` must name a department within this credential's, `{}`",
             cred.department
         ))
         .at("X-Department")
-    };
-    let d = v
-        .to_str()
-        .ok()
-        .and_then(|s| Department::parse(s.trim()).ok())
-        .ok_or_else(outside)?;
-    if d.is_within(&cred.department) {
-        Ok(d)
-    } else {
-        Err(outside())
-    }
+    })
 }
 
 /// Every Statements response, errors included, says how far reads are consistent
