@@ -133,14 +133,6 @@ pub struct NewCredential {
     pub department: Option<String>,
 }
 
-/// Splits a scope list written as one string (`a,b` or `a b`) into names.
-pub fn scope_list(s: &str) -> Vec<String> {
-    s.split([',', ' '])
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 /// The result of removing a department.
 #[derive(Debug, Clone, Default)]
 pub struct Removed {

@@ -142,9 +142,17 @@ impl Credential {
     }
 }
 
-pub fn parse_scopes(list: &str) -> Result<Vec<Scope>, String> {
+/// The names in a scope list: separated by commas or spaces (as in OAuth 2's `scope`).
+pub fn scope_list(list: &str) -> Vec<String> {
     list.split([',', ' '])
         .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+pub fn parse_scopes(list: &str) -> Result<Vec<Scope>, String> {
+    scope_list(list)
+        .iter()
         .map(|s| {
             Scope::parse(s).ok_or_else(|| {
                 format!(

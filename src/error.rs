@@ -5,6 +5,12 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 use std::fmt;
 
+/// One member name as a JSON Pointer reference token (RFC 6901 §3: `~` → `~0`, `/` → `~1`),
+/// for the `path` of an error.
+pub fn pointer_token(name: &str) -> String {
+    name.replace('~', "~0").replace('/', "~1")
+}
+
 #[derive(Debug, Clone)]
 pub struct XapiError {
     pub status: StatusCode,

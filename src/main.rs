@@ -70,7 +70,7 @@ async fn credentials(cmd: CredentialsCommand) -> Result<(), String> {
             let store = store::open(&store.store).await?;
             let request = admin::NewCredential {
                 name,
-                scopes: admin::scope_list(&scopes),
+                scopes: auth::scope_list(&scopes),
                 department: Some(department),
             };
             let issued = admin::create_credential(&store, &root, request).await;

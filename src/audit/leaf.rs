@@ -134,7 +134,7 @@ pub fn imprecise_integers(value: &Value) -> Vec<String> {
                 for (k, item) in members {
                     let len = path.len();
                     path.push('/');
-                    path.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                    path.push_str(&crate::error::pointer_token(k));
                     walk(item, path, out);
                     path.truncate(len);
                 }

@@ -5,7 +5,7 @@
 use super::{authenticate, body, AppState, Params};
 use crate::admin::{self, NewCredential};
 use crate::auth::Credential;
-use crate::error::{XapiError, XapiResult};
+use crate::error::{pointer_token, XapiError, XapiResult};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
@@ -58,7 +58,7 @@ fn params(req: &HttpRequest, allowed: &[&str]) -> XapiResult<Params> {
 
 /// A JSON pointer to member `name` of the body (RFC 6901 escaping).
 fn pointer(name: &str) -> String {
-    format!("/{}", name.replace('~', "~0").replace('/', "~1"))
+    format!("/{}", pointer_token(name))
 }
 
 /// The request body: a JSON object with members from `allowed` only.
@@ -104,7 +104,7 @@ fn required(map: &Map<String, Value>, name: &str) -> XapiResult<String> {
 fn scopes(map: &Map<String, Value>) -> XapiResult<Vec<String>> {
     match map.get("scopes") {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(admin::scope_list(s)),
+        Some(Value::String(s)) => Ok(crate::auth::scope_list(s)),
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()

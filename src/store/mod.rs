@@ -131,8 +131,6 @@ pub struct CredentialRecord {
 pub trait Store: Send + Sync + 'static {
     /// Stores a batch atomically and durably, or reports the ids that already exist.
     async fn insert_statements(&self, batch: StatementBatch) -> StoreResult<InsertOutcome>;
-    /// The statement under this record key.
-    async fn get_statement(&self, key: &str) -> StoreResult<Option<StoredStatement>>;
     /// Every department's statement with this id (record keys in `copies_range(id)`);
     /// the caller keeps those its reader may see.
     async fn get_statement_copies(&self, id: &str) -> StoreResult<Vec<StoredStatement>>;

@@ -1154,21 +1154,6 @@ impl Store for MongoStore {
         }
     }
 
-    async fn get_statement(&self, id: &str) -> StoreResult<Option<StoredStatement>> {
-        let found = self
-            .statements
-            .find_one(doc! { "_id": id })
-            .projection(doc! { "json": 1, "stored": 1, "voided": 1, "atts": 1, "ph": 1 })
-            .await
-            .map_err(db_err)?;
-        match found {
-            Some(d) if !get_bool(&d, "ph") => stored_statement(&d)
-                .map(Some)
-                .ok_or_else(|| StoreError::Internal(format!("statement {id} is malformed"))),
-            _ => Ok(None),
-        }
-    }
-
     async fn get_statement_copies(&self, id: &str) -> StoreResult<Vec<StoredStatement>> {
         let mut cursor = self
             .statements

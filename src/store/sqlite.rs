@@ -859,18 +859,6 @@ impl Store for SqliteStore {
         self.write(|tx| WriteOp::Insert(batch, keys, tx)).await
     }
 
-    async fn get_statement(&self, id: &str) -> StoreResult<Option<StoredStatement>> {
-        let id = id.to_owned();
-        self.read(move |c| {
-            c.prepare_cached(
-                "SELECT id, json, stored, voided, attachments FROM statements WHERE id = ?1",
-            )?
-            .query_row(params![id], row_to_stored)
-            .optional()
-        })
-        .await
-    }
-
     async fn get_statement_copies(&self, id: &str) -> StoreResult<Vec<StoredStatement>> {
         let (lo, hi) = departments::copies_range(id);
         self.read(move |c| {

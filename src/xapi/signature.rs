@@ -17,7 +17,7 @@
 //!   dates and trust anchors are not checked: the spec says this step catches mistakes and
 //!   is not a security measure. Without `x5c` there is no key to verify with, so only the
 //!   form of the JWS is checked.
-use crate::error::XapiError;
+use crate::error::{pointer_token, XapiError};
 use crate::xapi::multipart::{
     each_statement, media_type_essence, normalize_hash, AttachmentContent,
 };
@@ -427,10 +427,6 @@ pub fn statements_equivalent(signed: &Value, received: &Value, version: XapiVers
     }
 }
 
-fn pointer_escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
-}
-
 fn union_keys<'a>(a: &'a Map<String, Value>, b: &'a Map<String, Value>) -> Vec<&'a str> {
     let mut keys: Vec<&str> = a.keys().map(String::as_str).collect();
     keys.extend(b.keys().map(String::as_str).filter(|k| !a.contains_key(*k)));
@@ -453,7 +449,7 @@ fn compare_statement(
         if key == "attachments" || (!sub && matches!(key, "authority" | "stored")) {
             continue;
         }
-        let here = format!("{path}/{}", pointer_escape(key));
+        let here = format!("{path}/{}", pointer_token(key));
         match (signed.get(key), received.get(key)) {
             (Some(a), Some(b)) => compare(a, b, Some(key), version, &here)?,
             (None, Some(_)) if !sub && matches!(key, "id" | "version" | "timestamp") => {}
@@ -471,7 +467,7 @@ fn compare_objects(
     path: &str,
 ) -> Result<(), String> {
     for key in union_keys(a, b) {
-        let here = format!("{path}/{}", pointer_escape(key));
+        let here = format!("{path}/{}", pointer_token(key));
         match (a.get(key), b.get(key)) {
             (Some(x), Some(y)) => compare(x, y, Some(key), version, &here)?,
             (Some(v), None) | (None, Some(v)) if absence_is_default(key, v) => {}
@@ -572,7 +568,7 @@ fn compare_context_activities(
         }
     }
     for key in union_keys(x, y) {
-        let here = format!("{path}/{}", pointer_escape(key));
+        let here = format!("{path}/{}", pointer_token(key));
         match (x.get(key), y.get(key)) {
             (Some(p), Some(q)) => {
                 let (p, q) = (Value::Array(as_list(p)), Value::Array(as_list(q)));

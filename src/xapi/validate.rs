@@ -21,7 +21,7 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::{Draft, ValidationError, Validator};
 use serde_json::{json, Map, Value};
 
-use crate::error::XapiError;
+use crate::error::{pointer_token, XapiError};
 use crate::xapi::XapiVersion;
 
 /// Base URI of the schema files (`.invalid` is reserved: it never resolves).
@@ -675,7 +675,7 @@ impl Compiled {
             }
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 let key = unexpected.first().cloned().unwrap_or_default();
-                let key_path = format!("{path}/{}", escape_pointer(&key));
+                let key_path = format!("{path}/{}", pointer_token(&key));
                 if let Some(declared) = notes.declared.iter().find(|d| d.eq_ignore_ascii_case(&key))
                 {
                     return XapiError::bad_request(format!(
@@ -723,7 +723,7 @@ impl Compiled {
                     _ => "is not allowed".to_owned(),
                 };
                 XapiError::bad_request(format!("{field} has the key \"{key}\", which {problem}"))
-                    .at(format!("{path}/{}", escape_pointer(&key)))
+                    .at(format!("{path}/{}", pointer_token(&key)))
                     .req(requirement_or(REQ_FORMAT))
             }
             ValidationErrorKind::Minimum { limit } => {
@@ -887,10 +887,6 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn escape_pointer(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
-}
-
 /// `/context/contextActivities/parent/0/id` → `context.contextActivities.parent[0].id`.
 fn display_path(pointer: &str) -> String {
     if pointer.is_empty() {
@@ -955,7 +951,7 @@ impl<'a> Ptr<'a> {
             Ptr::Key(parent, key) => {
                 parent.write(out);
                 out.push('/');
-                out.push_str(&escape_pointer(key));
+                out.push_str(&pointer_token(key));
             }
             Ptr::Index(parent, index) => {
                 parent.write(out);
