@@ -6,7 +6,7 @@
 //! `since` set to the Consistent-Through of its previous round. Every acknowledged
 //! statement must reach the reader exactly once. Runs on whichever store the harness uses
 //! (the embedded one, or MongoDB in the MongoDB pass).
-use crate::harness::Lrs;
+use crate::harness::{Lrs, VERSIONS};
 use crate::statement_queries::more_url;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -36,9 +36,15 @@ fn statement(verb: &str, writer: usize, n: usize) -> Value {
 /// (from its first response, which the LRS computed before reading) are taken: later
 /// ones may still have gaps below them, and the next round reads them again from `since`.
 /// Returns the new `since` and the (id, stored) pairs taken.
-fn read_round(lrs: &Lrs, verb: &str, since: Option<&str>) -> (String, Vec<(String, String)>) {
+fn read_round(
+    lrs: &Lrs,
+    version: &str,
+    verb: &str,
+    since: Option<&str>,
+) -> (String, Vec<(String, String)>) {
     let mut req = lrs
         .get("/statements")
+        .version(version)
         .query("verb", verb)
         .query("ascending", "true")
         .query("limit", "500");
@@ -67,7 +73,7 @@ fn read_round(lrs: &Lrs, verb: &str, since: Option<&str>) -> (String, Vec<(Strin
         }
         match body["more"].as_str() {
             Some(more) if !more.is_empty() => {
-                r = lrs.get(&more_url(lrs, more)).send();
+                r = lrs.get(&more_url(lrs, more)).version(version).send();
                 r.assert_status(200);
             }
             _ => return (through, taken),
@@ -101,7 +107,12 @@ fn comm_2_1_3_consistent_through_is_a_safe_incremental_cursor() {
                     } else {
                         Value::from(batch)
                     };
-                    let r = lrs.post("/statements").json(&body).send();
+                    // Both versions write: the requirement is the same under 1.0.3 and 2.0.0.
+                    let r = lrs
+                        .post("/statements")
+                        .version(VERSIONS[writer % 2])
+                        .json(&body)
+                        .send();
                     r.assert_status(200);
                     let ids: Vec<String> = serde_json::from_value(r.json())
                         .unwrap_or_else(|e| panic!("POST answered no id list: {e}"));
@@ -117,9 +128,12 @@ fn comm_2_1_3_consistent_through_is_a_safe_incremental_cursor() {
         // past every acknowledged statement, so it is the last round needed.
         let mut since: Option<String> = None;
         let mut last_stored = String::new();
-        loop {
+        for round in 0.. {
             let last_round = writers_running.load(Ordering::SeqCst) == 0;
-            let (through, taken) = read_round(&lrs, &verb, since.as_deref());
+            // Rounds alternate versions: a 1.0.3 Consistent-Through continues a 2.0.0
+            // reader's and the other way round.
+            let version = VERSIONS[round % 2];
+            let (through, taken) = read_round(&lrs, version, &verb, since.as_deref());
             for (id, stored) in taken {
                 // The LRS writes `stored` in one fixed form (UTC, µs): it sorts as text.
                 if stored < last_stored {
