@@ -25,6 +25,19 @@ pub enum Command {
     /// Manage the department tree (as the root's administrator).
     #[command(subcommand)]
     Departments(DepartmentsCommand),
+    /// The audit log's tools: verify a certificate offline, monitor a log, run a witness.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Verify a completion certificate offline (exit 0 only if everything checks).
+    Verify(crate::cli::audit_verify::VerifyArgs),
+    /// Follow a log: check each new checkpoint against the last one seen, and every leaf.
+    Monitor(crate::cli::audit_monitor::MonitorArgs),
+    /// Run a witness (c2sp.org/tlog-witness) that checks and cosigns checkpoints.
+    Witness(crate::cli::audit_witness::WitnessArgs),
 }
 
 #[derive(Args, Debug, Clone)]

@@ -4,7 +4,10 @@ use karmayogi_lrs::admin;
 use karmayogi_lrs::auth::{
     self, Authenticator, Jwks, JwksOrigin, JwksSettings, JwtConfig, JwtKeys,
 };
-use karmayogi_lrs::config::{Cli, Command, CredentialsCommand, DepartmentsCommand, ServeArgs};
+use karmayogi_lrs::cli;
+use karmayogi_lrs::config::{
+    AuditCommand, Cli, Command, CredentialsCommand, DepartmentsCommand, ServeArgs,
+};
 use karmayogi_lrs::departments::Department;
 use karmayogi_lrs::error::XapiError;
 use karmayogi_lrs::http::middleware::{LastVersions, XapiHeaders};
@@ -42,6 +45,16 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => runtime.block_on(serve(args)),
         Some(Command::Credentials(cmd)) => runtime.block_on(credentials(cmd)),
         Some(Command::Departments(cmd)) => runtime.block_on(departments(cmd)),
+        // These decide their own exit status (verify and monitor: 0 only if all checks).
+        Some(Command::Audit(AuditCommand::Verify(args))) => {
+            return runtime.block_on(cli::audit_verify::run(args))
+        }
+        Some(Command::Audit(AuditCommand::Monitor(args))) => {
+            return runtime.block_on(cli::audit_monitor::run(args))
+        }
+        Some(Command::Audit(AuditCommand::Witness(args))) => {
+            return runtime.block_on(cli::audit_witness::run(args))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,4 @@
+//! Subcommands other than `serve`, one file each (wiring in `main.rs`).
+pub mod audit_monitor;
+pub mod audit_verify;
+pub mod audit_witness;
