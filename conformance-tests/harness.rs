@@ -235,31 +235,33 @@ impl Lrs {
         }
 
         let n = SERVERS.fetch_add(1, Ordering::SeqCst);
-        let (dir, store) = match std::env::var("LRS_TEST_STORE") {
+        // Every server gets its own directory: the SQLite files, and the audit log's
+        // signing key whatever the store (never the working directory's `./data`).
+        let dir = tempfile::Builder::new()
+            .prefix("lrs-conformance-")
+            .tempdir()
+            .expect("create temp dir");
+        let store = match std::env::var("LRS_TEST_STORE") {
             Ok(uri) if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") => {
                 let token = random_token();
                 let db = format!("lrs_test_{}_{}_{}", std::process::id(), n, &token[..12]);
-                (None, mongo_store(&uri, &db))
+                mongo_store(&uri, &db)
             }
             Ok(other) if !other.is_empty() => {
                 panic!(
                     "LRS_TEST_STORE must be a mongodb:// URI (got `{other}`); unset it for SQLite"
                 )
             }
-            _ => {
-                let dir = tempfile::Builder::new()
-                    .prefix("lrs-conformance-")
-                    .tempdir()
-                    .expect("create temp dir");
-                let store = format!("sqlite:{}", dir.path().join("lrs.db").display());
-                (Some(dir), store)
-            }
+            _ => format!("sqlite:{}", dir.path().join("lrs.db").display()),
         };
+        let audit_key = dir.path().join("audit.key").display().to_string();
+        let dir = Some(dir);
         let key = format!("test-{}", &random_token()[..16]);
         let secret = random_token();
         let mut env = vec![
             ("LRS_BOOTSTRAP_KEY".to_owned(), key.clone()),
             ("LRS_BOOTSTRAP_SECRET".to_owned(), secret.clone()),
+            ("LRS_AUDIT_KEY".to_owned(), audit_key),
         ];
         env.extend(opts.env.iter().cloned());
         let mut spawned = Spawned {
@@ -317,6 +319,16 @@ impl Lrs {
     pub fn restart(&mut self, how: Stop) {
         self.stop(how);
         self.start_again();
+    }
+
+    /// The spawned server's own directory (SQLite files, the audit key `audit.key`).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.require_spawned("it reads the server's files");
+        self.spawned
+            .as_ref()
+            .and_then(|s| s.dir.as_ref())
+            .map(|d| d.path())
+            .expect("a spawned server has a directory")
     }
 
     /// Whether this harness started (and so can configure) the server.

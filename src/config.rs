@@ -135,6 +135,19 @@ pub struct ServeArgs {
     /// Bearer tokens (boxed: keeps `Command::Serve` small).
     #[command(flatten, next_help_heading = "Bearer tokens (JWT, OpenID Connect)")]
     pub jwt: Box<JwtArgs>,
+    /// The audit log's signing key (a file, mode 0600, created at first start; never in
+    /// the database). Default: beside an embedded store's file (`PATH.audit-key`), else
+    /// `./data/audit.key`.
+    #[arg(long, env = "LRS_AUDIT_KEY")]
+    pub audit_key: Option<String>,
+    /// The audit log's name: the origin line of its checkpoints and the name of its key
+    /// (c2sp.org/tlog-checkpoint), e.g. `lrs.example.gov.in/audit`.
+    #[arg(
+        long,
+        env = "LRS_AUDIT_ORIGIN",
+        default_value = "karmayogi-lrs.local/audit"
+    )]
+    pub audit_origin: String,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "LRS_WORKERS")]
     pub workers: Option<usize>,

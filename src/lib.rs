@@ -4,6 +4,7 @@
 //! `store` (persistence behind one trait).
 pub mod admin;
 pub mod audit;
+pub mod auditlog;
 pub mod auth;
 pub mod cli;
 pub mod config;

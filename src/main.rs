@@ -288,6 +288,19 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }
         _ => return Err("set both LRS_BOOTSTRAP_KEY and LRS_BOOTSTRAP_SECRET, or neither".into()),
     }
+    let key_path = audit_key_path(&args);
+    let signer = karmayogi_lrs::auditlog::load_or_create_key(
+        std::path::Path::new(&key_path),
+        &args.audit_origin,
+    )?;
+    let audit = karmayogi_lrs::auditlog::AuditLog::new(store.clone(), signer);
+    let clock = std::sync::Arc::new(karmayogi_lrs::store::clock::StoredClock::default());
+    let (stop_sequencer, sequencer_stop) = tokio::sync::watch::channel(false);
+    let sequencer = tokio::spawn(karmayogi_lrs::auditlog::sequencer::run(
+        audit.clone(),
+        clock.clone(),
+        sequencer_stop,
+    ));
     let state = web::Data::new(AppState {
         auth: Authenticator::new(
             store.clone(),
@@ -295,7 +308,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             jwt_config(&args).await?,
         ),
         store: store.clone(),
-        clock: Default::default(),
+        clock,
+        audit,
         limits: Limits {
             max_body_bytes: args.max_body_bytes,
             page_size: args.page_size.max(1),
@@ -327,8 +341,24 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     let _ = std::io::stdout().flush();
     // actix stops accepting on SIGTERM/SIGINT and lets in-flight requests finish.
-    server.run().await.map_err(|e| e.to_string())?;
+    let served = server.run().await.map_err(|e| e.to_string());
+    // The sequencer ends between batches (an append is one transaction either way).
+    let _ = stop_sequencer.send(true);
+    let _ = sequencer.await;
     store.close().await;
+    served?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Where the audit log's signing key lives: `--audit-key`, else beside an embedded
+/// store's file, else `./data/audit.key`.
+fn audit_key_path(args: &ServeArgs) -> String {
+    if let Some(p) = &args.audit_key {
+        return p.clone();
+    }
+    match args.store.store.strip_prefix("sqlite:") {
+        Some(path) => format!("{path}.audit-key"),
+        None => "./data/audit.key".to_owned(),
+    }
 }

@@ -493,6 +493,15 @@ pub fn statement_leaf(
     })
 }
 
+/// Seals a statement on the acknowledgement path: a fresh salt and the commitment to the
+/// statement's JSON text (exactly as stored) in its department (6.2, 6.3).
+pub fn seal(statement_json: &str, department: &Department) -> Result<(Salt, Hash), LeafError> {
+    let salt = Salt::generate();
+    let jcs = canonicalize_text(statement_json)?;
+    let c = commitment(&salt, department, &jcs)?;
+    Ok((salt, c))
+}
+
 /// What an offline verifier does: from the statement's JSON text (as
 /// `GET ?statementId=…&format=exact` returns it, any white space or member order), its
 /// salt, department and `stored_us`, the entry bytes and the leaf hash to look up in the

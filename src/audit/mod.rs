@@ -7,4 +7,5 @@
 pub mod leaf;
 pub mod merkle;
 pub mod note;
+pub mod records;
 pub mod tiles;

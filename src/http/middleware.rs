@@ -105,9 +105,12 @@ fn error_response(req: ServiceRequest, e: XapiError) -> ServiceResponse<BoxBody>
     ServiceResponse::new(http_req, actix_web::ResponseError::error_response(&e))
 }
 
-/// Whether a request path belongs to the admin API.
+/// Whether a request path belongs to an API that is not xAPI (the admin API, the audit
+/// log): no version header, JSON errors only.
 fn is_admin(path: &str) -> bool {
-    path == "/admin" || path.starts_with("/admin/")
+    ["/admin", "/audit"]
+        .iter()
+        .any(|p| path == *p || path.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
 }
 
 /// Errors produced by the framework itself (405 for a method a resource lacks, …) get

@@ -1,5 +1,6 @@
 //! actix-web: routing, headers, auth, content negotiation, errors. One module per resource.
 pub mod admin;
+pub mod audit;
 pub mod documents;
 pub mod middleware;
 pub mod statements;
@@ -23,7 +24,9 @@ pub struct Limits {
 pub struct AppState {
     pub store: DynStore,
     /// Hands out `stored` times and answers Consistent-Through.
-    pub clock: StoredClock,
+    pub clock: std::sync::Arc<StoredClock>,
+    /// The audit transparency log.
+    pub audit: std::sync::Arc<crate::auditlog::AuditLog>,
     pub auth: Authenticator,
     pub limits: Limits,
 }
@@ -164,5 +167,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(documents::configure),
     )
     .configure(admin::configure)
+    .configure(audit::configure)
     .default_service(web::to(middleware::not_found));
 }

@@ -21,7 +21,7 @@ pub const DEPARTMENT_HEADER: &str = "x-department";
 /// The department whose subtree a statement read covers: the credential's, or the one the
 /// `X-Department` header names within it. Outside it, or malformed: 403, the same whether
 /// or not such a department exists.
-fn reading_department(req: &HttpRequest, cred: &Credential) -> XapiResult<Department> {
+pub(super) fn reading_department(req: &HttpRequest, cred: &Credential) -> XapiResult<Department> {
     let requested = match req.headers().get(DEPARTMENT_HEADER) {
         None => None,
         // Not text: as malformed as a bad path.
@@ -260,7 +260,7 @@ async fn store_statements(
             attachments.clone(),
             definitions,
             document::merge_definition,
-        );
+        )?;
         let existing = match state.store.insert_statements(batch).await? {
             InsertOutcome::Inserted => return Ok(ids),
             InsertOutcome::Existing(existing) => existing,

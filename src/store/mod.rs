@@ -4,12 +4,18 @@ pub mod clock;
 mod key_index;
 pub mod mongo;
 pub mod sqlite;
+mod sqlite_log;
 
+use crate::audit;
+use crate::audit::merkle::Hash;
+pub use crate::audit::records::{
+    LogAppend, LogEntry, LogState, PendingErasure, StatementLog, UnloggedStatement,
+};
 use crate::departments::{self, Department};
 use crate::error::XapiError;
 use crate::xapi::multipart::AttachmentContent;
 pub use crate::xapi::records::{
-    Document, DocumentChange, DocumentKey, DocumentScope, DocumentUpdate, StatementQuery,
+    Document, DocumentChange, DocumentKey, DocumentScope, DocumentUpdate, Seal, StatementQuery,
     StatementRecord, StoredStatement,
 };
 use async_trait::async_trait;
@@ -72,7 +78,21 @@ impl StatementBatch {
         mut attachments: Vec<AttachmentContent>,
         mut definitions: Vec<(String, Value)>,
         merge_definition: DefinitionMerge,
-    ) -> StatementBatch {
+    ) -> Result<StatementBatch, XapiError> {
+        // The commitment covers the department, so it is sealed here, where the record
+        // is placed; the log's sequencer only reads it.
+        for r in &mut records {
+            let (salt, commitment) = audit::leaf::seal(&r.json, department).map_err(|e| {
+                XapiError::bad_request(format!(
+                    "statement {} cannot be put in canonical form (RFC 8785): {e}",
+                    r.id
+                ))
+            })?;
+            r.seal = Some(Seal {
+                salt: *salt.as_bytes(),
+                commitment: commitment.0,
+            });
+        }
         if !department.is_root() {
             let placement = departments::placement_keys(department);
             let key = |id: &str| departments::record_key(id, department);
@@ -90,12 +110,12 @@ impl StatementBatch {
                 *id = key(id);
             }
         }
-        StatementBatch {
+        Ok(StatementBatch {
             records,
             attachments,
             definitions,
             merge_definition,
-        }
+        })
     }
 }
 
@@ -182,6 +202,41 @@ pub trait Store: Send + Sync + 'static {
     async fn list_credentials(&self) -> StoreResult<Vec<CredentialRecord>>;
     /// Marks a credential revoked; false when no such key.
     async fn revoke_credential(&self, key: &str) -> StoreResult<bool>;
+
+    // The audit log (docs/AUDIT.md). One sequencer appends at a time; everyone reads.
+
+    /// The log's size and latest checkpoint.
+    async fn log_state(&self) -> StoreResult<LogState>;
+    /// Statements not yet in the log whose `stored` ≤ `horizon_us`, in (stored, key)
+    /// order, at most `limit`.
+    async fn unlogged_statements(
+        &self,
+        horizon_us: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<UnloggedStatement>>;
+    /// Erasures carried out and not yet logged, oldest first.
+    async fn pending_erasures(&self) -> StoreResult<Vec<PendingErasure>>;
+    /// Appends atomically; false (nothing written) when the log no longer has
+    /// `old_size` leaves (another sequencer got there first).
+    async fn append_log(&self, append: LogAppend) -> StoreResult<bool>;
+    /// Stored hashes by index (docs/AUDIT.md section 3), in the order asked; an error
+    /// when one is missing.
+    async fn log_hashes(&self, indexes: Vec<u64>) -> StoreResult<Vec<Hash>>;
+    /// The entries of leaves `[start, end)`; an error when one is missing.
+    async fn log_entries(&self, start: u64, end: u64) -> StoreResult<Vec<Vec<u8>>>;
+    /// Records a newer checkpoint (an older or equal size is ignored).
+    async fn put_checkpoint(&self, size: u64, note: String) -> StoreResult<()>;
+    /// The statement's salt and leaf index, by record key; None if no such statement.
+    async fn statement_log(&self, key: &str) -> StoreResult<Option<StatementLog>>;
+    /// The statement logged at leaf `index` (record key, statement, salt), if it is
+    /// still there.
+    async fn statement_at_leaf(
+        &self,
+        index: u64,
+    ) -> StoreResult<Option<(String, StoredStatement, [u8; 32])>>;
+    /// Takes or renews the sequencer's lease until `now_us + ttl_us`; false while
+    /// another holder's lease runs.
+    async fn sequencer_lease(&self, holder: &str, now_us: i64, ttl_us: i64) -> StoreResult<bool>;
 
     /// Flushes and closes cleanly (graceful shutdown).
     async fn close(&self);

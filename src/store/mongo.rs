@@ -68,8 +68,16 @@ pub struct MongoStore {
     documents: Collection<BsonDoc>,
     credentials: Collection<BsonDoc>,
     departments: Collection<BsonDoc>,
+    /// The audit log (`mongo_log.rs`).
+    log_leaves: Collection<BsonDoc>,
+    log_hashes: Collection<BsonDoc>,
+    log_state: Collection<BsonDoc>,
+    log_erasures: Collection<BsonDoc>,
     write_concern: WriteConcern,
 }
+
+#[path = "mongo_log.rs"]
+mod log;
 
 // ---------------------------------------------------------------------------------------
 // Errors
@@ -530,6 +538,10 @@ impl MongoStore {
             documents: db.collection("documents"),
             credentials: db.collection("credentials"),
             departments: db.collection("departments"),
+            log_leaves: db.collection("audit_leaves"),
+            log_hashes: db.collection("audit_hashes"),
+            log_state: db.collection("audit_state"),
+            log_erasures: db.collection("audit_erasures"),
             client,
             db,
             write_concern: wc,
@@ -585,6 +597,24 @@ impl MongoStore {
             // Absent in databases made since: nothing to drop.
             tracing::debug!("no index scope_doc to drop: {e}");
         }
+        // Statements the log has not taken yet carry `lq` (sparse: logged ones drop out).
+        self.statements
+            .create_indexes([index(
+                doc! { "lq": 1, "stored": 1, "_id": 1 },
+                log::UNLOGGED_INDEX,
+                true,
+                false,
+            )])
+            .await?;
+        self.log_leaves
+            .create_indexes([index(
+                doc! { "s": 1 },
+                log::LEAF_STATEMENT_INDEX,
+                true,
+                false,
+            )])
+            .await?;
+        self.start_log().await?;
         Ok(())
     }
 
@@ -634,6 +664,7 @@ impl MongoStore {
                     self.delete_scope_body(&mut session, department, scope)
                         .await
                 }
+                Op::AppendLog(append) => self.append_log_body(&mut session, append).await,
             };
             let error = match result {
                 Ok((done, false)) => {
@@ -822,7 +853,13 @@ impl MongoStore {
                     "stored": r.stored_us,
                     "voided": p.voided,
                     "atts": strings(&r.attachment_sha2),
+                    // Not yet in the audit log (the sequencer removes it).
+                    "lq": true,
                 };
+                if let Some(seal) = &r.seal {
+                    d.insert("salt", bin(&seal.salt));
+                    d.insert("cm", bin(&seal.commitment));
+                }
                 set_dept(&mut d, &r.id);
                 if let Some(v) = &r.voids {
                     d.insert("voids", v.clone());
@@ -1122,6 +1159,7 @@ enum Op<'a> {
     Insert(&'a StatementBatch),
     Update(&'a DocumentKey, &'a DocumentUpdate),
     DeleteScope(&'a Department, &'a DocumentScope),
+    AppendLog(&'a LogAppend),
 }
 
 /// What a transaction gives back.
@@ -1130,6 +1168,7 @@ enum Done {
     Existing(Vec<(String, String)>),
     Document(Option<Document>),
     Unit,
+    Bool(bool),
 }
 
 fn unexpected(what: &str) -> StoreError {
@@ -1461,6 +1500,56 @@ impl Store for MongoStore {
             .await
             .map_err(db_err)?;
         Ok(r.matched_count > 0)
+    }
+
+    async fn log_state(&self) -> StoreResult<LogState> {
+        self.read_log_state().await
+    }
+
+    async fn unlogged_statements(
+        &self,
+        horizon_us: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<UnloggedStatement>> {
+        self.read_unlogged(horizon_us, limit).await
+    }
+
+    async fn pending_erasures(&self) -> StoreResult<Vec<PendingErasure>> {
+        self.read_pending_erasures().await
+    }
+
+    async fn append_log(&self, append: LogAppend) -> StoreResult<bool> {
+        match self.transaction(Op::AppendLog(&append)).await? {
+            Done::Bool(b) => Ok(b),
+            _ => Err(unexpected("log append")),
+        }
+    }
+
+    async fn log_hashes(&self, indexes: Vec<u64>) -> StoreResult<Vec<Hash>> {
+        self.read_log_hashes(indexes).await
+    }
+
+    async fn log_entries(&self, start: u64, end: u64) -> StoreResult<Vec<Vec<u8>>> {
+        self.read_log_entries(start, end).await
+    }
+
+    async fn put_checkpoint(&self, size: u64, note: String) -> StoreResult<()> {
+        self.write_checkpoint(size, note).await
+    }
+
+    async fn statement_log(&self, key: &str) -> StoreResult<Option<StatementLog>> {
+        self.read_statement_log(key).await
+    }
+
+    async fn statement_at_leaf(
+        &self,
+        index: u64,
+    ) -> StoreResult<Option<(String, StoredStatement, [u8; 32])>> {
+        self.read_statement_at_leaf(index).await
+    }
+
+    async fn sequencer_lease(&self, holder: &str, now_us: i64, ttl_us: i64) -> StoreResult<bool> {
+        self.take_lease(holder, now_us, ttl_us).await
     }
 
     async fn close(&self) {

@@ -74,7 +74,7 @@ pub struct SqliteStore {
 }
 
 /// Layout version of the file, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// Refuses a file laid out by another version rather than misreading it.
 fn check_schema_version(conn: &Connection) -> Result<(), String> {
@@ -91,7 +91,7 @@ fn check_schema_version(conn: &Connection) -> Result<(), String> {
     if v == SCHEMA_VERSION || (v == 0 && !has_tables) {
         return Ok(());
     }
-    if v != 3 && v != 4 {
+    if !(3..SCHEMA_VERSION).contains(&v) {
         return Err(format!(
             "this database has layout version {v}; this build reads version {SCHEMA_VERSION}"
         ));
@@ -102,10 +102,20 @@ fn check_schema_version(conn: &Connection) -> Result<(), String> {
         conn.execute_batch("DROP TABLE IF EXISTS statement_keys;")
             .map_err(|e| e.to_string())?;
     }
-    // Version 5 added departments: everything already stored is the root's (its record
-    // keys are the bare ids), so only credentials need a department column.
-    conn.execute_batch("ALTER TABLE credentials ADD COLUMN department TEXT NOT NULL DEFAULT '';")
-        .map_err(|e| e.to_string())
+    if v <= 4 {
+        // Version 5 added departments: everything already stored is the root's (its
+        // record keys are the bare ids), so only credentials need a department column.
+        conn.execute_batch(
+            "ALTER TABLE credentials ADD COLUMN department TEXT NOT NULL DEFAULT '';",
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    // Version 6 added the audit log: statements stored before it have no salt or
+    // commitment; the sequencer seals them when it logs them (its cursor starts at 0).
+    conn.execute_batch(
+        "ALTER TABLE statements ADD COLUMN salt BLOB; ALTER TABLE statements ADD COLUMN commitment BLOB;",
+    )
+    .map_err(|e| e.to_string())
 }
 
 const SCHEMA: &str = "
@@ -117,7 +127,9 @@ CREATE TABLE IF NOT EXISTS statements (
     voids TEXT,
     keys TEXT NOT NULL,
     attachments TEXT NOT NULL,
-    json TEXT NOT NULL
+    json TEXT NOT NULL,
+    salt BLOB,
+    commitment BLOB
 );
 CREATE INDEX IF NOT EXISTS statements_stored ON statements(stored);
 CREATE INDEX IF NOT EXISTS statements_voids ON statements(voids) WHERE voids IS NOT NULL;
@@ -151,6 +163,33 @@ CREATE TABLE IF NOT EXISTS credentials (
 CREATE TABLE IF NOT EXISTS departments (
     path TEXT PRIMARY KEY,
     created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_leaves (
+    leaf INTEGER PRIMARY KEY,
+    entry BLOB NOT NULL,
+    statement TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS audit_leaves_statement ON audit_leaves(statement)
+    WHERE statement IS NOT NULL;
+CREATE TABLE IF NOT EXISTS audit_hashes (
+    idx INTEGER PRIMARY KEY,
+    hash BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    size INTEGER NOT NULL,
+    cursor_stored INTEGER NOT NULL,
+    cursor_id TEXT NOT NULL,
+    checkpoint_size INTEGER,
+    checkpoint TEXT
+);
+INSERT OR IGNORE INTO audit_state (id, size, cursor_stored, cursor_id) VALUES (1, 0, -1, '');
+CREATE TABLE IF NOT EXISTS audit_erasures (
+    id INTEGER PRIMARY KEY,
+    receipt_hash BLOB NOT NULL,
+    erased INTEGER NOT NULL,
+    leaves TEXT NOT NULL,
+    logged INTEGER NOT NULL DEFAULT 0
 );
 ";
 
@@ -511,8 +550,8 @@ fn insert_batch(
 ) -> StoreResult<InsertOutcome> {
     let mut insert = tx
         .prepare_cached(
-            "INSERT INTO statements (id, stored, voided, voids, keys, attachments, json)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO statements (id, stored, voided, voids, keys, attachments, json, salt, commitment)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .map_err(internal)?;
     let mut target_keys = tx
@@ -547,7 +586,9 @@ fn insert_batch(
             r.voids,
             keys.text,
             r.attachment_sha2.join("\n"),
-            r.json
+            r.json,
+            r.seal.as_ref().map(|s| &s.salt[..]),
+            r.seal.as_ref().map(|s| &s.commitment[..]),
         ]) {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => {
@@ -664,7 +705,7 @@ fn update_document(
     }
 }
 
-fn row_to_stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredStatement> {
+pub(super) fn row_to_stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredStatement> {
     Ok(StoredStatement {
         id: row.get(0)?,
         json: row.get(1)?,
@@ -1076,6 +1117,70 @@ impl Store for SqliteStore {
     async fn revoke_credential(&self, key: &str) -> StoreResult<bool> {
         let key = key.to_owned();
         self.write(|tx| WriteOp::RevokeCredential(key, tx)).await
+    }
+
+    async fn log_state(&self) -> StoreResult<LogState> {
+        self.read(super::sqlite_log::log_state).await
+    }
+
+    async fn unlogged_statements(
+        &self,
+        horizon_us: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<UnloggedStatement>> {
+        self.read(move |c| super::sqlite_log::unlogged(c, horizon_us, limit))
+            .await
+    }
+
+    async fn pending_erasures(&self) -> StoreResult<Vec<PendingErasure>> {
+        self.read(super::sqlite_log::pending_erasures).await
+    }
+
+    async fn append_log(&self, append: LogAppend) -> StoreResult<bool> {
+        self.write(|tx| {
+            WriteOp::Admin(Box::new(move |t| super::sqlite_log::append(t, &append)), tx)
+        })
+        .await
+    }
+
+    async fn log_hashes(&self, indexes: Vec<u64>) -> StoreResult<Vec<Hash>> {
+        self.read(move |c| super::sqlite_log::hashes(c, &indexes))
+            .await
+    }
+
+    async fn log_entries(&self, start: u64, end: u64) -> StoreResult<Vec<Vec<u8>>> {
+        self.read(move |c| super::sqlite_log::entries(c, start, end))
+            .await
+    }
+
+    async fn put_checkpoint(&self, size: u64, note: String) -> StoreResult<()> {
+        self.write(|tx| {
+            WriteOp::Admin(
+                Box::new(move |t| super::sqlite_log::put_checkpoint(t, size, &note)),
+                tx,
+            )
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn statement_log(&self, key: &str) -> StoreResult<Option<StatementLog>> {
+        let key = key.to_owned();
+        self.read(move |c| super::sqlite_log::statement_log(c, &key))
+            .await
+    }
+
+    async fn statement_at_leaf(
+        &self,
+        index: u64,
+    ) -> StoreResult<Option<(String, StoredStatement, [u8; 32])>> {
+        self.read(move |c| super::sqlite_log::statement_at_leaf(c, index))
+            .await
+    }
+
+    async fn sequencer_lease(&self, _: &str, _: i64, _: i64) -> StoreResult<bool> {
+        // One process owns the file: its sequencer is the only one.
+        Ok(true)
     }
 
     async fn close(&self) {

@@ -21,6 +21,17 @@ pub struct StatementRecord {
     pub inherits_keys_of: Option<String>,
     /// sha2 of every attachment the statement uses (contents passed beside the batch).
     pub attachment_sha2: Vec<String>,
+    /// The audit log's commitment to the statement and its salt; set once the record's
+    /// department is known (`StatementBatch::new`).
+    pub seal: Option<Seal>,
+}
+
+/// A statement's salt and its salted commitment (docs/AUDIT.md 6.2, 6.3), stored beside
+/// the statement on the acknowledgement path; the sequencer logs the commitment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seal {
+    pub salt: [u8; 32],
+    pub commitment: [u8; 32],
 }
 
 /// A statement as stored.

@@ -176,6 +176,7 @@ pub fn derive(
         keys: index_keys(statement),
         inherits_keys_of,
         attachment_sha2,
+        seal: None,
     };
     (record, definitions)
 }

@@ -1,0 +1,67 @@
+//! The records of the log that the store keeps: what the sequencer reads (statements not
+//! yet logged, erasures not yet logged) and what it writes (entries, stored hashes, the
+//! tree size), all prepared here and above; the store only persists and finds them.
+use super::merkle::Hash;
+
+/// The log as stored: how many leaves it has and the latest signed checkpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogState {
+    pub size: u64,
+    /// The latest checkpoint note (signed; cosigned when witnesses answered) and its size.
+    pub checkpoint: Option<(u64, String)>,
+}
+
+/// A stored statement the log has not taken yet.
+#[derive(Debug, Clone)]
+pub struct UnloggedStatement {
+    /// The statement's record key (`departments::record_key`).
+    pub key: String,
+    pub stored_us: i64,
+    /// Salt and commitment; absent for statements stored before the log existed, which
+    /// the sequencer seals when it logs them (then `json` is given).
+    pub seal: Option<([u8; 32], [u8; 32])>,
+    pub json: Option<String>,
+}
+
+/// An erasure carried out but not yet logged.
+#[derive(Debug, Clone)]
+pub struct PendingErasure {
+    pub id: i64,
+    pub receipt_hash: Hash,
+    pub erased_us: i64,
+    /// Leaf indexes of the erased statements.
+    pub indexes: Vec<u64>,
+}
+
+/// One leaf to append.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    /// The entry bytes (docs/AUDIT.md section 6).
+    pub entry: Vec<u8>,
+    /// For a statement leaf: the statement's record key.
+    pub statement: Option<String>,
+}
+
+/// One atomic extension of the log from `old_size` leaves to `old_size + entries.len()`.
+#[derive(Debug, Clone)]
+pub struct LogAppend {
+    pub old_size: u64,
+    pub entries: Vec<LogEntry>,
+    /// The stored hashes from index `stored_hash_count(old_size)` on, in order.
+    pub hashes: Vec<Hash>,
+    /// Seals made by the sequencer for statements stored before the log existed.
+    pub seals: Vec<(String, [u8; 32], [u8; 32])>,
+    /// Erasures this append logs.
+    pub erasures: Vec<i64>,
+    /// The last statement logged, as (stored_us, key): where an embedded store's single
+    /// sequencer resumes.
+    pub through: Option<(i64, String)>,
+}
+
+/// What the log knows of one statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementLog {
+    pub salt: Option<[u8; 32]>,
+    /// Its leaf index, once sequenced.
+    pub leaf: Option<u64>,
+}

@@ -1,0 +1,217 @@
+//! The audit log at run time: the signing key file, the latest checkpoint, and reads of
+//! the tree for the HTTP adapter (tiles, proofs). The rules and formats are `crate::audit`
+//! (pure); the sequencer task that extends the tree is `sequencer`.
+pub mod sequencer;
+
+use crate::audit::merkle::{self, Hash};
+use crate::audit::note::{Signer, Verifier};
+use crate::audit::tiles::{Tile, TileKind, TILE_HEIGHT, TILE_WIDTH};
+use crate::store::{DynStore, StoreError};
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Published maximum merge delay: a statement is in a signed checkpoint at most this long
+/// after it was stored (the sequencer runs every 100 ms, signs at most once a second).
+pub const MAX_MERGE_DELAY_MS: u64 = 2_000;
+
+/// The audit log of one LRS process.
+pub struct AuditLog {
+    pub store: DynStore,
+    signer: Signer,
+    vkey: String,
+    /// The latest checkpoint: (size, signed note).
+    latest: RwLock<Option<(u64, String)>>,
+    /// Merge delays seen by this process's sequencer (ms), newest last, bounded.
+    delays: Mutex<std::collections::VecDeque<u64>>,
+}
+
+/// How many merge delays are kept for the status figures.
+const DELAY_SAMPLES: usize = 100_000;
+
+impl AuditLog {
+    pub fn new(store: DynStore, signer: Signer) -> Arc<AuditLog> {
+        let vkey = signer.verifier().to_string();
+        Arc::new(AuditLog {
+            store,
+            signer,
+            vkey,
+            latest: RwLock::new(None),
+            delays: Mutex::new(Default::default()),
+        })
+    }
+
+    /// The origin line of the checkpoints (the name of the signing key).
+    pub fn origin(&self) -> &str {
+        self.signer.name()
+    }
+
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    /// The verifier key, signed-note `vkey` form.
+    pub fn vkey(&self) -> &str {
+        &self.vkey
+    }
+
+    pub fn verifier(&self) -> Verifier {
+        self.signer.verifier()
+    }
+
+    /// The latest checkpoint (size, note) this process knows of.
+    pub fn checkpoint(&self) -> Option<(u64, String)> {
+        self.latest.read().ok().and_then(|l| l.clone())
+    }
+
+    /// Takes a checkpoint as the latest if it is newer.
+    pub fn set_checkpoint(&self, size: u64, note: String) {
+        if let Ok(mut l) = self.latest.write() {
+            if l.as_ref().is_none_or(|(s, _)| *s <= size) {
+                *l = Some((size, note));
+            }
+        }
+    }
+
+    /// Reloads the latest checkpoint from the store (processes that do not sequence).
+    pub async fn refresh(&self) -> Result<(), StoreError> {
+        if let Some((size, note)) = self.store.log_state().await?.checkpoint {
+            self.set_checkpoint(size, note);
+        }
+        Ok(())
+    }
+
+    fn record_delays(&self, delays: impl IntoIterator<Item = u64>) {
+        if let Ok(mut d) = self.delays.lock() {
+            for x in delays {
+                if d.len() == DELAY_SAMPLES {
+                    d.pop_front();
+                }
+                d.push_back(x);
+            }
+        }
+    }
+
+    /// (samples, p50, p99, max) of the merge delays this process's sequencer saw, in ms.
+    pub fn merge_delays(&self) -> (usize, u64, u64, u64) {
+        let mut v: Vec<u64> = match self.delays.lock() {
+            Ok(d) => d.iter().copied().collect(),
+            Err(_) => Vec::new(),
+        };
+        if v.is_empty() {
+            return (0, 0, 0, 0);
+        }
+        v.sort_unstable();
+        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+        (v.len(), at(0.5), at(0.99), v[v.len() - 1])
+    }
+
+    /// The bytes of a tile (c2sp.org/tlog-tiles) of the tree of the latest checkpoint;
+    /// None when the checkpoint's tree does not have it.
+    pub async fn tile(&self, tile: &Tile) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some((size, _)) = self.checkpoint() else {
+            return Ok(None);
+        };
+        // How many nodes of the tile's level the tree has completed; a tile (full, or
+        // partial of any width up to what exists: its hashes never change) is served
+        // when they cover it.
+        let height = u32::from(tile.level()) * u32::from(TILE_HEIGHT);
+        let complete = if height < 64 { size >> height } else { 0 };
+        let Some(start) = tile.index.checked_mul(u64::from(TILE_WIDTH)) else {
+            return Ok(None);
+        };
+        if complete <= start || complete - start < u64::from(tile.width) {
+            return Ok(None);
+        }
+        match tile.kind {
+            TileKind::Entries => {
+                let entries = self
+                    .store
+                    .log_entries(start, start + u64::from(tile.width))
+                    .await?;
+                let mut out = Vec::with_capacity(entries.iter().map(|e| e.len() + 2).sum());
+                for e in entries {
+                    let len = u16::try_from(e.len())
+                        .map_err(|_| StoreError::Internal("a log entry above 64 KiB".into()))?;
+                    out.extend_from_slice(&len.to_be_bytes());
+                    out.extend_from_slice(&e);
+                }
+                Ok(Some(out))
+            }
+            TileKind::Hashes(_) => {
+                let hashes = self.store.log_hashes(tile.stored_hash_indexes()).await?;
+                Ok(Some(hashes.iter().flat_map(|h| h.0).collect()))
+            }
+        }
+    }
+
+    /// The inclusion proof of leaf `index` in the tree of `size` leaves.
+    pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, String> {
+        let plan = merkle::inclusion_plan(index, size)?;
+        self.resolve(&plan).await
+    }
+
+    /// The consistency proof from the tree of `old` leaves to the tree of `new` leaves.
+    pub async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, String> {
+        let plan = merkle::consistency_plan(old, new)?;
+        self.resolve(&plan).await
+    }
+
+    async fn resolve(&self, plan: &merkle::ProofPlan) -> Result<Vec<Hash>, String> {
+        let hashes = self
+            .store
+            .log_hashes(merkle::plan_indexes(plan))
+            .await
+            .map_err(|e| e.to_string())?;
+        merkle::fold_plan(plan, &hashes)
+            .ok_or_else(|| "the stored hashes do not fit the proof".into())
+    }
+}
+
+/// Loads the log's signing key from `path`, or creates it (mode 0600) on first start.
+/// The key never enters the database. A key file readable by others is refused.
+pub fn load_or_create_key(path: &Path, origin: &str) -> Result<Signer, String> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let shown = path.display();
+    match std::fs::metadata(path) {
+        Ok(meta) => {
+            if meta.permissions().mode() & 0o077 != 0 {
+                return Err(format!(
+                    "the audit key file {shown} is readable by others (mode {:o}): chmod 600 it",
+                    meta.permissions().mode() & 0o777
+                ));
+            }
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the audit key file {shown}: {e}"))?;
+            let signer = Signer::parse(text.trim())
+                .map_err(|e| format!("the audit key file {shown} holds no signing key: {e}"))?;
+            if signer.name() != origin {
+                return Err(format!(
+                    "the audit key file {shown} is the key of the log `{}`, not of `{origin}` (--audit-origin)",
+                    signer.name()
+                ));
+            }
+            Ok(signer)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let signer = Signer::generate(origin)
+                .map_err(|e| format!("`{origin}` cannot name a log (--audit-origin): {e}"))?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            }
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| format!("cannot create the audit key file {shown}: {e}"))?;
+            f.write_all(format!("{}\n", signer.to_private_key_string()).as_bytes())
+                .and_then(|_| f.sync_all())
+                .map_err(|e| format!("cannot write the audit key file {shown}: {e}"))?;
+            tracing::info!("created the audit log's signing key in {shown}");
+            Ok(signer)
+        }
+        Err(e) => Err(format!("cannot read the audit key file {shown}: {e}")),
+    }
+}

@@ -1,0 +1,207 @@
+//! The embedded store's part of the audit log: leaves, stored hashes, the tree size and
+//! the sequencer's cursor, in the same file and transactions as the statements.
+use super::{
+    LogAppend, LogState, PendingErasure, StatementLog, StoredStatement, UnloggedStatement,
+};
+use crate::audit::merkle::{stored_hash_count, Hash};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+fn bad(m: impl Into<String>) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(m.into().into())
+}
+
+fn blob32(b: Option<Vec<u8>>) -> Option<[u8; 32]> {
+    b.and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok())
+}
+
+fn i64_of(n: u64) -> rusqlite::Result<i64> {
+    i64::try_from(n).map_err(|_| bad(format!("{n} is beyond the store's integers")))
+}
+
+pub(super) fn log_state(c: &Connection) -> rusqlite::Result<LogState> {
+    c.query_row(
+        "SELECT size, checkpoint_size, checkpoint FROM audit_state WHERE id = 1",
+        [],
+        |r| {
+            let size: i64 = r.get(0)?;
+            let cp_size: Option<i64> = r.get(1)?;
+            let cp: Option<String> = r.get(2)?;
+            Ok(LogState {
+                size: size as u64,
+                checkpoint: cp_size.zip(cp).map(|(s, n)| (s as u64, n)),
+            })
+        },
+    )
+}
+
+/// Statements after the sequencer's cursor, up to the horizon. One process writes the
+/// file and `stored` values come from its clock, so every statement with `stored` ≤ the
+/// horizon (its Consistent-Through) is committed and the cursor misses none.
+pub(super) fn unlogged(
+    c: &Connection,
+    horizon_us: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<UnloggedStatement>> {
+    let (cs, cid): (i64, String) = c.query_row(
+        "SELECT cursor_stored, cursor_id FROM audit_state WHERE id = 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let mut stmt = c.prepare_cached(
+        "SELECT id, stored, salt, commitment, CASE WHEN commitment IS NULL THEN json END
+         FROM statements
+         WHERE stored >= ?1 AND stored <= ?2 AND NOT (stored = ?1 AND id <= ?3)
+         ORDER BY stored, id LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(params![cs, horizon_us, cid, limit as i64], |r| {
+        let salt = blob32(r.get(2)?);
+        let commitment = blob32(r.get(3)?);
+        Ok(UnloggedStatement {
+            key: r.get(0)?,
+            stored_us: r.get(1)?,
+            seal: salt.zip(commitment),
+            json: r.get(4)?,
+        })
+    })?;
+    rows.collect()
+}
+
+pub(super) fn pending_erasures(c: &Connection) -> rusqlite::Result<Vec<PendingErasure>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, receipt_hash, erased, leaves FROM audit_erasures WHERE logged = 0 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let hash: Vec<u8> = r.get(1)?;
+        let leaves: String = r.get(3)?;
+        Ok(PendingErasure {
+            id: r.get(0)?,
+            receipt_hash: Hash::from_slice(&hash).ok_or_else(|| bad("receipt hash"))?,
+            erased_us: r.get(2)?,
+            indexes: leaves
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse::<u64>().map_err(|_| bad("erased leaf index")))
+                .collect::<rusqlite::Result<_>>()?,
+        })
+    })?;
+    rows.collect()
+}
+
+pub(super) fn append(t: &Transaction<'_>, a: &LogAppend) -> rusqlite::Result<bool> {
+    let size: i64 = t.query_row("SELECT size FROM audit_state WHERE id = 1", [], |r| {
+        r.get(0)
+    })?;
+    if size as u64 != a.old_size {
+        return Ok(false);
+    }
+    let mut put_leaf =
+        t.prepare_cached("INSERT INTO audit_leaves (leaf, entry, statement) VALUES (?1, ?2, ?3)")?;
+    for (i, e) in a.entries.iter().enumerate() {
+        put_leaf.execute(params![
+            i64_of(a.old_size + i as u64)?,
+            e.entry,
+            e.statement
+        ])?;
+    }
+    let first = stored_hash_count(a.old_size);
+    let mut put_hash = t.prepare_cached("INSERT INTO audit_hashes (idx, hash) VALUES (?1, ?2)")?;
+    for (i, h) in a.hashes.iter().enumerate() {
+        put_hash.execute(params![i64_of(first + i as u64)?, &h.0[..]])?;
+    }
+    let mut seal =
+        t.prepare_cached("UPDATE statements SET salt = ?2, commitment = ?3 WHERE id = ?1")?;
+    for (key, salt, commitment) in &a.seals {
+        seal.execute(params![key, &salt[..], &commitment[..]])?;
+    }
+    let mut logged = t.prepare_cached("UPDATE audit_erasures SET logged = 1 WHERE id = ?1")?;
+    for id in &a.erasures {
+        logged.execute(params![id])?;
+    }
+    let new_size = i64_of(a.old_size + a.entries.len() as u64)?;
+    match &a.through {
+        Some((stored, key)) => t.execute(
+            "UPDATE audit_state SET size = ?1, cursor_stored = ?2, cursor_id = ?3 WHERE id = 1",
+            params![new_size, stored, key],
+        )?,
+        None => t.execute(
+            "UPDATE audit_state SET size = ?1 WHERE id = 1",
+            params![new_size],
+        )?,
+    };
+    Ok(true)
+}
+
+pub(super) fn hashes(c: &Connection, indexes: &[u64]) -> rusqlite::Result<Vec<Hash>> {
+    let mut get = c.prepare_cached("SELECT hash FROM audit_hashes WHERE idx = ?1")?;
+    indexes
+        .iter()
+        .map(|&i| {
+            let h: Option<Vec<u8>> = get
+                .query_row(params![i64_of(i)?], |r| r.get(0))
+                .optional()?;
+            h.as_deref()
+                .and_then(Hash::from_slice)
+                .ok_or_else(|| bad(format!("stored hash {i} is missing")))
+        })
+        .collect()
+}
+
+pub(super) fn entries(c: &Connection, start: u64, end: u64) -> rusqlite::Result<Vec<Vec<u8>>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT leaf, entry FROM audit_leaves WHERE leaf >= ?1 AND leaf < ?2 ORDER BY leaf",
+    )?;
+    let rows = stmt.query_map(params![i64_of(start)?, i64_of(end)?], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for (want, row) in (start..end).zip(rows) {
+        let (leaf, entry) = row?;
+        if leaf as u64 != want {
+            return Err(bad(format!("log entry {want} is missing")));
+        }
+        out.push(entry);
+    }
+    if out.len() as u64 != end.saturating_sub(start) {
+        return Err(bad("log entries are missing"));
+    }
+    Ok(out)
+}
+
+pub(super) fn put_checkpoint(t: &Transaction<'_>, size: u64, note: &str) -> rusqlite::Result<bool> {
+    t.execute(
+        "UPDATE audit_state SET checkpoint_size = ?1, checkpoint = ?2
+         WHERE id = 1 AND (checkpoint_size IS NULL OR checkpoint_size <= ?1)",
+        params![i64_of(size)?, note],
+    )
+    .map(|n| n > 0)
+}
+
+pub(super) fn statement_log(c: &Connection, key: &str) -> rusqlite::Result<Option<StatementLog>> {
+    c.prepare_cached(
+        "SELECT s.salt, a.leaf FROM statements s LEFT JOIN audit_leaves a ON a.statement = s.id
+         WHERE s.id = ?1",
+    )?
+    .query_row(params![key], |r| {
+        Ok(StatementLog {
+            salt: blob32(r.get(0)?),
+            leaf: r.get::<_, Option<i64>>(1)?.map(|l| l as u64),
+        })
+    })
+    .optional()
+}
+
+pub(super) fn statement_at_leaf(
+    c: &Connection,
+    index: u64,
+) -> rusqlite::Result<Option<(String, StoredStatement, [u8; 32])>> {
+    c.prepare_cached(
+        "SELECT s.id, s.json, s.stored, s.voided, s.attachments, s.salt
+         FROM audit_leaves a JOIN statements s ON s.id = a.statement WHERE a.leaf = ?1",
+    )?
+    .query_row(params![i64_of(index)?], |r| {
+        let s = super::sqlite::row_to_stored(r)?;
+        let salt = blob32(r.get(5)?).ok_or_else(|| bad("a logged statement without a salt"))?;
+        Ok((s.id.clone(), s, salt))
+    })
+    .optional()
+}
