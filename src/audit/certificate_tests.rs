@@ -1,3 +1,11 @@
+//! Completion certificates, against `docs/AUDIT.md` §7: 7.1 `shows_completion`
+//! (`completed_and_passed_…`, `other_statements_…`), 7.2 the file and its tlog-proofs
+//! (`the_file_is_canonical_…`, `every_changed_byte_fails`, `members_are_exactly_…`,
+//! `tlog_proofs_have_one_spelling`), 7.3 the VC-JWT (`the_credential_is_…`,
+//! `the_jws_signing_input_…`, `agents_without_a_uri_…`), 7.4 each verification step
+//! (`a_wrong_verifier_key_fails`, `a_checkpoint_signed_by_another_key_fails`,
+//! `a_proof_for_another_index_fails`, `a_statement_that_is_not_a_completion_fails`,
+//! `a_tampered_jwt_fails`, `witness_cosignatures_are_kept_and_bound`).
 use super::*;
 use crate::audit::merkle::{inclusion_proof, stored_hashes_for_append};
 
