@@ -11,6 +11,7 @@ mod about;
 mod admin;
 mod attachments;
 mod audit;
+mod audit_verify;
 mod auth;
 mod bearer;
 mod consistency;

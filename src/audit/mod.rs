@@ -4,6 +4,7 @@
 //! No I/O: the store supplies stored hashes through `merkle::HashReader`, and the
 //! sequencer and HTTP endpoints are built on top. The formats are specified in
 //! `docs/AUDIT.md`.
+pub mod certificate;
 pub mod leaf;
 pub mod merkle;
 pub mod note;

@@ -190,6 +190,15 @@ impl Signer {
         }
     }
 
+    /// The raw Ed25519 signature (RFC 8032) of `message` with this key, for the one other
+    /// format the log signs with its note key: the VC-JWT of completion certificates
+    /// (`certificate.rs`). A JWS signing input is base64url and `.` only, so it never
+    /// ends in a newline, and a note text always does: a signature over one can never be
+    /// taken for a signature over the other.
+    pub fn sign_bytes(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
+    }
+
     /// The signature line of `text` by this key.
     fn sign_text(&self, text: &str) -> Signature {
         Signature {
@@ -277,6 +286,24 @@ impl Verifier {
 
     pub fn alg(&self) -> u8 {
         self.alg
+    }
+
+    /// The 32-byte Ed25519 public key.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.to_bytes()
+    }
+
+    /// Whether `signature` is a valid raw Ed25519 signature of `message` by this key (strict
+    /// RFC 8032 verification, as for notes), for the counterpart of [`Signer::sign_bytes`].
+    /// Always false for a `cosignature/v1` key: those sign only timestamped checkpoints.
+    pub fn verify_bytes(&self, message: &[u8], signature: &[u8]) -> bool {
+        if self.alg != ALG_ED25519 {
+            return false;
+        }
+        let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {
+            return false;
+        };
+        self.key.verify_strict(message, &sig).is_ok()
     }
 
     /// Checks `sig` (without its key id) over `text`; for cosignatures returns the signed
