@@ -467,3 +467,147 @@ fn proofs_and_leaves_follow_the_department_tree() {
     assert_eq!(leaf(&mha_key, &mha_secret).status, 404);
     assert_eq!(leaf(&moe_key, &moe_secret).status, 200);
 }
+
+/// Runs `karmayogi-lrs audit verify FILE --vkey VKEY`; (exit code, stdout).
+fn audit_verify(file: &std::path::Path, vkey: &str) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_karmayogi-lrs"))
+        .args(["audit", "verify"])
+        .arg(file)
+        .args(["--vkey", vkey])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run audit verify");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn certificate(lrs: &Lrs, agent: &Value, activity: &str) -> crate::harness::Response {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = lrs
+            .get(&format!("{}/audit/certificate", root(lrs)))
+            .no_version()
+            .query("agent", &agent.to_string())
+            .query("activity", activity)
+            .send();
+        if r.status != 503 || Instant::now() > deadline {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_completion_certificate_verifies_offline_and_any_changed_byte_fails() {
+    let lrs = Lrs::start();
+    let course = "https://igot.gov.in/course/ethics";
+    let asha = json!({"objectType": "Agent", "mbox": "mailto:asha@example.gov.in"});
+    let ids = post(
+        &lrs,
+        &json!([
+            statement("asha", "attempted", course),
+            statement("asha", "completed", course),
+            statement("ravi", "completed", course),
+        ]),
+    );
+    checkpoint_of(&lrs, 3);
+    let r = certificate(&lrs, &asha, course);
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let cert: Value = r.json();
+    let certified: Vec<&str> = cert["statements"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .map(|s| s["statement"]["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(certified, vec![ids[1].as_str()], "only Asha's completion");
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("certificate.json");
+    std::fs::write(&file, &r.body).expect("write");
+    let vkey = vkey(&lrs).to_string();
+    let (code, summary) = audit_verify(&file, &vkey);
+    assert_eq!(code, 0, "{summary}");
+    assert!(summary.contains("asha@example.gov.in"), "{summary}");
+    // A byte changed anywhere (a sample spread over the whole file) makes it fail.
+    let bytes = r.body.clone();
+    let step = (bytes.len() / 40).max(1);
+    for at in (0..bytes.len()).step_by(step) {
+        let mut bad = bytes.clone();
+        bad[at] ^= 0x01;
+        std::fs::write(&file, &bad).expect("write");
+        let (code, out) = audit_verify(&file, &vkey);
+        assert_eq!(code, 1, "byte {at} changed, still verified:\n{out}");
+    }
+    // Another log's key does not verify it.
+    std::fs::write(&file, &bytes).expect("write");
+    let other = karmayogi_lrs::audit::note::Signer::generate(vkey.split('+').next().unwrap_or("x"))
+        .expect("key")
+        .verifier()
+        .to_string();
+    assert_eq!(audit_verify(&file, &other).0, 1);
+
+    // No completion, or a voided one: 404.
+    let r = certificate(
+        &lrs,
+        &json!({"mbox": "mailto:ravi@example.gov.in"}),
+        "https://igot.gov.in/course/rti",
+    );
+    assert_eq!(r.status, 404, "{}", r.describe());
+    let voiding = json!({
+        "actor": {"mbox": "mailto:admin@example.gov.in"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
+        "object": {"objectType": "StatementRef", "id": ids[2]},
+    });
+    post(&lrs, &voiding);
+    let r = certificate(&lrs, &json!({"mbox": "mailto:ravi@example.gov.in"}), course);
+    assert_eq!(
+        r.status,
+        404,
+        "a voided completion is no completion: {}",
+        r.describe()
+    );
+    // Malformed requests: 400 naming the parameter.
+    let r = lrs
+        .get(&format!("{}/audit/certificate", root(&lrs)))
+        .no_version()
+        .query("agent", "{not json")
+        .query("activity", course)
+        .send();
+    assert_eq!(r.status, 400, "{}", r.describe());
+    assert_eq!(r.json()["error"]["path"], "agent");
+}
+
+#[test]
+fn certificates_follow_the_department_tree() {
+    let lrs = Lrs::start();
+    lrs.cli(&["departments", "create", "moe"]);
+    lrs.cli(&["departments", "create", "mha"]);
+    let (moe_key, moe_secret) = lrs.department_credential("moe", &["all"]);
+    let (mha_key, mha_secret) = lrs.department_credential("mha", &["all"]);
+    let course = "https://igot.gov.in/course/ethics";
+    let r = lrs
+        .post("statements")
+        .auth(&moe_key, &moe_secret)
+        .json(&statement("asha", "passed", course))
+        .send();
+    assert_eq!(r.status, 200, "{}", r.describe());
+    checkpoint_of(&lrs, 1);
+    let agent = json!({"mbox": "mailto:asha@example.gov.in"}).to_string();
+    let get = |key: &str, secret: &str| {
+        lrs.get(&format!("{}/audit/certificate", root(&lrs)))
+            .no_version()
+            .auth(key, secret)
+            .query("agent", &agent)
+            .query("activity", course)
+            .send()
+    };
+    let ok = get(&moe_key, &moe_secret);
+    assert_eq!(ok.status, 200, "{}", ok.describe());
+    assert_eq!(ok.json()["statements"][0]["department"], "moe");
+    assert_eq!(get(lrs.key(), lrs.secret()).status, 200);
+    // Outside the subtree: the answer of "no such completion".
+    let other = get(&mha_key, &mha_secret);
+    assert_eq!(other.status, 404, "{}", other.describe());
+}

@@ -25,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/proof", web::get().to(proof))
             .route("/leaf", web::get().to(leaf))
             .route("/consistency", web::get().to(consistency))
+            .route("/certificate", web::get().to(certificate))
             .default_service(web::to(not_found)),
     );
 }
@@ -233,4 +234,121 @@ async fn consistency(req: HttpRequest, state: web::Data<AppState>) -> XapiResult
             "new": new,
             "proof": hashes.iter().map(Hash::to_base64).collect::<Vec<_>>(),
         })))
+}
+
+/// Most completion statements one certificate carries (the earliest ones).
+const MAX_CERTIFIED: usize = 20;
+
+/// `GET /audit/certificate?agent=…&activity=…`: one file that proves, offline, that the
+/// agent completed (or passed) the activity: the statements, their salts and inclusion
+/// proofs, the checkpoint, the verifier key and an Open Badges 3.0 credential (VC-JWT).
+/// Only statements the caller may read, and not voided (queries skip voided ones).
+async fn certificate(req: HttpRequest, state: web::Data<AppState>) -> XapiResult<HttpResponse> {
+    use crate::audit::certificate::{self, CertifiedStatement, VERB_COMPLETED, VERB_PASSED};
+    use crate::audit::leaf::Salt;
+    use crate::xapi::query::{self, PageLimits, StatementsGet};
+    let cred = authenticate(&req, &state).await?;
+    cred.require(Need::StatementsRead)?;
+    let params = Params::parse(&req)?;
+    params.only(&["agent", "activity"], "docs/AUDIT.md section 7")?;
+    let agent_text = params
+        .get("agent")
+        .ok_or_else(|| XapiError::bad_request("agent (Agent JSON) is required").at("agent"))?;
+    let activity = params
+        .get("activity")
+        .ok_or_else(|| XapiError::bad_request("activity (an IRI) is required").at("activity"))?;
+    let agent: Value = serde_json::from_str(agent_text)
+        .map_err(|e| XapiError::bad_request(format!("agent is not JSON: {e}")).at("agent"))?;
+    let reader = reading_department(&req, &cred)?;
+    let mine = cred.reads_only_mine().then_some(&cred.authority);
+    let pages = PageLimits {
+        default: MAX_CERTIFIED,
+        max: MAX_CERTIFIED,
+    };
+    let mut found: Vec<StoredStatement> = Vec::new();
+    for verb in [VERB_COMPLETED, VERB_PASSED] {
+        let pairs: Vec<(String, String)> = [
+            ("agent", agent_text),
+            ("activity", activity),
+            ("verb", verb),
+            ("ascending", "true"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        // The same validation (and 400s) as GET /statements with these filters.
+        let StatementsGet::Query { mut query, .. } =
+            query::parse(&pairs, crate::xapi::XapiVersion::V2_0, &pages, mine)?
+        else {
+            return Err(XapiError::internal("a filtered query became a single read"));
+        };
+        if !reader.is_root() {
+            query.keys.push(departments::filter_key(&reader));
+        }
+        found.extend(state.store.query_statements(&query).await?);
+    }
+    let mut completions = Vec::new();
+    for s in found {
+        let value = statement_value(&s)?;
+        if certificate::shows_completion(&value, &agent, activity) {
+            completions.push((s, value));
+        }
+    }
+    if completions.is_empty() {
+        return Err(XapiError::not_found(
+            "no completion of that activity by that agent (completed or passed, not voided) that this credential may read",
+        ));
+    }
+    completions.sort_by_key(|(s, _)| s.stored_us);
+    completions.truncate(MAX_CERTIFIED);
+    let Some((size, note)) = state.audit.checkpoint() else {
+        return Ok(not_yet("the log has not signed its first checkpoint yet"));
+    };
+    let mut certified = Vec::new();
+    for (s, value) in completions {
+        let Some(log) = state.store.statement_log(&s.id).await? else {
+            continue;
+        };
+        let (Some(index), Some(salt)) = (log.leaf, log.salt) else {
+            continue;
+        };
+        if index >= size {
+            continue;
+        }
+        let proof = state
+            .audit
+            .inclusion_proof(index, size)
+            .await
+            .map_err(XapiError::internal)?;
+        certified.push(CertifiedStatement {
+            statement: value,
+            salt: Salt::from_bytes(salt),
+            department: departments::split_record_key(&s.id).1,
+            leaf_index: index,
+            proof,
+        });
+    }
+    if certified.is_empty() {
+        return Ok(not_yet("the completion is not in a signed checkpoint yet"));
+    }
+    let info = req.connection_info();
+    let issuer = format!("{}://{}", info.scheme(), info.host());
+    let file = certificate::build(
+        &agent,
+        activity,
+        &certified,
+        &note,
+        state.audit.signer(),
+        &issuer,
+        chrono::Utc::now().timestamp_micros(),
+    )
+    .map_err(|e| XapiError::bad_request(format!("no certificate can be made: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"completion-certificate.json\"",
+        ))
+        .body(file))
 }
