@@ -6,5 +6,7 @@
 //! `docs/AUDIT.md`.
 pub mod leaf;
 pub mod merkle;
+pub mod monitor;
 pub mod note;
 pub mod tiles;
+pub mod witness;
