@@ -10,6 +10,7 @@ mod harness;
 mod about;
 mod admin;
 mod attachments;
+mod audit_witness;
 mod auth;
 mod bearer;
 mod consistency;

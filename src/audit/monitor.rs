@@ -660,6 +660,24 @@ pub fn check_opening(index: u64, logged: &Hash, body: &str) -> Content {
     }
 }
 
+/// Splits a tlog-tiles entry bundle (`u16be(len) ‖ entry`, repeated) into its entries.
+pub fn parse_entry_bundle(bundle: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let mut out = Vec::new();
+    let mut rest = bundle;
+    while !rest.is_empty() {
+        if rest.len() < 2 {
+            return Err("the entry bundle ends inside a length prefix".into());
+        }
+        let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+        let Some(entry) = rest.get(2..2 + len) else {
+            return Err("the entry bundle ends inside an entry".into());
+        };
+        out.push(entry);
+        rest = &rest[2 + len..];
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 #[path = "monitor_tests.rs"]
 mod tests;

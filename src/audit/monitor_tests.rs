@@ -569,3 +569,20 @@ fn openings_recompute_to_the_logged_leaf() {
     assert!(differs(r#"{"leafIndex":7,"leafIndex":7}"#.into()));
     assert!(differs(opening(7, &statement, &salt, "Bad Dept")));
 }
+
+#[test]
+fn entry_bundles_split() {
+    let a = statement_entry(0);
+    let b = erasure_entry(&[0]);
+    let mut bundle = Vec::new();
+    for e in [&a, &b, &vec![]] {
+        bundle.extend_from_slice(&(e.len() as u16).to_be_bytes());
+        bundle.extend_from_slice(e);
+    }
+    let got = parse_entry_bundle(&bundle).unwrap();
+    assert_eq!(got, vec![&a[..], &b[..], &[][..]]);
+    assert_eq!(parse_entry_bundle(&[]).unwrap().len(), 0);
+    assert!(parse_entry_bundle(&bundle[..bundle.len() - 3]).is_err());
+    assert!(parse_entry_bundle(&[0]).is_err());
+    assert!(parse_entry_bundle(&[0, 5, 1]).is_err());
+}
