@@ -198,11 +198,18 @@ impl fmt::Display for Finding {
                 by,
                 receipt,
                 erased_us,
-            } => write!(
-                f,
-                "erased: leaf {index} (by erasure leaf {by}, receipt {}, at {erased_us} µs)",
-                receipt.to_hex()
-            ),
+            } => {
+                let at = i64::try_from(*erased_us)
+                    .ok()
+                    .and_then(chrono::DateTime::from_timestamp_micros)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+                    .unwrap_or_else(|| format!("{erased_us} µs"));
+                write!(
+                    f,
+                    "erased: leaf {index} (by erasure leaf {by} at {at}, receipt {})",
+                    receipt.to_hex()
+                )
+            }
             Finding::Tampered {
                 reason,
                 index: Some(i),

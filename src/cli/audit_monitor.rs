@@ -225,7 +225,8 @@ fn get(ctx: &Ctx, path: &str, limit: u64, auth: bool) -> Result<Option<Vec<u8>>,
             "{url}: {s}: the credential may not read statements"
         ))),
         Err(ureq::Error::Status(s, _)) => Err(PassError::Network(format!("{url}: status {s}"))),
-        Err(ureq::Error::Transport(t)) => Err(PassError::Network(format!("{url}: {t}"))),
+        // The transport error already names the URL.
+        Err(ureq::Error::Transport(t)) => Err(PassError::Network(t.to_string())),
     }
 }
 
