@@ -12,6 +12,7 @@ mod admin;
 mod attachments;
 mod audit;
 mod audit_verify;
+mod audit_witness;
 mod auth;
 mod bearer;
 mod consistency;

@@ -12,4 +12,5 @@ pub mod departments;
 pub mod error;
 pub mod http;
 pub mod store;
+pub mod witness_client;
 pub mod xapi;

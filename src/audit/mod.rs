@@ -7,6 +7,8 @@
 pub mod certificate;
 pub mod leaf;
 pub mod merkle;
+pub mod monitor;
 pub mod note;
 pub mod records;
 pub mod tiles;
+pub mod witness;

@@ -209,6 +209,124 @@ impl Signer {
     }
 }
 
+/// A witness key that makes Ed25519 `cosignature/v1` cosignatures (signature type 0x04,
+/// c2sp.org/tlog-cosignature). Kept apart from [`Signer`] so that a log key and a witness
+/// key cannot be confused: their key ids and signed messages differ.
+pub struct CosignatureSigner {
+    name: String,
+    id: u32,
+    key: SigningKey,
+}
+
+impl fmt::Debug for CosignatureSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "CosignatureSigner({}+{:08x}, private key hidden)",
+            self.name, self.id
+        )
+    }
+}
+
+impl CosignatureSigner {
+    /// The cosigner named `name` whose Ed25519 private key is `seed`.
+    pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<CosignatureSigner, NoteError> {
+        if !is_valid_key_name(name) {
+            return Err(NoteError::InvalidKey("invalid key name"));
+        }
+        let key = SigningKey::from_bytes(seed);
+        let id = key_id(name, ALG_COSIGNATURE_V1, key.verifying_key().as_bytes());
+        Ok(CosignatureSigner {
+            name: name.to_string(),
+            id,
+            key,
+        })
+    }
+
+    /// A new random key, from the operating system's generator.
+    pub fn generate(name: &str) -> Result<CosignatureSigner, NoteError> {
+        use rand::RngCore;
+        let mut seed = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut seed);
+        let signer = CosignatureSigner::from_seed(name, &seed);
+        seed.fill(0);
+        signer
+    }
+
+    /// Parses `PRIVATE+KEY+<name>+hex(id)+base64(0x04 ‖ seed)`, the private key form of
+    /// [`Signer::parse`] with the cosignature type byte (and the key id computed with it).
+    pub fn parse(skey: &str) -> Result<CosignatureSigner, NoteError> {
+        let rest = skey
+            .strip_prefix(PRIVATE_PREFIX)
+            .ok_or(NoteError::InvalidKey("missing PRIVATE+KEY+ prefix"))?;
+        let (name, id, material) = split_key(rest)?;
+        let (&alg, seed) = material
+            .split_first()
+            .ok_or(NoteError::InvalidKey("empty key"))?;
+        if alg != ALG_COSIGNATURE_V1 {
+            return Err(NoteError::InvalidKey(
+                "cosigner keys must be cosignature/v1 (0x04)",
+            ));
+        }
+        let seed: &[u8; 32] = seed
+            .try_into()
+            .map_err(|_| NoteError::InvalidKey("an Ed25519 private key is 32 bytes"))?;
+        let signer = CosignatureSigner::from_seed(name, seed)?;
+        if signer.id != id {
+            return Err(NoteError::InvalidKey("key id does not match the key"));
+        }
+        Ok(signer)
+    }
+
+    /// The private key form, `PRIVATE+KEY+<name>+hex(id)+base64(0x04 ‖ seed)`. A secret.
+    pub fn to_private_key_string(&self) -> String {
+        let mut material = vec![ALG_COSIGNATURE_V1];
+        material.extend_from_slice(self.key.as_bytes());
+        format!(
+            "{PRIVATE_PREFIX}{}+{:08x}+{}",
+            self.name,
+            self.id,
+            STANDARD.encode(&material)
+        )
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn key_id(&self) -> u32 {
+        self.id
+    }
+
+    /// The verifier of this key's cosignatures (its vkey has type 0x04).
+    pub fn verifier(&self) -> Verifier {
+        Verifier {
+            name: self.name.clone(),
+            id: self.id,
+            alg: ALG_COSIGNATURE_V1,
+            key: self.key.verifying_key(),
+        }
+    }
+
+    /// The cosignature of the note text `text` made at `timestamp` (POSIX seconds):
+    /// `u64be(timestamp) ‖ Ed25519(cosignature_v1_message(text, timestamp))`. Refuses a
+    /// text that is not a note text and a timestamp above 2^63 − 1.
+    pub fn cosign(&self, text: &str, timestamp: u64) -> Result<Signature, NoteError> {
+        check_text(text)?;
+        if timestamp > i64::MAX as u64 {
+            return Err(NoteError::Malformed("cosignature timestamp above 2^63 - 1"));
+        }
+        let mut bytes = timestamp.to_be_bytes().to_vec();
+        let sig = self.key.sign(&cosignature_v1_message(text, timestamp));
+        bytes.extend_from_slice(&sig.to_bytes());
+        Ok(Signature {
+            name: self.name.clone(),
+            key_id: self.id,
+            bytes,
+        })
+    }
+}
+
 /// A public key that verifies note signatures: Ed25519 (type 0x01), or a witness's
 /// Ed25519 `cosignature/v1` key (type 0x04).
 #[derive(Clone, PartialEq, Eq)]
