@@ -154,6 +154,7 @@ fn store(c: &mut Criterion) {
     let by_verb = StatementQuery {
         keys: vec![format!("{}http://adlnet.gov/expapi/verbs/v3", key::VERB)],
         limit: 51,
+        include_voided: false,
         ..Default::default()
     };
     c.bench_function("store query by verb, limit 50", |b| {
@@ -168,6 +169,7 @@ fn store(c: &mut Criterion) {
             key::AGENT
         )],
         limit: 51,
+        include_voided: false,
         ..Default::default()
     };
     c.bench_function("store query by agent, limit 50", |b| {

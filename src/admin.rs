@@ -240,6 +240,7 @@ async fn holdings(
         ascending: false,
         after: None,
         limit: 1,
+        include_voided: false,
     };
     let statements = !store.query_statements(&any_statement).await?.is_empty();
     let documents = store.has_documents_in(d).await?;
@@ -420,5 +421,176 @@ pub async fn revoke_credential(store: &DynStore, caller: &Department, key: &str)
             Ok(())
         }
         _ => Err(unknown()),
+    }
+}
+
+/// A request to erase a person's records (DPDP Act 2023 §12; GDPR Art. 17).
+#[derive(Debug, Clone)]
+pub struct EraseRequest {
+    /// The person: Agent JSON (its inverse functional identifier is what counts).
+    pub agent: String,
+    /// The subtree to erase in (default: the caller's department).
+    pub department: Option<String>,
+    /// The request's own reference (a case number), recorded in the receipt.
+    pub reference: Option<String>,
+}
+
+/// What an erasure did, and its receipt (the exact bytes whose SHA-256 the log's erasure
+/// leaves carry).
+#[derive(Debug, Clone)]
+pub struct ErasureOutcome {
+    pub receipt: String,
+    pub receipt_hash: String,
+    pub erased: crate::store::Erased,
+    pub leaves: Vec<u64>,
+}
+
+/// How long an erasure waits for the sequencer to log statements stored moments before
+/// (a statement can only be named by an erasure leaf once it has a leaf).
+const LOG_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Erases the person's statements (voided ones too): those whose actor or object is the
+/// person (not a group they are in, not statements referring to theirs), their state and agent profile documents, and
+/// attachments only those statements used, within `department`'s subtree. Statements of
+/// other people stay, so their proofs and certificates keep verifying; the log keeps the
+/// erased statements' leaves and gains erasure leaves naming them.
+pub async fn erase_agent(
+    store: &DynStore,
+    caller: &Department,
+    requested_by: Value,
+    request: EraseRequest,
+) -> XapiResult<ErasureOutcome> {
+    use crate::audit::erasure::{self, ErasedStatement, Receipt};
+    use crate::xapi::query::{self, PageLimits, StatementsGet};
+    let agent_value: Value = serde_json::from_str(&request.agent)
+        .map_err(|e| XapiError::bad_request(format!("agent is not JSON: {e}")).at("agent"))?;
+    let agent = erasure::agent_identifier(&agent_value).ok_or_else(|| {
+        XapiError::bad_request(
+            "agent must be an Agent with an mbox, mbox_sha1sum, openid or account",
+        )
+        .at("agent")
+    })?;
+    let agent_key = crate::xapi::agent::ifi_key(&agent)
+        .ok_or_else(|| XapiError::bad_request("agent has no identifier").at("agent"))?;
+    let department = match request.department.as_deref() {
+        None => caller.clone(),
+        Some(d) => {
+            let d = Department::parse(d).map_err(|e| XapiError::bad_request(e).at("department"))?;
+            if !d.is_within(caller) {
+                return Err(XapiError::forbidden(format!(
+                    "department must be within this credential's, `{caller}`"
+                ))
+                .at("department"));
+            }
+            d
+        }
+    };
+    let limit = 1_000_000;
+    let pairs = vec![("agent".to_owned(), agent.to_string())];
+    let pages = PageLimits {
+        default: limit,
+        max: limit,
+    };
+    let StatementsGet::Query { mut query, .. } =
+        query::parse(&pairs, crate::xapi::XapiVersion::V2_0, &pages, None)?
+    else {
+        return Err(XapiError::internal("an agent query became a single read"));
+    };
+    if !department.is_root() {
+        query.keys.push(departments::filter_key(&department));
+    }
+    query.include_voided = true;
+    query.limit = limit;
+    // The `agent` filter also matches statements that merely refer to hers (a voiding
+    // statement, a StatementRef) or a group she is in: those are other people's
+    // statements and stay. Hers are those whose actor or object is her.
+    let found: Vec<_> = store
+        .query_statements(&query)
+        .await?
+        .into_iter()
+        .filter(|s| {
+            let v: Value = serde_json::from_str(&s.json).unwrap_or(Value::Null);
+            ["actor", "object"].iter().any(|k| {
+                v.get(*k)
+                    .filter(|a| a.get("objectType").and_then(Value::as_str) != Some("Group"))
+                    .and_then(crate::xapi::agent::ifi_key)
+                    .as_deref()
+                    == Some(agent_key.as_str())
+            })
+        })
+        .collect();
+    // Every one must have its leaf: wait briefly for the sequencer.
+    let deadline = std::time::Instant::now() + LOG_WAIT;
+    let mut statements = Vec::with_capacity(found.len());
+    for s in &found {
+        let leaf = loop {
+            match store.statement_log(&s.id).await?.and_then(|l| l.leaf) {
+                Some(leaf) => break Some(leaf),
+                None if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                None => break None,
+            }
+        };
+        let Some(leaf_index) = leaf else {
+            return Err(XapiError::unavailable(
+                "some of these statements are not in the audit log yet (is the LRS running?); try again in a few seconds",
+            ));
+        };
+        let (id, dept) = departments::split_record_key(&s.id);
+        statements.push(ErasedStatement {
+            leaf_index,
+            statement_id: id.to_owned(),
+            department: dept,
+            stored_us: s.stored_us,
+        });
+    }
+    let receipt = Receipt {
+        agent,
+        department: department.clone(),
+        requested_by,
+        reference: request.reference,
+        erased_us: chrono::Utc::now().timestamp_micros(),
+        statements,
+    };
+    let bytes = receipt
+        .to_bytes()
+        .map_err(|e| XapiError::internal(format!("cannot write the receipt: {e}")))?;
+    let hash = erasure::receipt_hash(&bytes);
+    let leaves = receipt.leaf_indexes();
+    let erased = store
+        .erase(crate::store::Erasure {
+            department,
+            agent_key,
+            statements: found.iter().map(|s| s.id.clone()).collect(),
+            leaves: leaves.clone(),
+            receipt_hash: hash,
+            erased_us: receipt.erased_us,
+        })
+        .await?;
+    if erased == crate::store::Erased::default() {
+        return Err(XapiError::not_found(
+            "nothing is stored about this agent in this department's subtree",
+        ));
+    }
+    Ok(ErasureOutcome {
+        receipt: String::from_utf8_lossy(&bytes).into_owned(),
+        receipt_hash: hash.to_hex(),
+        erased,
+        leaves,
+    })
+}
+
+impl ErasureOutcome {
+    /// The admin API's answer.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "receipt": self.receipt,
+            "receiptHash": self.receipt_hash,
+            "statements": self.erased.statements,
+            "documents": self.erased.documents,
+            "attachments": self.erased.attachments,
+            "erasedLeaves": self.leaves,
+        })
     }
 }

@@ -25,6 +25,21 @@ pub enum Command {
     /// Manage the department tree (as the root's administrator).
     #[command(subcommand)]
     Departments(DepartmentsCommand),
+    /// Erase a person's records (statements, documents, attachments only they used) and
+    /// print the erasure receipt; the audit log records the erasure.
+    Erase {
+        #[command(flatten)]
+        store: StoreArg,
+        /// The person: Agent JSON, e.g. '{"mbox":"mailto:a@example.gov.in"}'.
+        #[arg(long)]
+        agent: String,
+        /// Only within this department's subtree (default: the whole LRS).
+        #[arg(long)]
+        department: Option<String>,
+        /// The request's reference (a case number), recorded in the receipt.
+        #[arg(long)]
+        reference: Option<String>,
+    },
     /// The audit log's tools: verify a certificate offline, monitor a log, run a witness.
     #[command(subcommand)]
     Audit(AuditCommand),

@@ -45,6 +45,12 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => runtime.block_on(serve(args)),
         Some(Command::Credentials(cmd)) => runtime.block_on(credentials(cmd)),
         Some(Command::Departments(cmd)) => runtime.block_on(departments(cmd)),
+        Some(Command::Erase {
+            store,
+            agent,
+            department,
+            reference,
+        }) => runtime.block_on(erase(store.store, agent, department, reference)),
         // These decide their own exit status (verify and monitor: 0 only if all checks).
         Some(Command::Audit(AuditCommand::Verify(args))) => {
             return runtime.block_on(cli::audit_verify::run(args))
@@ -172,6 +178,43 @@ async fn departments(cmd: DepartmentsCommand) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+async fn erase(
+    store: String,
+    agent: String,
+    department: Option<String>,
+    reference: Option<String>,
+) -> Result<(), String> {
+    let store = store::open(&store).await?;
+    let requested_by = serde_json::json!({
+        "objectType": "Agent",
+        "account": {"homePage": "https://karmayogi-lrs.local/command-line", "name": "erase"},
+    });
+    let outcome = admin::erase_agent(
+        &store,
+        &Department::root(),
+        requested_by,
+        admin::EraseRequest {
+            agent,
+            department,
+            reference,
+        },
+    )
+    .await;
+    store.close().await;
+    let outcome = outcome.map_err(cli_error)?;
+    eprintln!(
+        "erased {} statements, {} documents, {} attachments; the log names leaves {:?} (receipt SHA-256 {})",
+        outcome.erased.statements,
+        outcome.erased.documents,
+        outcome.erased.attachments,
+        outcome.leaves,
+        outcome.receipt_hash
+    );
+    // The receipt on stdout, byte for byte (its hash is in the log).
+    print!("{}", outcome.receipt);
+    Ok(())
 }
 
 /// Bearer-token settings from the flags; with an identity provider, the first fetch of

@@ -5,6 +5,7 @@
 //! sequencer and HTTP endpoints are built on top. The formats are specified in
 //! `docs/AUDIT.md`.
 pub mod certificate;
+pub mod erasure;
 pub mod leaf;
 pub mod merkle;
 pub mod monitor;

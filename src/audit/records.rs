@@ -40,6 +40,8 @@ pub struct LogEntry {
     pub entry: Vec<u8>,
     /// For a statement leaf: the statement's record key.
     pub statement: Option<String>,
+    /// For an erasure leaf: the erasure's id (`PendingErasure::id`).
+    pub erasure: Option<i64>,
 }
 
 /// One atomic extension of the log from `old_size` leaves to `old_size + entries.len()`.
@@ -56,6 +58,8 @@ pub struct LogAppend {
     /// The last statement logged, as (stored_us, key): where an embedded store's single
     /// sequencer resumes.
     pub through: Option<(i64, String)>,
+    /// The sequencer's lease holder (a store shared by several processes checks it).
+    pub holder: String,
 }
 
 /// What the log knows of one statement.
@@ -64,4 +68,28 @@ pub struct StatementLog {
     pub salt: Option<[u8; 32]>,
     /// Its leaf index, once sequenced.
     pub leaf: Option<u64>,
+}
+
+/// One erasure, prepared above the store: what to delete and the pending erasure record
+/// the sequencer turns into erasure leaves. The store applies it atomically.
+#[derive(Debug, Clone)]
+pub struct Erasure {
+    /// The subtree erased: documents are looked for in it.
+    pub department: crate::departments::Department,
+    /// The person's identity key as documents are keyed by it (`xapi::agent::ifi_key`).
+    pub agent_key: String,
+    /// Record keys of the statements to delete.
+    pub statements: Vec<String>,
+    /// Their leaf indexes.
+    pub leaves: Vec<u64>,
+    pub receipt_hash: Hash,
+    pub erased_us: i64,
+}
+
+/// What an erasure deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Erased {
+    pub statements: usize,
+    pub documents: usize,
+    pub attachments: usize,
 }

@@ -115,7 +115,7 @@ pub async fn run(log: Arc<AuditLog>, clock: Arc<StoredClock>, mut stop: watch::R
                 continue;
             }
         }
-        if let Err(e) = step(&log, &clock, &mut frontier, &mut last_signed).await {
+        if let Err(e) = step(&log, &clock, &holder, &mut frontier, &mut last_signed).await {
             tracing::warn!("audit log: sequencing failed, will retry: {e}");
             frontier = None;
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -126,6 +126,7 @@ pub async fn run(log: Arc<AuditLog>, clock: Arc<StoredClock>, mut stop: watch::R
 async fn step(
     log: &AuditLog,
     clock: &StoredClock,
+    holder: &str,
     frontier: &mut Option<Frontier>,
     last_signed: &mut Option<Instant>,
 ) -> Result<(), String> {
@@ -190,6 +191,7 @@ async fn step(
             entries.push(LogEntry {
                 entry,
                 statement: Some(s.key.clone()),
+                erasure: None,
             });
         }
         let mut logged_erasures = Vec::new();
@@ -203,6 +205,7 @@ async fn step(
                 entries.push(LogEntry {
                     entry,
                     statement: None,
+                    erasure: Some(e.id),
                 });
             }
             logged_erasures.push(e.id);
@@ -217,6 +220,7 @@ async fn step(
                 seals,
                 erasures: logged_erasures,
                 through,
+                holder: holder.to_owned(),
             })
             .await
             .map_err(|e| e.to_string())?;

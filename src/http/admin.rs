@@ -28,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::post().to(create_credential)),
             )
             .service(web::resource("/credentials/{key}").route(web::delete().to(revoke_credential)))
+            .service(web::resource("/agents").route(web::delete().to(erase_agent)))
             .default_service(web::to(not_found)),
     );
 }
@@ -222,4 +223,26 @@ async fn revoke_credential(
     let key = req.match_info().query("key");
     admin::revoke_credential(&state.store, &cred.department, key).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// `DELETE /admin/agents?agent=…[&department=…][&reference=…]`: erases a person's
+/// records within the caller's subtree and answers with the erasure receipt.
+async fn erase_agent(req: HttpRequest, state: web::Data<AppState>) -> XapiResult<HttpResponse> {
+    let cred = administrator(&req, &state).await?;
+    let p = params(&req, &["agent", "department", "reference"])?;
+    let agent = p
+        .get("agent")
+        .ok_or_else(|| XapiError::bad_request("agent (Agent JSON) is required").at("agent"))?;
+    let outcome = admin::erase_agent(
+        &state.store,
+        &cred.department,
+        cred.authority.clone(),
+        admin::EraseRequest {
+            agent: agent.to_owned(),
+            department: p.get("department").map(str::to_owned),
+            reference: p.get("reference").map(str::to_owned),
+        },
+    )
+    .await?;
+    Ok(json_response(&mut HttpResponse::Ok(), &outcome.to_json()))
 }

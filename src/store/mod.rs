@@ -9,7 +9,7 @@ mod sqlite_log;
 use crate::audit;
 use crate::audit::merkle::Hash;
 pub use crate::audit::records::{
-    LogAppend, LogEntry, LogState, PendingErasure, StatementLog, UnloggedStatement,
+    Erased, Erasure, LogAppend, LogEntry, LogState, PendingErasure, StatementLog, UnloggedStatement,
 };
 use crate::departments::{self, Department};
 use crate::error::XapiError;
@@ -237,6 +237,11 @@ pub trait Store: Send + Sync + 'static {
     /// Takes or renews the sequencer's lease until `now_us + ttl_us`; false while
     /// another holder's lease runs.
     async fn sequencer_lease(&self, holder: &str, now_us: i64, ttl_us: i64) -> StoreResult<bool>;
+
+    /// Applies an erasure atomically: deletes the statements (content and salts), the
+    /// person's state and agent profile documents in the subtree, attachments no other
+    /// statement uses, unlinks their leaves, and records the erasure for the sequencer.
+    async fn erase(&self, erasure: Erasure) -> StoreResult<Erased>;
 
     /// Flushes and closes cleanly (graceful shutdown).
     async fn close(&self);

@@ -244,6 +244,8 @@ const KEYS_INDEX: &str = "q_pos";
 const DOCUMENTS_INDEX: &str = "dept_scope_doc";
 /// Name of the index that serves the unfiltered statement order.
 const POS_INDEX: &str = "pos";
+/// Voided statements by their keys (`vq`, sparse: only voided statements have it).
+const VOIDED_KEYS_INDEX: &str = "vq_keys";
 
 /// The find filter and sort of a statement query: one index range on `{q, pos}` (or on
 /// `{pos}` without keys), whatever the combination of since, until and cursor.
@@ -577,6 +579,7 @@ impl MongoStore {
             .create_indexes([
                 index(doc! { "q": 1, "pos": -1 }, KEYS_INDEX, false, false),
                 index(doc! { "pos": -1 }, POS_INDEX, true, false),
+                index(doc! { "vq": 1 }, VOIDED_KEYS_INDEX, true, false),
                 dept_id(),
             ])
             .await?;
@@ -607,12 +610,10 @@ impl MongoStore {
             )])
             .await?;
         self.log_leaves
-            .create_indexes([index(
-                doc! { "s": 1 },
-                log::LEAF_STATEMENT_INDEX,
-                true,
-                false,
-            )])
+            .create_indexes([
+                index(doc! { "s": 1 }, log::LEAF_STATEMENT_INDEX, true, false),
+                index(doc! { "x": 1 }, log::LEAF_ERASURE_INDEX, true, false),
+            ])
             .await?;
         self.start_log().await?;
         Ok(())
@@ -664,7 +665,7 @@ impl MongoStore {
                     self.delete_scope_body(&mut session, department, scope)
                         .await
                 }
-                Op::AppendLog(append) => self.append_log_body(&mut session, append).await,
+                Op::Erase(erasure) => self.erase_body(&mut session, erasure).await,
             };
             let error = match result {
                 Ok((done, false)) => {
@@ -1159,7 +1160,7 @@ enum Op<'a> {
     Insert(&'a StatementBatch),
     Update(&'a DocumentKey, &'a DocumentUpdate),
     DeleteScope(&'a Department, &'a DocumentScope),
-    AppendLog(&'a LogAppend),
+    Erase(&'a Erasure),
 }
 
 /// What a transaction gives back.
@@ -1168,7 +1169,7 @@ enum Done {
     Existing(Vec<(String, String)>),
     Document(Option<Document>),
     Unit,
-    Bool(bool),
+    Erased(Erased),
 }
 
 fn unexpected(what: &str) -> StoreError {
@@ -1237,6 +1238,24 @@ impl Store for MongoStore {
                     StoreError::Internal("a stored statement is malformed".into())
                 })?,
             );
+        }
+        if query.include_voided && !query.keys.is_empty() {
+            // Voided statements keep their keys in `vq` (and have no `pos`): found through
+            // their own sparse index, in no particular order (erasure takes them all).
+            let mut voided = self
+                .statements
+                .find(doc! { "vq": { "$all": strings(&query.keys) } })
+                .limit(limit)
+                .projection(doc! { "json": 1, "stored": 1, "voided": 1, "atts": 1 })
+                .hint(mongodb::options::Hint::Name(VOIDED_KEYS_INDEX.to_owned()))
+                .await
+                .map_err(db_err)?;
+            while voided.advance().await.map_err(db_err)? {
+                let d: BsonDoc = voided.deserialize_current().map_err(db_err)?;
+                out.push(stored_statement(&d).ok_or_else(|| {
+                    StoreError::Internal("a stored statement is malformed".into())
+                })?);
+            }
         }
         Ok(out)
     }
@@ -1519,10 +1538,7 @@ impl Store for MongoStore {
     }
 
     async fn append_log(&self, append: LogAppend) -> StoreResult<bool> {
-        match self.transaction(Op::AppendLog(&append)).await? {
-            Done::Bool(b) => Ok(b),
-            _ => Err(unexpected("log append")),
-        }
+        self.append_log_unshared(&append).await
     }
 
     async fn log_hashes(&self, indexes: Vec<u64>) -> StoreResult<Vec<Hash>> {
@@ -1552,6 +1568,13 @@ impl Store for MongoStore {
         self.take_lease(holder, now_us, ttl_us).await
     }
 
+    async fn erase(&self, erasure: Erasure) -> StoreResult<Erased> {
+        match self.transaction(Op::Erase(&erasure)).await? {
+            Done::Erased(e) => Ok(e),
+            _ => Err(unexpected("erasure")),
+        }
+    }
+
     async fn close(&self) {
         self.client.clone().shutdown().immediate(true).await;
     }
@@ -1564,6 +1587,7 @@ mod tests {
     fn q() -> StatementQuery {
         StatementQuery {
             limit: 10,
+            include_voided: false,
             ..Default::default()
         }
     }

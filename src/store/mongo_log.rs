@@ -9,6 +9,7 @@ use mongodb::options::Hint;
 
 pub(super) const UNLOGGED_INDEX: &str = "lq_stored";
 pub(super) const LEAF_STATEMENT_INDEX: &str = "leaf_statement";
+pub(super) const LEAF_ERASURE_INDEX: &str = "leaf_erasure";
 const TREE: &str = "tree";
 const LEASE: &str = "lease";
 
@@ -102,6 +103,21 @@ impl MongoStore {
                 json: None,
             });
         }
+        let logged = self
+            .already_logged(
+                "s",
+                out.iter().map(|u| Bson::String(u.key.clone())).collect(),
+            )
+            .await?;
+        if !logged.is_empty() {
+            let keys: Vec<String> = logged
+                .iter()
+                .filter_map(|b| b.as_str().map(str::to_owned))
+                .collect();
+            self.mark_logged(&keys, &[]).await?;
+            out.retain(|u| !keys.contains(&u.key));
+            unsealed.retain(|k| !keys.contains(k));
+        }
         if !unsealed.is_empty() {
             // Stored before the log existed: the sequencer seals them from their JSON.
             let mut json: HashMap<String, String> = HashMap::new();
@@ -151,47 +167,70 @@ impl MongoStore {
                     .collect::<StoreResult<_>>()?,
             });
         }
+        let logged: Vec<i64> = self
+            .already_logged("x", out.iter().map(|e| Bson::Int64(e.id)).collect())
+            .await?
+            .iter()
+            .filter_map(Bson::as_i64)
+            .collect();
+        if !logged.is_empty() {
+            self.mark_logged::<&str>(&[], &logged).await?;
+            out.retain(|e| !logged.contains(&e.id));
+        }
         Ok(out)
     }
 
-    pub(super) async fn append_log_body(
-        &self,
-        s: &mut ClientSession,
-        a: &LogAppend,
-    ) -> Attempt<(Done, bool)> {
+    /// Appends without a transaction: a transaction left open by a sequencer that
+    /// crashed holds its locks until the server expires it (a minute on MongoDB), which
+    /// would stop the log that long. Instead every write is idempotent or cleaned up:
+    /// leftovers of a crashed attempt (at or above the size) are deleted first, the size
+    /// moves last by compare-and-set, and statements or erasures whose `lq`/`logged` mark
+    /// a crash left behind are recognised by their leaf (`s`, `x`) and not logged twice.
+    pub(super) async fn append_log_unshared(&self, a: &LogAppend) -> StoreResult<bool> {
+        if !self.holds_lease(&a.holder).await? {
+            return Ok(false);
+        }
         let tree = self
             .log_state
             .find_one(doc! { "_id": TREE })
-            .session(&mut *s)
-            .await?
-            .ok_or_else(|| Fail::Corrupt("the audit log's state is missing".into()))?;
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| corrupt("the audit log's state is missing"))?;
         if get_int(&tree, "size").map(|n| n as u64) != Some(a.old_size) {
-            return Ok((Done::Bool(false), false));
+            return Ok(false);
         }
-        let too_big = |n: u64| Fail::Corrupt(format!("{n} is beyond the store's integers"));
+        let old = i64_of(a.old_size)?;
+        let first_hash = i64_of(stored_hash_count(a.old_size))?;
+        self.log_leaves
+            .delete_many(doc! { "_id": { "$gte": old } })
+            .await
+            .map_err(db_err)?;
+        self.log_hashes
+            .delete_many(doc! { "_id": { "$gte": first_hash } })
+            .await
+            .map_err(db_err)?;
         let mut leaves = Vec::with_capacity(a.entries.len());
         let mut keys = Vec::new();
         for (i, e) in a.entries.iter().enumerate() {
-            let n = a.old_size + i as u64;
-            let mut d =
-                doc! { "_id": i64::try_from(n).map_err(|_| too_big(n))?, "e": bin(&e.entry) };
+            let mut d = doc! { "_id": i64_of(a.old_size + i as u64)?, "e": bin(&e.entry) };
             if let Some(k) = &e.statement {
                 d.insert("s", k.clone());
                 keys.push(k.as_str());
             }
+            if let Some(x) = e.erasure {
+                d.insert("x", x);
+            }
             leaves.push(d);
         }
         if !leaves.is_empty() {
-            self.log_leaves.insert_many(leaves).session(&mut *s).await?;
+            self.log_leaves.insert_many(leaves).await.map_err(db_err)?;
         }
-        let first = stored_hash_count(a.old_size);
         let mut hashes = Vec::with_capacity(a.hashes.len());
         for (i, h) in a.hashes.iter().enumerate() {
-            let n = first + i as u64;
-            hashes.push(doc! { "_id": i64::try_from(n).map_err(|_| too_big(n))?, "h": bin(&h.0) });
+            hashes.push(doc! { "_id": first_hash + i as i64, "h": bin(&h.0) });
         }
         if !hashes.is_empty() {
-            self.log_hashes.insert_many(hashes).session(&mut *s).await?;
+            self.log_hashes.insert_many(hashes).await.map_err(db_err)?;
         }
         for (key, salt, cm) in &a.seals {
             self.statements
@@ -199,40 +238,99 @@ impl MongoStore {
                     doc! { "_id": key },
                     doc! { "$set": { "salt": bin(salt), "cm": bin(cm) } },
                 )
-                .session(&mut *s)
-                .await?;
+                .await
+                .map_err(db_err)?;
         }
-        if !a.erasures.is_empty() {
-            self.log_erasures
-                .update_many(
-                    doc! { "_id": { "$in": &a.erasures } },
-                    doc! { "$set": { "logged": true } },
-                )
-                .session(&mut *s)
-                .await?;
+        if !self.holds_lease(&a.holder).await? {
+            return Ok(false);
         }
-        if !keys.is_empty() {
-            self.statements
-                .update_many(
-                    doc! { "_id": { "$in": &keys } },
-                    doc! { "$unset": { "lq": "" } },
-                )
-                .session(&mut *s)
-                .await?;
-        }
-        let new_size = a.old_size + a.entries.len() as u64;
+        let new_size = i64_of(a.old_size + a.entries.len() as u64)?;
         let moved = self
             .log_state
             .update_one(
-                doc! { "_id": TREE, "size": i64::try_from(a.old_size).map_err(|_| too_big(a.old_size))? },
-                doc! { "$set": { "size": i64::try_from(new_size).map_err(|_| too_big(new_size))? } },
+                doc! { "_id": TREE, "size": old },
+                doc! { "$set": { "size": new_size } },
             )
-            .session(&mut *s)
-            .await?;
+            .await
+            .map_err(db_err)?;
         if moved.matched_count == 0 {
-            return Ok((Done::Bool(false), false));
+            return Ok(false);
         }
-        Ok((Done::Bool(true), true))
+        self.mark_logged(&keys, &a.erasures).await?;
+        Ok(true)
+    }
+
+    /// Clears the marks of statements and erasures now in the log.
+    async fn mark_logged<K: AsRef<str>>(&self, keys: &[K], erasures: &[i64]) -> StoreResult<()> {
+        if !keys.is_empty() {
+            let keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
+            self.statements
+                .update_many(
+                    doc! { "_id": { "$in": keys } },
+                    doc! { "$unset": { "lq": "" } },
+                )
+                .await
+                .map_err(db_err)?;
+        }
+        if !erasures.is_empty() {
+            self.log_erasures
+                .update_many(
+                    doc! { "_id": { "$in": erasures } },
+                    doc! { "$set": { "logged": true } },
+                )
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn holds_lease(&self, holder: &str) -> StoreResult<bool> {
+        // A margin below the lease's end: an append takes far less.
+        let soon = chrono::Utc::now().timestamp_micros() + 1_000_000;
+        Ok(self
+            .log_state
+            .find_one(doc! { "_id": LEASE, "holder": holder, "until": { "$gt": soon } })
+            .await
+            .map_err(db_err)?
+            .is_some())
+    }
+
+    /// Of these statement keys (`s`) or erasure ids (`x`), those already logged below
+    /// the tree size (a crash between the size moving and the marks being cleared).
+    async fn already_logged(&self, field: &str, values: Vec<Bson>) -> StoreResult<Vec<Bson>> {
+        if values.is_empty() {
+            return Ok(Vec::new());
+        }
+        let size = get_int(
+            &self
+                .log_state
+                .find_one(doc! { "_id": TREE })
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| corrupt("the audit log's state is missing"))?,
+            "size",
+        )
+        .unwrap_or(0);
+        let hint = if field == "s" {
+            LEAF_STATEMENT_INDEX
+        } else {
+            LEAF_ERASURE_INDEX
+        };
+        let mut c = self
+            .log_leaves
+            .find(doc! { field: { "$in": values }, "_id": { "$lt": size } })
+            .projection(doc! { field: 1 })
+            .hint(Hint::Name(hint.to_owned()))
+            .await
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        while c.advance().await.map_err(db_err)? {
+            let d: BsonDoc = c.deserialize_current().map_err(db_err)?;
+            if let Some(v) = d.get(field) {
+                out.push(v.clone());
+            }
+        }
+        Ok(out)
     }
 
     pub(super) async fn read_log_hashes(&self, indexes: Vec<u64>) -> StoreResult<Vec<Hash>> {
@@ -396,5 +494,108 @@ impl MongoStore {
             Err(e) if error_codes(&e).contains(&code::DUPLICATE_KEY) => Ok(false),
             Err(e) => Err(db_err(e)),
         }
+    }
+
+    pub(super) async fn erase_body(
+        &self,
+        s: &mut ClientSession,
+        e: &Erasure,
+    ) -> Attempt<(Done, bool)> {
+        let mut done = Erased::default();
+        let mut attachments: Vec<String> = Vec::new();
+        for d in find_all(
+            &self.statements,
+            doc! { "_id": { "$in": &e.statements }, "ph": { "$ne": true } },
+            Some(doc! { "atts": 1 }),
+            s,
+        )
+        .await?
+        {
+            attachments.extend(get_strings(&d, "atts"));
+        }
+        if !e.statements.is_empty() {
+            let deleted = self
+                .statements
+                .delete_many(doc! { "_id": { "$in": &e.statements }, "ph": { "$ne": true } })
+                .session(&mut *s)
+                .await?;
+            done.statements = deleted.deleted_count as usize;
+            self.log_leaves
+                .update_many(
+                    doc! { "s": { "$in": &e.statements } },
+                    doc! { "$unset": { "s": "" } },
+                )
+                .session(&mut *s)
+                .await?;
+        }
+        attachments.sort_unstable();
+        attachments.dedup();
+        for sha in &attachments {
+            // Erasure is rare: `atts` has no index of its own.
+            let used = self
+                .statements
+                .find_one(doc! { "atts": sha })
+                .projection(doc! { "_id": 1 })
+                .session(&mut *s)
+                .await?;
+            if used.is_some() {
+                continue;
+            }
+            if let Some(meta) = self
+                .attachments
+                .find_one(doc! { "_id": sha })
+                .session(&mut *s)
+                .await?
+            {
+                self.delete_chunks(s, Self::chunks_of(&meta)).await?;
+                self.attachments
+                    .delete_one(doc! { "_id": sha })
+                    .session(&mut *s)
+                    .await?;
+                done.attachments += 1;
+            }
+        }
+        let filter = if e.department.is_root() {
+            doc! {}
+        } else {
+            let d = e.department.as_str();
+            doc! { "$or": [
+                { "dept": d },
+                { "dept": { "$gte": format!("{d}/"), "$lt": format!("{d}0") } },
+            ] }
+        };
+        let mut doomed = Vec::new();
+        for d in find_all(&self.documents, filter, None, s).await? {
+            let scope = get_str(&d, "scope").unwrap_or("");
+            if crate::xapi::records::scope_names_agent(scope, &e.agent_key) {
+                if let Some(id) = d.get("_id") {
+                    doomed.push(id.clone());
+                }
+                let chunks = Self::chunks_of(&d);
+                self.delete_chunks(s, chunks).await?;
+            }
+        }
+        if !doomed.is_empty() {
+            let deleted = self
+                .documents
+                .delete_many(doc! { "_id": { "$in": doomed } })
+                .session(&mut *s)
+                .await?;
+            done.documents = deleted.deleted_count as usize;
+        }
+        if !e.leaves.is_empty() {
+            let leaves: Vec<i64> = e.leaves.iter().map(|&l| l as i64).collect();
+            self.log_erasures
+                .insert_one(doc! {
+                    "_id": e.erased_us,
+                    "rh": bin(&e.receipt_hash.0),
+                    "erased": e.erased_us,
+                    "leaves": leaves,
+                    "logged": false,
+                })
+                .session(&mut *s)
+                .await?;
+        }
+        Ok((Done::Erased(done), true))
     }
 }

@@ -51,6 +51,7 @@ enum WriteOp {
     DeleteDocuments(Department, DocumentScope, oneshot::Sender<StoreResult<()>>),
     PutCredential(CredentialRecord, oneshot::Sender<StoreResult<()>>),
     RevokeCredential(String, oneshot::Sender<StoreResult<bool>>),
+    Erase(Erasure, oneshot::Sender<StoreResult<Erased>>),
     /// A small administrative write (departments) with a yes/no answer.
     Admin(AdminWrite, oneshot::Sender<StoreResult<bool>>),
 }
@@ -369,7 +370,9 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, keys: &Key
 fn commit_group(conn: &mut Connection, group: &mut Vec<WriteOp>, keys: &KeyIndex) {
     let mut replies = Vec::with_capacity(group.len());
     let mut tail = Vec::new();
-    let tx = match conn.transaction() {
+    // IMMEDIATE: take the write lock at BEGIN, so another process writing the file (a
+    // command) makes this wait (busy_timeout) instead of failing on a read-to-write upgrade.
+    let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
             let m = e.to_string();
@@ -405,6 +408,7 @@ enum Reply {
     ),
     Unit(oneshot::Sender<StoreResult<()>>, StoreResult<()>),
     Bool(oneshot::Sender<StoreResult<bool>>, StoreResult<bool>),
+    Erased(oneshot::Sender<StoreResult<Erased>>, StoreResult<Erased>),
 }
 
 impl Reply {
@@ -423,6 +427,9 @@ impl Reply {
             Reply::Bool(tx, r) => {
                 let _ = tx.send(commit_error.map_or(r, |m| Err(fail(m))));
             }
+            Reply::Erased(tx, r) => {
+                let _ = tx.send(commit_error.map_or(r, |m| Err(fail(m))));
+            }
         }
     }
 }
@@ -436,6 +443,7 @@ fn fail_op(op: WriteOp, m: &str) {
         WriteOp::Admin(_, tx) => drop(tx.send(Err(e()))),
         WriteOp::PutCredential(_, tx) => drop(tx.send(Err(e()))),
         WriteOp::RevokeCredential(_, tx) => drop(tx.send(Err(e()))),
+        WriteOp::Erase(_, tx) => drop(tx.send(Err(e()))),
     }
 }
 
@@ -449,6 +457,7 @@ fn apply_in_savepoint(tx: &Transaction<'_>, op: WriteOp, tail: &mut Vec<TailEntr
             WriteOp::Admin(_, s) => Reply::Bool(s, Err(internal(m))),
             WriteOp::PutCredential(_, s) => Reply::Unit(s, Err(internal(m))),
             WriteOp::RevokeCredential(_, s) => Reply::Bool(s, Err(internal(m))),
+            WriteOp::Erase(_, s) => Reply::Erased(s, Err(internal(m))),
         };
     }
     let (reply, keep) = match op {
@@ -470,6 +479,11 @@ fn apply_in_savepoint(tx: &Transaction<'_>, op: WriteOp, tail: &mut Vec<TailEntr
             let r = write(tx).map_err(internal);
             let keep = r.is_ok();
             (Reply::Bool(s, r), keep)
+        }
+        WriteOp::Erase(erasure, s) => {
+            let r = super::sqlite_log::erase(tx, &erasure).map_err(internal);
+            let keep = r.is_ok();
+            (Reply::Erased(s, r), keep)
         }
         WriteOp::DeleteDocuments(department, scope, s) => {
             let (lo, hi) = scope.key_range_in(&department);
@@ -764,7 +778,10 @@ fn query_sql(q: &StatementQuery) -> (String, Vec<rusqlite::types::Value>) {
         }
         ("k0.stored", "k0.seq", from)
     };
-    let mut wh = vec!["s.voided = 0".to_string()];
+    let mut wh = Vec::new();
+    if !q.include_voided {
+        wh.push("s.voided = 0".to_string());
+    }
     if let Some(k) = q.keys.first() {
         wh.push("k0.key = ?".into());
         args.push(V::Integer(key_hash(k)));
@@ -870,7 +887,7 @@ fn run_query(
                     .optional()?;
                 // Absent: committed after this snapshot began.
                 let Some((s, keys)) = row else { continue };
-                if s.voided || !q.keys.iter().all(|k| has_key(&keys, k)) {
+                if (s.voided && !q.include_voided) || !q.keys.iter().all(|k| has_key(&keys, k)) {
                     continue;
                 }
                 found.push((stored, seq, s));
@@ -1181,6 +1198,10 @@ impl Store for SqliteStore {
     async fn sequencer_lease(&self, _: &str, _: i64, _: i64) -> StoreResult<bool> {
         // One process owns the file: its sequencer is the only one.
         Ok(true)
+    }
+
+    async fn erase(&self, erasure: Erasure) -> StoreResult<Erased> {
+        self.write(|tx| WriteOp::Erase(erasure, tx)).await
     }
 
     async fn close(&self) {

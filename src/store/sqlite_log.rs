@@ -1,7 +1,8 @@
 //! The embedded store's part of the audit log: leaves, stored hashes, the tree size and
 //! the sequencer's cursor, in the same file and transactions as the statements.
 use super::{
-    LogAppend, LogState, PendingErasure, StatementLog, StoredStatement, UnloggedStatement,
+    Erased, Erasure, LogAppend, LogState, PendingErasure, StatementLog, StoredStatement,
+    UnloggedStatement,
 };
 use crate::audit::merkle::{stored_hash_count, Hash};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -204,4 +205,71 @@ pub(super) fn statement_at_leaf(
         Ok((s.id.clone(), s, salt))
     })
     .optional()
+}
+
+pub(super) fn erase(t: &Transaction<'_>, e: &Erasure) -> rusqlite::Result<Erased> {
+    let mut done = Erased::default();
+    let mut attachments: Vec<String> = Vec::new();
+    {
+        let mut atts = t.prepare_cached("SELECT attachments FROM statements WHERE id = ?1")?;
+        let mut delete = t.prepare_cached("DELETE FROM statements WHERE id = ?1")?;
+        let mut unlink =
+            t.prepare_cached("UPDATE audit_leaves SET statement = NULL WHERE statement = ?1")?;
+        for key in &e.statements {
+            if let Some(list) = atts
+                .query_row(params![key], |r| r.get::<_, String>(0))
+                .optional()?
+            {
+                attachments.extend(
+                    list.split('\n')
+                        .filter(|x| !x.is_empty())
+                        .map(str::to_owned),
+                );
+            }
+            done.statements += delete.execute(params![key])?;
+            unlink.execute(params![key])?;
+        }
+    }
+    attachments.sort_unstable();
+    attachments.dedup();
+    {
+        // Erasure is rare: a scan of the attachment lists is acceptable here.
+        let mut used = t.prepare_cached(
+            "SELECT 1 FROM statements WHERE instr(char(10) || attachments || char(10), ?1) > 0 LIMIT 1",
+        )?;
+        let mut drop_att = t.prepare_cached("DELETE FROM attachments WHERE sha2 = ?1")?;
+        for sha in &attachments {
+            if !used.exists(params![format!("\n{sha}\n")])? {
+                done.attachments += drop_att.execute(params![sha])?;
+            }
+        }
+    }
+    {
+        let mut docs: Vec<(String, String)> = Vec::new();
+        let mut scan = t.prepare_cached(
+            "SELECT scope, doc_id FROM documents WHERE scope >= ?1 AND scope < ?2",
+        )?;
+        for (lo, hi) in crate::xapi::records::subtree_scope_ranges(&e.department) {
+            let rows = scan.query_map(params![lo, hi], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            for row in rows {
+                let (scope, id): (String, String) = row?;
+                if crate::xapi::records::scope_names_agent(&scope, &e.agent_key) {
+                    docs.push((scope, id));
+                }
+            }
+        }
+        let mut delete =
+            t.prepare_cached("DELETE FROM documents WHERE scope = ?1 AND doc_id = ?2")?;
+        for (scope, id) in docs {
+            done.documents += delete.execute(params![scope, id])?;
+        }
+    }
+    if !e.leaves.is_empty() {
+        let leaves: Vec<String> = e.leaves.iter().map(u64::to_string).collect();
+        t.execute(
+            "INSERT INTO audit_erasures (receipt_hash, erased, leaves) VALUES (?1, ?2, ?3)",
+            params![&e.receipt_hash.0[..], e.erased_us, leaves.join(",")],
+        )?;
+    }
+    Ok(done)
 }

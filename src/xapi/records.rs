@@ -57,6 +57,8 @@ pub struct StatementQuery {
     /// Resume after this (stored_us, id) position (cursor paging).
     pub after: Option<(i64, String)>,
     pub limit: usize,
+    /// Voided statements too (erasure finds every statement of a person).
+    pub include_voided: bool,
 }
 
 /// What identifies one document.
@@ -197,3 +199,19 @@ pub enum DocumentChange {
 /// document again and asks again.
 pub type DocumentUpdate =
     Box<dyn Fn(Option<&Document>) -> Result<DocumentChange, XapiError> + Send + Sync + 'static>;
+
+/// Whether a stored document scope key (`DocumentScope::key_in`) is a state or agent
+/// profile document of the agent whose identity key is `agent_key` (erasure).
+pub fn scope_names_agent(scope_key: &str, agent_key: &str) -> bool {
+    let Some(at) = scope_key.find('[') else {
+        return false;
+    };
+    let Ok(parts) = serde_json::from_str::<Vec<String>>(&scope_key[at..]) else {
+        return false;
+    };
+    match parts.first().map(String::as_str) {
+        Some("state") => parts.get(2).map(String::as_str) == Some(agent_key),
+        Some("agent") => parts.get(1).map(String::as_str) == Some(agent_key),
+        _ => false,
+    }
+}
