@@ -11,6 +11,7 @@ mod about;
 mod admin;
 mod attachments;
 mod audit;
+mod audit_tamper;
 mod audit_verify;
 mod audit_witness;
 mod auth;
