@@ -314,6 +314,15 @@ impl Lrs {
         self.endpoint = s.launch();
     }
 
+    /// `start_again` with `args` appended to the server's `serve` arguments (kept for
+    /// later restarts too), e.g. another `--audit-key`.
+    pub fn start_again_with_args(&mut self, args: &[&str]) {
+        self.require_spawned("it restarts the server with other arguments");
+        let s = self.spawned.as_mut().expect("spawned");
+        s.args.extend(args.iter().map(|a| a.to_string()));
+        self.start_again();
+    }
+
     /// Stops the server (`Stop::Kill`: a crash; `Stop::Term`: a clean shutdown) and starts a
     /// new process on the same store: `stop` then `start_again`.
     pub fn restart(&mut self, how: Stop) {

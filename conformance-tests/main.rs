@@ -12,6 +12,7 @@ mod admin;
 mod attachments;
 mod audit;
 mod audit_erasure;
+mod audit_tamper;
 mod audit_verify;
 mod audit_witness;
 mod auth;
