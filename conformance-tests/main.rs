@@ -13,6 +13,7 @@ mod attachments;
 mod audit;
 mod audit_verify;
 mod audit_witness;
+mod audit_witnessed;
 mod auth;
 mod bearer;
 mod consistency;
