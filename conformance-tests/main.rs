@@ -15,6 +15,7 @@ mod audit_erasure;
 mod audit_tamper;
 mod audit_verify;
 mod audit_witness;
+mod audit_witnessed;
 mod auth;
 mod bearer;
 mod consistency;

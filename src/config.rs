@@ -163,6 +163,20 @@ pub struct ServeArgs {
         default_value = "karmayogi-lrs.local/audit"
     )]
     pub audit_origin: String,
+    /// A witness that cosigns the audit log's checkpoints (c2sp.org/tlog-witness), as
+    /// `URL=VKEY`: its submission prefix (`/add-checkpoint` is appended), `=`, and its
+    /// cosignature/v1 verifier key (type 0x04, the `vkey` line `audit witness` prints),
+    /// e.g. `https://w.example/=w.example/w1+1a2b3c4d+BASE64`. Repeat the option for
+    /// several witnesses (comma-separated in LRS_AUDIT_WITNESS; empty items are
+    /// ignored). An invalid value stops the start. Each new checkpoint is
+    /// published at once, then again with the valid cosignatures that come back within
+    /// 2 s; a witness that is down or refuses is left out and never delays the log.
+    #[arg(
+        long = "audit-witness",
+        env = "LRS_AUDIT_WITNESS",
+        value_name = "URL=VKEY"
+    )]
+    pub audit_witness: Vec<String>,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "LRS_WORKERS")]
     pub workers: Option<usize>,

@@ -298,6 +298,7 @@ async fn jwt_config(args: &ServeArgs) -> Result<Option<JwtConfig>, String> {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
+    let witnesses = karmayogi_lrs::auditlog::witnesses::parse_list(&args.audit_witness)?;
     let store = store::open(&args.store.store).await?;
     match (&args.bootstrap_key, &args.bootstrap_secret) {
         (Some(key), Some(secret)) => {
@@ -342,6 +343,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let sequencer = tokio::spawn(karmayogi_lrs::auditlog::sequencer::run(
         audit.clone(),
         clock.clone(),
+        witnesses,
         sequencer_stop,
     ));
     let state = web::Data::new(AppState {

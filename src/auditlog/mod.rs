@@ -2,6 +2,7 @@
 //! the tree for the HTTP adapter (tiles, proofs). The rules and formats are `crate::audit`
 //! (pure); the sequencer task that extends the tree is `sequencer`.
 pub mod sequencer;
+pub mod witnesses;
 
 use crate::audit::merkle::{self, Hash};
 use crate::audit::note::{Signer, Verifier};

@@ -3,6 +3,7 @@
 //! appends them to the tree in batches, and signs a checkpoint at most once a second
 //! when the tree grew. On MongoDB with several processes, the one holding the lease
 //! sequences; the others refresh their checkpoint from the store.
+use super::witnesses::{Cosigner, WitnessSpec};
 use super::AuditLog;
 use crate::audit::leaf::{self, ErasureLeaf, StatementLeaf};
 use crate::audit::merkle::{self, Hash};
@@ -78,8 +79,15 @@ fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-/// Runs until `stop` turns true.
-pub async fn run(log: Arc<AuditLog>, clock: Arc<StoredClock>, mut stop: watch::Receiver<bool>) {
+/// Runs until `stop` turns true. Each checkpoint signed is offered to the `witnesses`
+/// (`witnesses::Cosigner`), which never hold sequencing up.
+pub async fn run(
+    log: Arc<AuditLog>,
+    clock: Arc<StoredClock>,
+    witnesses: Vec<WitnessSpec>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let cosigner = Cosigner::start(log.clone(), witnesses);
     let holder = uuid::Uuid::new_v4().to_string();
     let mut frontier: Option<Frontier> = None;
     let mut last_signed: Option<Instant> = None;
@@ -92,6 +100,7 @@ pub async fn run(log: Arc<AuditLog>, clock: Arc<StoredClock>, mut stop: watch::R
         if *stop.borrow() {
             // Hand the lease over at once rather than after it runs out.
             let _ = log.store.sequencer_lease(&holder, now_us(), 0).await;
+            cosigner.stop().await;
             break;
         }
         match log
@@ -115,7 +124,16 @@ pub async fn run(log: Arc<AuditLog>, clock: Arc<StoredClock>, mut stop: watch::R
                 continue;
             }
         }
-        if let Err(e) = step(&log, &clock, &holder, &mut frontier, &mut last_signed).await {
+        if let Err(e) = step(
+            &log,
+            &clock,
+            &holder,
+            &mut frontier,
+            &mut last_signed,
+            &cosigner,
+        )
+        .await
+        {
             tracing::warn!("audit log: sequencing failed, will retry: {e}");
             frontier = None;
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -129,6 +147,7 @@ async fn step(
     holder: &str,
     frontier: &mut Option<Frontier>,
     last_signed: &mut Option<Instant>,
+    cosigner: &Cosigner,
 ) -> Result<(), String> {
     let state = log.store.log_state().await.map_err(|e| e.to_string())?;
     if frontier.as_ref().is_none_or(|f| f.size != state.size) {
@@ -253,7 +272,8 @@ async fn step(
             .put_checkpoint(f.size, note.clone())
             .await
             .map_err(|e| e.to_string())?;
-        log.set_checkpoint(f.size, note);
+        log.set_checkpoint(f.size, note.clone());
+        cosigner.offer(f.size, note);
         *last_signed = Some(Instant::now());
     }
     Ok(())
