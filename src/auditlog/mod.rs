@@ -76,9 +76,17 @@ impl AuditLog {
     /// Reloads the latest checkpoint from the store (processes that do not sequence).
     pub async fn refresh(&self) -> Result<(), StoreError> {
         if let Some((size, note)) = self.store.log_state().await?.checkpoint {
-            self.set_checkpoint(size, note);
+            if self.opens(&note) {
+                self.set_checkpoint(size, note);
+            }
         }
         Ok(())
+    }
+
+    /// Whether a checkpoint note carries this log's signature (only those are served).
+    pub fn opens(&self, note: &str) -> bool {
+        crate::audit::note::Checkpoint::open(note.as_bytes(), self.origin(), &[self.verifier()])
+            .is_ok()
     }
 
     fn record_delays(&self, delays: impl IntoIterator<Item = u64>) {

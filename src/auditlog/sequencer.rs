@@ -155,7 +155,15 @@ async fn step(
     }
     if log.checkpoint().is_none() {
         if let Some((size, note)) = state.checkpoint.clone() {
-            log.set_checkpoint(size, note);
+            if log.opens(&note) {
+                log.set_checkpoint(size, note);
+            } else {
+                // The key changed (a new key file): the tree is signed again at once
+                // with the key /audit/vkey publishes.
+                tracing::warn!(
+                    "audit log: the stored checkpoint is not signed by the configured key; signing the tree again with it"
+                );
+            }
         }
     }
     let horizon = clock.consistent_through_us();

@@ -342,7 +342,16 @@ async fn certificate(req: HttpRequest, state: web::Data<AppState>) -> XapiResult
         &issuer,
         chrono::Utc::now().timestamp_micros(),
     )
-    .map_err(|e| XapiError::bad_request(format!("no certificate can be made: {e}")))?;
+    .map_err(|e| match e {
+        certificate::CertificateError::Agent | certificate::CertificateError::Activity => {
+            XapiError::bad_request(format!("no certificate can be made: {e}"))
+        }
+        // What the store holds does not check out against the log: never certified.
+        other => {
+            tracing::error!("audit: a certificate failed its own checks: {other}");
+            XapiError::internal(format!("no certificate can be made: {other}"))
+        }
+    })?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .insert_header((header::CACHE_CONTROL, "no-store"))
