@@ -773,3 +773,74 @@ fn honest_growth_across_passes_and_restarts_is_never_tampering() {
         monitor_ok(&lrs, &v, state.path(), size);
     }
 }
+
+impl Db {
+    /// Makes the store look as a version before the audit log left it: no salts,
+    /// commitments or marks on the statements, no log (embedded: layout version 5).
+    fn forget_the_log(&self) {
+        match self {
+            Db::Sqlite(path) => {
+                let c = Db::sqlite(path);
+                c.execute_batch(
+                    "DROP TABLE audit_leaves; DROP TABLE audit_hashes; DROP TABLE audit_state;
+                     DROP TABLE audit_erasures;
+                     ALTER TABLE statements DROP COLUMN salt;
+                     ALTER TABLE statements DROP COLUMN commitment;
+                     PRAGMA user_version = 5;",
+                )
+                .expect("downgrade the layout");
+            }
+            Db::Mongo(uri) => runtime().block_on(async {
+                let db = mongo_db(uri).await;
+                for c in [
+                    "audit_leaves",
+                    "audit_hashes",
+                    "audit_state",
+                    "audit_erasures",
+                ] {
+                    db.collection::<mongodb::bson::Document>(c)
+                        .drop()
+                        .await
+                        .expect("drop");
+                }
+                db.collection::<mongodb::bson::Document>("statements")
+                    .update_many(
+                        mongodb::bson::doc! {},
+                        mongodb::bson::doc! { "$unset": { "salt": "", "cm": "", "lq": "" } },
+                    )
+                    .await
+                    .expect("unset");
+            }),
+        }
+    }
+}
+
+/// Upgrade: statements stored before the audit log existed are sealed and logged when a
+/// version with the log first starts on the store (docs/AUDIT.md 9.2), and prove like
+/// any other.
+#[test]
+fn statements_stored_before_the_log_existed_are_logged_on_upgrade() {
+    let mut lrs = Lrs::start();
+    let mut ids = post(&lrs, &json!([statement("asha", "completed", COURSE)]));
+    ids.extend(post_batch(&lrs, "before", 5));
+    checkpoint_of(&lrs, 6);
+    lrs.stop(Stop::Term);
+    Db::of(&lrs).forget_the_log();
+    lrs.start_again();
+    ids.extend(post_batch(&lrs, "after", 2));
+    let v = Verifier::parse(&vkey(&lrs).to_string()).expect("vkey");
+    let cp = checkpoint_of(&lrs, 8).0;
+    assert_eq!(cp.size, 8, "each statement once");
+    let mut leaves = std::collections::BTreeSet::new();
+    for id in &ids {
+        let r = lrs
+            .get(&format!("{}/audit/proof", root(&lrs)))
+            .no_version()
+            .query("statementId", id)
+            .send();
+        assert_eq!(r.status, 200, "{}", r.describe());
+        assert!(leaves.insert(crate::audit::verify_proof(&r.json(), &v)));
+    }
+    let cert = certificate(&lrs, &asha(), COURSE);
+    assert_eq!(cert.status, 200, "{}", cert.describe());
+}
