@@ -1,4 +1,5 @@
-//! Load generator for karmayogi-lrs (issue 6 workloads W1–W4), speaking HTTP/1.1 with
+//! Load generator for karmayogi-lrs (issue 6 workloads W1–W4; W5 the audit log's proofs
+//! and certificates, issue 13), speaking HTTP/1.1 with
 //! keep-alive over plain TCP so the client costs little next to the server.
 //!
 //! ```text
@@ -21,7 +22,7 @@ struct Args {
     key: String,
     #[arg(long, env = "LRS_SECRET")]
     secret: String,
-    /// w1, w2, w3, w4 or all.
+    /// w1, w2, w3, w4, w5 (audit proofs and certificates) or all.
     #[arg(long, default_value = "all")]
     workload: String,
     /// Seconds each workload runs.
@@ -378,6 +379,99 @@ async fn state_loop(mut c: Conn, seed: u64, deadline: Instant, base: String) -> 
     st
 }
 
+/// W5's sample of the store: statement ids, and (agent, activity) pairs of completions.
+struct AuditSample {
+    ids: Vec<String>,
+    completions: Vec<(String, String)>,
+}
+
+/// Waits for the log to have taken every statement (no writer runs now), then samples
+/// statements of every verb.
+async fn audit_sample(args: &Args, path: &str, audit: &str) -> AuditSample {
+    let mut c = Conn::new(args);
+    for _ in 0..100 {
+        if let Ok(r) = c.request("GET", &format!("{audit}/status"), None).await {
+            let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+            if v["treeSize"].as_u64().is_some_and(|n| n > 0) && v["checkpointSize"] == v["treeSize"]
+            {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut sample = AuditSample {
+        ids: Vec::new(),
+        completions: Vec::new(),
+    };
+    for verb in VERBS {
+        let q = encode(&format!("http://adlnet.gov/expapi/verbs/{verb}"));
+        let Ok(r) = c
+            .request("GET", &format!("{path}?verb={q}&limit=200"), None)
+            .await
+        else {
+            continue;
+        };
+        let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        for s in v["statements"].as_array().into_iter().flatten() {
+            if let Some(id) = s["id"].as_str() {
+                sample.ids.push(id.to_owned());
+            }
+            // What the LRS certifies: completed, or passed with success (docs/AUDIT.md 7.1).
+            if verb == "completed" || (verb == "passed" && s["result"]["success"] == true) {
+                if let (Some(m), Some(a)) =
+                    (s["actor"]["mbox"].as_str(), s["object"]["id"].as_str())
+                {
+                    sample
+                        .completions
+                        .push((json!({ "mbox": m }).to_string(), a.to_owned()));
+                }
+            }
+        }
+    }
+    sample
+}
+
+async fn audit_loop(
+    mut c: Conn,
+    seed: u64,
+    deadline: Instant,
+    audit: String,
+    sample: std::sync::Arc<AuditSample>,
+    certificates: bool,
+) -> Stats {
+    let mut g = Gen(seed);
+    let mut st = Stats::default();
+    let n = if certificates {
+        sample.completions.len()
+    } else {
+        sample.ids.len()
+    } as u64;
+    if n == 0 {
+        st.errors += 1;
+        return st;
+    }
+    while Instant::now() < deadline {
+        let i = g.below(n) as usize;
+        let path = if certificates {
+            let (agent, activity) = &sample.completions[i];
+            format!(
+                "{audit}/certificate?agent={}&activity={}",
+                encode(agent),
+                encode(activity)
+            )
+        } else {
+            format!("{audit}/proof?statementId={}", sample.ids[i])
+        };
+        let t = Instant::now();
+        match c.request("GET", &path, None).await {
+            Ok(r) if r.status == 200 && r.body.starts_with(b"{") => st.items += 1,
+            _ => st.errors += 1,
+        }
+        st.latencies_us.push(t.elapsed().as_micros() as u64);
+    }
+    st
+}
+
 fn peak_rss(pid: Option<u32>) {
     if let Some(pid) = pid {
         if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
@@ -464,6 +558,25 @@ async fn run(args: Args) {
             e,
             "requests",
         );
+    }
+    if all || w == "w5" {
+        let audit = format!("{}/audit", base.trim_end_matches("/xapi"));
+        let sample = std::sync::Arc::new(audit_sample(&args, &path, &audit).await);
+        for (certificates, name, unit) in [
+            (false, "W5 GET /audit/proof, concurrency 4", "proofs"),
+            (
+                true,
+                "W5 GET /audit/certificate, concurrency 4",
+                "certificates",
+            ),
+        ] {
+            let (a, sm) = (audit.clone(), sample.clone());
+            let (s, e) = run_workers(&args, 4, args.seconds, move |c, seed, d| {
+                audit_loop(c, seed, d, a.clone(), sm.clone(), certificates)
+            })
+            .await;
+            report(name, &s, e, unit);
+        }
     }
     peak_rss(args.server_pid);
 }
