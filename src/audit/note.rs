@@ -96,73 +96,66 @@ fn split_key(s: &str) -> Result<(&str, u32, Vec<u8>), NoteError> {
     Ok((name, id, key))
 }
 
-/// A key that signs notes with Ed25519 (type 0x01).
-pub struct Signer {
+/// An Ed25519 private key with its key name and id for one signature type: what a log's
+/// key and a witness's key share (they differ in the type byte, hence in key id and vkey).
+struct KeyPair {
     name: String,
     id: u32,
+    alg: u8,
     key: SigningKey,
 }
 
-impl fmt::Debug for Signer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Signer({}+{:08x}, private key hidden)",
-            self.name, self.id
-        )
-    }
-}
-
-impl Signer {
-    /// The signer named `name` whose Ed25519 private key is `seed` (RFC 8032 §5.1.5).
-    pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<Signer, NoteError> {
+impl KeyPair {
+    fn from_seed(name: &str, alg: u8, seed: &[u8; 32]) -> Result<KeyPair, NoteError> {
         if !is_valid_key_name(name) {
             return Err(NoteError::InvalidKey("invalid key name"));
         }
         let key = SigningKey::from_bytes(seed);
-        let id = key_id(name, ALG_ED25519, key.verifying_key().as_bytes());
-        Ok(Signer {
+        let id = key_id(name, alg, key.verifying_key().as_bytes());
+        Ok(KeyPair {
             name: name.to_string(),
             id,
+            alg,
             key,
         })
     }
 
     /// A new random key, from the operating system's generator.
-    pub fn generate(name: &str) -> Result<Signer, NoteError> {
+    fn generate(name: &str, alg: u8) -> Result<KeyPair, NoteError> {
         use rand::RngCore;
         let mut seed = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut seed);
-        let signer = Signer::from_seed(name, &seed);
+        let pair = KeyPair::from_seed(name, alg, &seed);
         seed.fill(0);
-        signer
+        pair
     }
 
-    /// Parses the private key form `PRIVATE+KEY+<name>+hex(id)+base64(0x01 ‖ seed)`.
-    pub fn parse(skey: &str) -> Result<Signer, NoteError> {
+    /// Parses `PRIVATE+KEY+<name>+hex(id)+base64(alg ‖ seed)`; `wrong_type` is the
+    /// error for a key of another type.
+    fn parse(skey: &str, alg: u8, wrong_type: &'static str) -> Result<KeyPair, NoteError> {
         let rest = skey
             .strip_prefix(PRIVATE_PREFIX)
             .ok_or(NoteError::InvalidKey("missing PRIVATE+KEY+ prefix"))?;
         let (name, id, material) = split_key(rest)?;
-        let (&alg, seed) = material
+        let (&got, seed) = material
             .split_first()
             .ok_or(NoteError::InvalidKey("empty key"))?;
-        if alg != ALG_ED25519 {
-            return Err(NoteError::InvalidKey("signer keys must be Ed25519 (0x01)"));
+        if got != alg {
+            return Err(NoteError::InvalidKey(wrong_type));
         }
         let seed: &[u8; 32] = seed
             .try_into()
             .map_err(|_| NoteError::InvalidKey("an Ed25519 private key is 32 bytes"))?;
-        let signer = Signer::from_seed(name, seed)?;
-        if signer.id != id {
+        let pair = KeyPair::from_seed(name, alg, seed)?;
+        if pair.id != id {
             return Err(NoteError::InvalidKey("key id does not match the key"));
         }
-        Ok(signer)
+        Ok(pair)
     }
 
-    /// The private key form, `PRIVATE+KEY+<name>+hex(id)+base64(0x01 ‖ seed)`. A secret.
-    pub fn to_private_key_string(&self) -> String {
-        let mut material = vec![ALG_ED25519];
+    /// `PRIVATE+KEY+<name>+hex(id)+base64(alg ‖ seed)`. A secret.
+    fn to_private_key_string(&self) -> String {
+        let mut material = vec![self.alg];
         material.extend_from_slice(self.key.as_bytes());
         format!(
             "{PRIVATE_PREFIX}{}+{:08x}+{}",
@@ -172,22 +165,71 @@ impl Signer {
         )
     }
 
+    fn verifier(&self) -> Verifier {
+        Verifier {
+            name: self.name.clone(),
+            id: self.id,
+            alg: self.alg,
+            key: self.key.verifying_key(),
+        }
+    }
+
+    fn signature(&self, bytes: Vec<u8>) -> Signature {
+        Signature {
+            name: self.name.clone(),
+            key_id: self.id,
+            bytes,
+        }
+    }
+}
+
+impl fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}+{:08x}, private key hidden", self.name, self.id)
+    }
+}
+
+/// A key that signs notes with Ed25519 (type 0x01).
+pub struct Signer(KeyPair);
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signer({:?})", self.0)
+    }
+}
+
+impl Signer {
+    /// The signer named `name` whose Ed25519 private key is `seed` (RFC 8032 §5.1.5).
+    pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<Signer, NoteError> {
+        KeyPair::from_seed(name, ALG_ED25519, seed).map(Signer)
+    }
+
+    /// A new random key, from the operating system's generator.
+    pub fn generate(name: &str) -> Result<Signer, NoteError> {
+        KeyPair::generate(name, ALG_ED25519).map(Signer)
+    }
+
+    /// Parses the private key form `PRIVATE+KEY+<name>+hex(id)+base64(0x01 ‖ seed)`.
+    pub fn parse(skey: &str) -> Result<Signer, NoteError> {
+        KeyPair::parse(skey, ALG_ED25519, "signer keys must be Ed25519 (0x01)").map(Signer)
+    }
+
+    /// The private key form, `PRIVATE+KEY+<name>+hex(id)+base64(0x01 ‖ seed)`. A secret.
+    pub fn to_private_key_string(&self) -> String {
+        self.0.to_private_key_string()
+    }
+
     pub fn name(&self) -> &str {
-        &self.name
+        &self.0.name
     }
 
     pub fn key_id(&self) -> u32 {
-        self.id
+        self.0.id
     }
 
     /// The verifier of this signer's signatures.
     pub fn verifier(&self) -> Verifier {
-        Verifier {
-            name: self.name.clone(),
-            id: self.id,
-            alg: ALG_ED25519,
-            key: self.key.verifying_key(),
-        }
+        self.0.verifier()
     }
 
     /// The raw Ed25519 signature (RFC 8032) of `message` with this key, for the one other
@@ -196,116 +238,65 @@ impl Signer {
     /// ends in a newline, and a note text always does: a signature over one can never be
     /// taken for a signature over the other.
     pub fn sign_bytes(&self, message: &[u8]) -> [u8; 64] {
-        self.key.sign(message).to_bytes()
+        self.0.key.sign(message).to_bytes()
     }
 
     /// The signature line of `text` by this key.
     fn sign_text(&self, text: &str) -> Signature {
-        Signature {
-            name: self.name.clone(),
-            key_id: self.id,
-            bytes: self.key.sign(text.as_bytes()).to_bytes().to_vec(),
-        }
+        self.0
+            .signature(self.0.key.sign(text.as_bytes()).to_bytes().to_vec())
     }
 }
 
 /// A witness key that makes Ed25519 `cosignature/v1` cosignatures (signature type 0x04,
 /// c2sp.org/tlog-cosignature). Kept apart from [`Signer`] so that a log key and a witness
 /// key cannot be confused: their key ids and signed messages differ.
-pub struct CosignatureSigner {
-    name: String,
-    id: u32,
-    key: SigningKey,
-}
+pub struct CosignatureSigner(KeyPair);
 
 impl fmt::Debug for CosignatureSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "CosignatureSigner({}+{:08x}, private key hidden)",
-            self.name, self.id
-        )
+        write!(f, "CosignatureSigner({:?})", self.0)
     }
 }
 
 impl CosignatureSigner {
     /// The cosigner named `name` whose Ed25519 private key is `seed`.
     pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<CosignatureSigner, NoteError> {
-        if !is_valid_key_name(name) {
-            return Err(NoteError::InvalidKey("invalid key name"));
-        }
-        let key = SigningKey::from_bytes(seed);
-        let id = key_id(name, ALG_COSIGNATURE_V1, key.verifying_key().as_bytes());
-        Ok(CosignatureSigner {
-            name: name.to_string(),
-            id,
-            key,
-        })
+        KeyPair::from_seed(name, ALG_COSIGNATURE_V1, seed).map(CosignatureSigner)
     }
 
     /// A new random key, from the operating system's generator.
     pub fn generate(name: &str) -> Result<CosignatureSigner, NoteError> {
-        use rand::RngCore;
-        let mut seed = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut seed);
-        let signer = CosignatureSigner::from_seed(name, &seed);
-        seed.fill(0);
-        signer
+        KeyPair::generate(name, ALG_COSIGNATURE_V1).map(CosignatureSigner)
     }
 
     /// Parses `PRIVATE+KEY+<name>+hex(id)+base64(0x04 ‖ seed)`, the private key form of
     /// [`Signer::parse`] with the cosignature type byte (and the key id computed with it).
     pub fn parse(skey: &str) -> Result<CosignatureSigner, NoteError> {
-        let rest = skey
-            .strip_prefix(PRIVATE_PREFIX)
-            .ok_or(NoteError::InvalidKey("missing PRIVATE+KEY+ prefix"))?;
-        let (name, id, material) = split_key(rest)?;
-        let (&alg, seed) = material
-            .split_first()
-            .ok_or(NoteError::InvalidKey("empty key"))?;
-        if alg != ALG_COSIGNATURE_V1 {
-            return Err(NoteError::InvalidKey(
-                "cosigner keys must be cosignature/v1 (0x04)",
-            ));
-        }
-        let seed: &[u8; 32] = seed
-            .try_into()
-            .map_err(|_| NoteError::InvalidKey("an Ed25519 private key is 32 bytes"))?;
-        let signer = CosignatureSigner::from_seed(name, seed)?;
-        if signer.id != id {
-            return Err(NoteError::InvalidKey("key id does not match the key"));
-        }
-        Ok(signer)
+        KeyPair::parse(
+            skey,
+            ALG_COSIGNATURE_V1,
+            "cosigner keys must be cosignature/v1 (0x04)",
+        )
+        .map(CosignatureSigner)
     }
 
     /// The private key form, `PRIVATE+KEY+<name>+hex(id)+base64(0x04 ‖ seed)`. A secret.
     pub fn to_private_key_string(&self) -> String {
-        let mut material = vec![ALG_COSIGNATURE_V1];
-        material.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{PRIVATE_PREFIX}{}+{:08x}+{}",
-            self.name,
-            self.id,
-            STANDARD.encode(&material)
-        )
+        self.0.to_private_key_string()
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        &self.0.name
     }
 
     pub fn key_id(&self) -> u32 {
-        self.id
+        self.0.id
     }
 
     /// The verifier of this key's cosignatures (its vkey has type 0x04).
     pub fn verifier(&self) -> Verifier {
-        Verifier {
-            name: self.name.clone(),
-            id: self.id,
-            alg: ALG_COSIGNATURE_V1,
-            key: self.key.verifying_key(),
-        }
+        self.0.verifier()
     }
 
     /// The cosignature of the note text `text` made at `timestamp` (POSIX seconds):
@@ -317,13 +308,9 @@ impl CosignatureSigner {
             return Err(NoteError::Malformed("cosignature timestamp above 2^63 - 1"));
         }
         let mut bytes = timestamp.to_be_bytes().to_vec();
-        let sig = self.key.sign(&cosignature_v1_message(text, timestamp));
+        let sig = self.0.key.sign(&cosignature_v1_message(text, timestamp));
         bytes.extend_from_slice(&sig.to_bytes());
-        Ok(Signature {
-            name: self.name.clone(),
-            key_id: self.id,
-            bytes,
-        })
+        Ok(self.0.signature(bytes))
     }
 }
 

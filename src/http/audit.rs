@@ -115,18 +115,6 @@ fn authored_by(json: &str, cred: &Credential) -> bool {
     mine.is_some() && value.get("authority").and_then(crate::xapi::agent::ifi_key) == mine
 }
 
-/// The C2SP tlog-proof@v1 text: index, the proof hashes, a blank line, the checkpoint.
-pub fn tlog_proof(index: u64, proof: &[Hash], checkpoint: &str) -> String {
-    let mut t = format!("c2sp.org/tlog-proof@v1\nindex {index}\n");
-    for h in proof {
-        t.push_str(&h.to_base64());
-        t.push('\n');
-    }
-    t.push('\n');
-    t.push_str(checkpoint);
-    t
-}
-
 fn statement_value(s: &StoredStatement) -> XapiResult<Value> {
     serde_json::from_str(&s.json).map_err(|e| XapiError::internal(e.to_string()))
 }
@@ -165,7 +153,12 @@ async fn proof(req: HttpRequest, state: web::Data<AppState>) -> XapiResult<HttpR
             "leafIndex": index,
             "salt": hex::encode(salt),
             "statement": statement_value(&s)?,
-            "proof": tlog_proof(index, &hashes, &note),
+            "proof": crate::audit::certificate::TlogProof {
+                index,
+                proof: hashes,
+                checkpoint: note,
+            }
+            .to_text(),
         })))
 }
 

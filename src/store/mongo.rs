@@ -317,6 +317,18 @@ fn query_hint(q: &StatementQuery) -> &'static str {
     }
 }
 
+/// Records of `department`'s subtree: its own, or any below it (two ranges of `dept`).
+fn subtree_filter(department: &Department) -> BsonDoc {
+    if department.is_root() {
+        return doc! {};
+    }
+    let d = department.as_str();
+    doc! { "$or": [
+        { "dept": d },
+        { "dept": { "$gte": format!("{d}/"), "$lt": format!("{d}0") } },
+    ] }
+}
+
 /// Filter on the scope keys a multiple-document GET or DELETE addresses.
 fn scope_range(department: &Department, scope: &DocumentScope) -> BsonDoc {
     let (lo, hi) = scope.key_range_in(department);
@@ -1393,19 +1405,9 @@ impl Store for MongoStore {
     }
 
     async fn has_documents_in(&self, department: &Department) -> StoreResult<bool> {
-        // The department's own, or any below it: two ranges of the `dept` index.
-        let filter = if department.is_root() {
-            doc! {}
-        } else {
-            let d = department.as_str();
-            doc! { "$or": [
-                { "dept": d },
-                { "dept": { "$gte": format!("{d}/"), "$lt": format!("{d}0") } },
-            ] }
-        };
         let found = self
             .documents
-            .find_one(filter)
+            .find_one(subtree_filter(department))
             .projection(doc! { "_id": 1 })
             .await
             .map_err(db_err)?;

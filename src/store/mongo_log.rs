@@ -555,17 +555,8 @@ impl MongoStore {
                 done.attachments += 1;
             }
         }
-        let filter = if e.department.is_root() {
-            doc! {}
-        } else {
-            let d = e.department.as_str();
-            doc! { "$or": [
-                { "dept": d },
-                { "dept": { "$gte": format!("{d}/"), "$lt": format!("{d}0") } },
-            ] }
-        };
         let mut doomed = Vec::new();
-        for d in find_all(&self.documents, filter, None, s).await? {
+        for d in find_all(&self.documents, subtree_filter(&e.department), None, s).await? {
             let scope = get_str(&d, "scope").unwrap_or("");
             if crate::xapi::records::scope_names_agent(scope, &e.agent_key) {
                 if let Some(id) = d.get("_id") {
