@@ -24,6 +24,8 @@ pub struct AuditLog {
     latest: RwLock<Option<(u64, String)>>,
     /// Merge delays seen by this process's sequencer (ms), newest last, bounded.
     delays: Mutex<std::collections::VecDeque<u64>>,
+    /// `stored` of the statements appended since the last checkpoint.
+    unpublished: Mutex<Vec<i64>>,
 }
 
 /// How many merge delays are kept for the status figures.
@@ -38,6 +40,7 @@ impl AuditLog {
             vkey,
             latest: RwLock::new(None),
             delays: Mutex::new(Default::default()),
+            unpublished: Mutex::new(Vec::new()),
         })
     }
 
@@ -89,13 +92,26 @@ impl AuditLog {
             .is_ok()
     }
 
-    fn record_delays(&self, delays: impl IntoIterator<Item = u64>) {
+    /// Notes the `stored` times of statements just appended, not yet in a checkpoint.
+    fn appended(&self, stored_us: impl IntoIterator<Item = i64>) {
+        if let Ok(mut u) = self.unpublished.lock() {
+            u.extend(stored_us);
+        }
+    }
+
+    /// A checkpoint naming every leaf appended so far was published at `now_us`: their
+    /// merge delays are known.
+    fn published(&self, now_us: i64) {
+        let stored = match self.unpublished.lock() {
+            Ok(mut u) => std::mem::take(&mut *u),
+            Err(_) => return,
+        };
         if let Ok(mut d) = self.delays.lock() {
-            for x in delays {
+            for s in stored {
                 if d.len() == DELAY_SAMPLES {
                     d.pop_front();
                 }
-                d.push_back(x);
+                d.push_back((now_us.saturating_sub(s).max(0) / 1000) as u64);
             }
         }
     }

@@ -257,12 +257,7 @@ async fn step(
             return Ok(());
         }
         *f = next;
-        let now = now_us();
-        log.record_delays(
-            statements
-                .iter()
-                .map(|s| (now.saturating_sub(s.stored_us).max(0) / 1000) as u64),
-        );
+        log.appended(statements.iter().map(|s| s.stored_us));
         if statements.len() < BATCH {
             break;
         }
@@ -281,6 +276,8 @@ async fn step(
             .await
             .map_err(|e| e.to_string())?;
         log.set_checkpoint(f.size, note.clone());
+        // The merge delay of each statement: from `stored` to the checkpoint naming it.
+        log.published(now_us());
         cosigner.offer(f.size, note);
         *last_signed = Some(Instant::now());
     }
