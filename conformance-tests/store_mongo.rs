@@ -181,6 +181,8 @@ struct Server {
     child: Child,
     endpoint: String,
     stderr: Arc<Mutex<Vec<String>>>,
+    /// Holds the audit key file when the test gave none.
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// How a start attempt ended.
@@ -190,6 +192,18 @@ enum Started {
 }
 
 fn spawn_lrs(store: &str) -> Started {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let key = dir.path().join("audit.key");
+    spawn_lrs_with_key(store, &key, Some(dir))
+}
+
+/// An LRS on `store` whose audit signing key is the file `key` (processes sharing one
+/// database share the key).
+fn spawn_lrs_with_key(
+    store: &str,
+    key: &std::path::Path,
+    dir: Option<tempfile::TempDir>,
+) -> Started {
     let mut cmd = Command::new(BIN);
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("LRS_") {
@@ -201,6 +215,7 @@ fn spawn_lrs(store: &str) -> Started {
         .env("LRS_LOG", "info")
         .env("LRS_BOOTSTRAP_KEY", "outage")
         .env("LRS_BOOTSTRAP_SECRET", "outage-secret")
+        .env("LRS_AUDIT_KEY", key)
         .args(["serve", "--listen", "127.0.0.1:0", "--store", store])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -236,6 +251,7 @@ fn spawn_lrs(store: &str) -> Started {
                         child,
                         endpoint: format!("{}/xapi", addr.trim().trim_end_matches('/')),
                         stderr,
+                        _dir: dir,
                     });
                 }
             }
@@ -648,5 +664,92 @@ fn department_records_carry_dept_for_sharding() {
             plan.contains("dept_scope_doc") && !plan.contains("COLLSCAN"),
             "{plan}"
         );
+    });
+}
+
+/// Issue 13, sequencing on MongoDB: several LRS processes on one database log every
+/// statement exactly once, one sequencing at a time (the lease); when the sequencing
+/// process is killed, another takes over and nothing acknowledged is lost or doubled.
+#[test]
+fn several_processes_log_every_statement_once_and_survive_the_sequencers_crash() {
+    let uri = with_database(
+        &mongo_uri(),
+        &format!("lrs_multi_{}", &new_id().replace('-', "")[..12]),
+        "",
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let key = dir.path().join("audit.key");
+    let start = || match spawn_lrs_with_key(&uri, &key, None) {
+        Started::Listening(s) => s,
+        Started::Exited(status, log) => panic!("the LRS exited ({status}):\n{log}"),
+    };
+    let mut a = start();
+    let b = start();
+    let post = |s: &Server, n: usize| -> Vec<String> {
+        let body: Vec<Value> = (0..n).map(|_| statement()).collect();
+        let (status, ids) = s.call("POST", "/statements", Some(&json!(body)));
+        assert_eq!(status, 200, "{ids}\n{}", s.log());
+        serde_json::from_value(ids).expect("ids")
+    };
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.extend(post(&a, 10));
+        ids.extend(post(&b, 10));
+    }
+    // Kill whichever holds the lease (or not): A. B goes on writing and takes over.
+    let _ = a.child.kill();
+    let _ = a.child.wait();
+    for _ in 0..5 {
+        ids.extend(post(&b, 10));
+    }
+    let audit = b.endpoint.trim_end_matches("/xapi").to_owned();
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .build();
+    let auth = crate::harness::basic("outage", "outage-secret");
+    // Within the lease (5 s) plus the merge delay (2 s), with room for a slow server.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let vkey = agent
+        .get(&format!("{audit}/audit/vkey"))
+        .call()
+        .expect("vkey")
+        .into_string()
+        .expect("text");
+    let v = karmayogi_lrs::audit::note::Verifier::parse(vkey.trim()).expect("vkey");
+    let mut leaves = std::collections::BTreeSet::new();
+    for id in &ids {
+        let proof = loop {
+            match agent
+                .get(&format!("{audit}/audit/proof"))
+                .query("statementId", id)
+                .set("Authorization", &auth)
+                .call()
+            {
+                Ok(r) => break r.into_json::<Value>().expect("json"),
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(200))
+                }
+                Err(e) => panic!("no proof of {id}: {e}\n{}", b.log()),
+            }
+        };
+        assert!(
+            leaves.insert(crate::audit::verify_proof(&proof, &v)),
+            "{id} shares a leaf"
+        );
+    }
+    // Exactly the statements: the tree has as many leaves as were acknowledged.
+    let status: Value = agent
+        .get(&format!("{audit}/audit/status"))
+        .call()
+        .expect("status")
+        .into_json()
+        .expect("json");
+    assert_eq!(status["treeSize"], ids.len(), "{status}");
+    runtime().block_on(async {
+        if let Ok(c) = mongodb::Client::with_uri_str(&uri).await {
+            if let Some(db) = c.default_database() {
+                let _ = db.drop().await;
+            }
+        }
     });
 }
