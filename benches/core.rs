@@ -64,6 +64,15 @@ fn ingest(c: &mut Criterion) {
             })
         },
     );
+    // What the audit log adds to the acknowledgement path (issue 13): a salt, the RFC 8785
+    // form of the stored JSON and the commitment.
+    let prepared = statement::prepare(v.clone(), &receipt, chrono::Utc::now().timestamp_micros())
+        .expect("the sample prepares");
+    let json = prepared.record.json.clone();
+    let department = karmayogi_lrs::departments::Department::parse("moe/dhe").expect("a path");
+    c.bench_function("seal (salt, RFC 8785, commitment)", |b| {
+        b.iter(|| karmayogi_lrs::audit::leaf::seal(black_box(&json), &department))
+    });
 }
 
 fn formats(c: &mut Criterion) {
