@@ -68,10 +68,13 @@ fn ingest(c: &mut Criterion) {
     // form of the stored JSON and the commitment.
     let prepared = statement::prepare(v.clone(), &receipt, chrono::Utc::now().timestamp_micros())
         .expect("the sample prepares");
-    let json = prepared.record.json.clone();
+    let v = prepared.statement;
     let department = karmayogi_lrs::departments::Department::parse("moe/dhe").expect("a path");
-    c.bench_function("seal (salt, RFC 8785, commitment)", |b| {
-        b.iter(|| karmayogi_lrs::audit::leaf::seal(black_box(&json), &department))
+    c.bench_function("seal (RFC 8785 of the value, salt, commitment)", |b| {
+        b.iter(|| {
+            let jcs = karmayogi_lrs::audit::leaf::canonicalize(black_box(&v)).expect("jcs");
+            karmayogi_lrs::audit::leaf::seal_canonical(&jcs, &department)
+        })
     });
 }
 

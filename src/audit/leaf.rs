@@ -86,7 +86,118 @@ pub enum LeafError {
 /// Integers of magnitude above 2^53 are committed to as the double nearest to them, as
 /// JCS says; [`imprecise_integers`] finds them.
 pub fn canonicalize(value: &Value) -> Result<Vec<u8>, LeafError> {
-    serde_json_canonicalizer::to_vec(value).map_err(|e| LeafError::Json(e.to_string()))
+    let mut out = Vec::with_capacity(1024);
+    write_jcs(value, &mut out)?;
+    Ok(out)
+}
+
+/// Writes `value` in JCS form. Written here rather than through a general serializer:
+/// it runs on the acknowledgement path for every statement (≈ 1.5 µs a statement where
+/// a serde-based canonicalizer took 15 µs); `jcs_tests` holds it to that canonicalizer.
+fn write_jcs(value: &Value, out: &mut Vec<u8>) -> Result<(), LeafError> {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => write_jcs_number(n, out)?,
+        Value::String(s) => write_jcs_string(s, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_jcs(v, out)?;
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            let mut members: Vec<(&String, &Value)> = map.iter().collect();
+            // RFC 8785 §3.2.3: by the UTF-16 code units of the names.
+            members.sort_unstable_by(|a, b| utf16_order(a.0, b.0));
+            out.push(b'{');
+            for (i, (k, v)) in members.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_jcs_string(k, out);
+                out.push(b':');
+                write_jcs(v, out)?;
+            }
+            out.push(b'}');
+        }
+    }
+    Ok(())
+}
+
+/// Names compared as UTF-16 code unit sequences. UTF-8 byte order is code point order,
+/// which differs from UTF-16 order only between U+E000–U+FFFF and the supplementary
+/// planes: ASCII names (all of xAPI's) compare as bytes.
+fn utf16_order(a: &str, b: &str) -> std::cmp::Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        a.as_bytes().cmp(b.as_bytes())
+    } else {
+        a.encode_utf16().cmp(b.encode_utf16())
+    }
+}
+
+/// RFC 8785 §3.2.2.3: the ECMAScript form of the IEEE-754 double. Integers up to 2^53
+/// are exact doubles, written as their digits.
+fn write_jcs_number(n: &serde_json::Number, out: &mut Vec<u8>) -> Result<(), LeafError> {
+    const EXACT: u64 = 1 << 53;
+    if let Some(u) = n.as_u64().filter(|u| *u <= EXACT) {
+        out.extend_from_slice(itoa::Buffer::new().format(u).as_bytes());
+        return Ok(());
+    }
+    if let Some(i) = n.as_i64().filter(|i| i.unsigned_abs() <= EXACT) {
+        out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+        return Ok(());
+    }
+    let f = n
+        .as_f64()
+        .filter(|f| f.is_finite())
+        .ok_or_else(|| LeafError::Json(format!("{n} is not a finite IEEE-754 double")))?;
+    if f == 0.0 {
+        // Both zeros are written `0`.
+        out.push(b'0');
+    } else {
+        out.extend_from_slice(ryu_js::Buffer::new().format_finite(f).as_bytes());
+    }
+    Ok(())
+}
+
+/// RFC 8785 §3.2.2.2: `"` and `\` escaped, the five short escapes, other controls as
+/// `\u00xx` (lowercase hex); everything else as itself.
+fn write_jcs_string(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x09 => b"\\t",
+            0x0a => b"\\n",
+            0x0c => b"\\f",
+            0x0d => b"\\r",
+            0x00..=0x1f => {
+                out.extend_from_slice(&bytes[start..i]);
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
 }
 
 /// Parses JSON text strictly (duplicate member names, lone surrogates and non-finite
@@ -496,9 +607,13 @@ pub fn statement_leaf(
 /// Seals a statement on the acknowledgement path: a fresh salt and the commitment to the
 /// statement's JSON text (exactly as stored) in its department (6.2, 6.3).
 pub fn seal(statement_json: &str, department: &Department) -> Result<(Salt, Hash), LeafError> {
+    seal_canonical(&canonicalize_text(statement_json)?, department)
+}
+
+/// [`seal`] of a statement already in canonical form (`jcs`).
+pub fn seal_canonical(jcs: &[u8], department: &Department) -> Result<(Salt, Hash), LeafError> {
     let salt = Salt::generate();
-    let jcs = canonicalize_text(statement_json)?;
-    let c = commitment(&salt, department, &jcs)?;
+    let c = commitment(&salt, department, jcs)?;
     Ok((salt, c))
 }
 

@@ -625,3 +625,92 @@ fn the_doc_shows_the_worked_example() {
         .unwrap();
     assert_eq!(json, EXAMPLE_STATEMENT.to_owned() + "\n");
 }
+
+/// The log's own RFC 8785 writer against a general one (serde_json_canonicalizer), on
+/// random values: names and strings from every Unicode range that sorts or escapes
+/// differently (controls, quotes, non-BMP against U+E000–U+FFFF), integers around 2^53
+/// and 2^64, doubles of every magnitude.
+#[test]
+fn jcs_writer_agrees_with_a_reference_implementation() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(8785);
+    fn text(rng: &mut rand::rngs::StdRng) -> String {
+        const PICK: [&str; 14] = [
+            "a",
+            "Z",
+            "\"",
+            "\\",
+            "\u{0}",
+            "\u{1f}",
+            "\n",
+            "\u{7f}",
+            "é",
+            "\u{e000}",
+            "\u{fffd}",
+            "😀",
+            "\u{10000}",
+            "/",
+        ];
+        (0..rng.gen_range(0..6))
+            .map(|_| PICK[rng.gen_range(0..PICK.len())])
+            .collect()
+    }
+    fn value(rng: &mut rand::rngs::StdRng, depth: u32) -> Value {
+        match rng.gen_range(0..if depth > 3 { 6 } else { 8 }) {
+            0 => Value::Null,
+            1 => Value::Bool(rng.gen()),
+            2 => {
+                let around = [0u64, 1, (1 << 53) - 1, 1 << 53, (1 << 53) + 1, u64::MAX];
+                let base = around[rng.gen_range(0..around.len())];
+                serde_json::json!(base.wrapping_add(rng.gen_range(0..3)))
+            }
+            3 => serde_json::json!(-(rng.gen_range(0..(1i64 << 55)))),
+            4 => {
+                let f: f64 = rng.gen::<f64>() * 10f64.powi(rng.gen_range(-30..30));
+                serde_json::json!(if rng.gen() { f } else { -f })
+            }
+            5 => Value::String(text(rng)),
+            6 => Value::Array(
+                (0..rng.gen_range(0..4))
+                    .map(|_| value(rng, depth + 1))
+                    .collect(),
+            ),
+            _ => Value::Object(
+                (0..rng.gen_range(0..5))
+                    .map(|_| (text(rng), value(rng, depth + 1)))
+                    .collect(),
+            ),
+        }
+    }
+    for _ in 0..20_000 {
+        let v = value(&mut rng, 0);
+        let ours = canonicalize(&v).unwrap();
+        let reference = serde_json_canonicalizer::to_vec(&v).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&ours),
+            String::from_utf8_lossy(&reference),
+            "{v}"
+        );
+    }
+    // Every double's corner: zeros, the smallest and largest, exponents at the switch
+    // between plain and exponent notation.
+    for f in [
+        0.0,
+        -0.0,
+        5e-324,
+        f64::MAX,
+        1e21,
+        1e-7,
+        1e-6,
+        123e18,
+        0.1,
+        1.0 / 3.0,
+    ] {
+        let v = serde_json::json!(f);
+        assert_eq!(
+            canonicalize(&v).unwrap(),
+            serde_json_canonicalizer::to_vec(&v).unwrap(),
+            "{f}"
+        );
+    }
+}

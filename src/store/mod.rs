@@ -82,7 +82,13 @@ impl StatementBatch {
         // The commitment covers the department, so it is sealed here, where the record
         // is placed; the log's sequencer only reads it.
         for r in &mut records {
-            let (salt, commitment) = audit::leaf::seal(&r.json, department).map_err(|e| {
+            let canonical = std::mem::take(&mut r.canonical);
+            let sealed = if canonical.is_empty() {
+                audit::leaf::seal(&r.json, department)
+            } else {
+                audit::leaf::seal_canonical(&canonical, department)
+            };
+            let (salt, commitment) = sealed.map_err(|e| {
                 XapiError::bad_request(format!(
                     "statement {} cannot be put in canonical form (RFC 8785): {e}",
                     r.id

@@ -21,6 +21,9 @@ pub struct StatementRecord {
     pub inherits_keys_of: Option<String>,
     /// sha2 of every attachment the statement uses (contents passed beside the batch).
     pub attachment_sha2: Vec<String>,
+    /// The statement's RFC 8785 canonical form (what the audit log commits to), made
+    /// from the statement value `json` was written from; not stored.
+    pub canonical: Vec<u8>,
     /// The audit log's commitment to the statement and its salt; set once the record's
     /// department is known (`StatementBatch::new`).
     pub seal: Option<Seal>,

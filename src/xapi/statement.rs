@@ -171,6 +171,9 @@ pub fn derive(
     let record = StatementRecord {
         id,
         json: to_json(statement),
+        // A statement value holds only finite numbers: this cannot fail (and if it did,
+        // the batch would canonicalise the stored text instead).
+        canonical: crate::audit::leaf::canonicalize(statement).unwrap_or_default(),
         stored_us,
         voids,
         keys: index_keys(statement),
