@@ -259,7 +259,7 @@ impl Db {
         match self {
             Db::Sqlite(path) => Db::sqlite(path)
                 .query_row(
-                    "SELECT statement FROM audit_leaves WHERE leaf = ?1",
+                    "SELECT s.id FROM audit_leaves a JOIN statements s ON s.seq = a.seq WHERE a.leaf = ?1",
                     [leaf as i64],
                     |r| r.get(0),
                 )
@@ -783,7 +783,7 @@ impl Db {
                 let c = Db::sqlite(path);
                 c.execute_batch(
                     "DROP TABLE audit_leaves; DROP TABLE audit_hashes; DROP TABLE audit_state;
-                     DROP TABLE audit_erasures;
+                     DROP TABLE audit_erasures; DROP TABLE audit_statement_leaf;
                      ALTER TABLE statements DROP COLUMN salt;
                      ALTER TABLE statements DROP COLUMN commitment;
                      PRAGMA user_version = 5;",

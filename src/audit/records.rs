@@ -16,6 +16,9 @@ pub struct LogState {
 pub struct UnloggedStatement {
     /// The statement's record key (`departments::record_key`).
     pub key: String,
+    /// The store's own handle of the statement's row, handed back in its `LogEntry`
+    /// (the embedded store's row number; unused elsewhere).
+    pub row: i64,
     pub stored_us: i64,
     /// Salt and commitment; absent for statements stored before the log existed, which
     /// the sequencer seals when it logs them (then `json` is given).
@@ -38,8 +41,10 @@ pub struct PendingErasure {
 pub struct LogEntry {
     /// The entry bytes (docs/AUDIT.md section 6).
     pub entry: Vec<u8>,
-    /// For a statement leaf: the statement's record key.
+    /// For a statement leaf: the statement's record key and the store's handle of its
+    /// row (`UnloggedStatement::row`).
     pub statement: Option<String>,
+    pub row: i64,
     /// For an erasure leaf: the erasure's id (`PendingErasure::id`).
     pub erasure: Option<i64>,
 }

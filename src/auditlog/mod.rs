@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Published maximum merge delay: a statement is in a signed checkpoint at most this long
-/// after it was stored (the sequencer runs every 100 ms, signs at most once a second).
+/// after it was stored (the sequencer runs every 250 ms, signs at most once a second).
 pub const MAX_MERGE_DELAY_MS: u64 = 2_000;
 
 /// The audit log of one LRS process.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// How often the sequencer looks for new statements.
-const TICK: Duration = Duration::from_millis(100);
+const TICK: Duration = Duration::from_millis(250);
 /// Statements per append (one transaction).
 const BATCH: usize = 8_192;
 /// Least time between two checkpoints.
@@ -218,6 +218,7 @@ async fn step(
             entries.push(LogEntry {
                 entry,
                 statement: Some(s.key.clone()),
+                row: s.row,
                 erasure: None,
             });
         }
@@ -232,6 +233,7 @@ async fn step(
                 entries.push(LogEntry {
                     entry,
                     statement: None,
+                    row: 0,
                     erasure: Some(e.id),
                 });
             }

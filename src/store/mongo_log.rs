@@ -98,6 +98,7 @@ impl MongoStore {
             }
             out.push(UnloggedStatement {
                 key: key.to_owned(),
+                row: 0,
                 stored_us: get_int(&d, "stored").ok_or_else(|| corrupt("no stored"))?,
                 seal,
                 json: None,

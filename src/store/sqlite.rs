@@ -168,10 +168,12 @@ CREATE TABLE IF NOT EXISTS departments (
 CREATE TABLE IF NOT EXISTS audit_leaves (
     leaf INTEGER PRIMARY KEY,
     entry BLOB NOT NULL,
-    statement TEXT
+    seq INTEGER
 );
-CREATE UNIQUE INDEX IF NOT EXISTS audit_leaves_statement ON audit_leaves(statement)
-    WHERE statement IS NOT NULL;
+CREATE TABLE IF NOT EXISTS audit_statement_leaf (
+    seq INTEGER PRIMARY KEY,
+    leaf INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit_hashes (
     idx INTEGER PRIMARY KEY,
     hash BLOB NOT NULL

@@ -49,7 +49,7 @@ pub(super) fn unlogged(
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     let mut stmt = c.prepare_cached(
-        "SELECT id, stored, salt, commitment, CASE WHEN commitment IS NULL THEN json END
+        "SELECT id, stored, salt, commitment, CASE WHEN commitment IS NULL THEN json END, seq
          FROM statements
          WHERE stored >= ?1 AND stored <= ?2 AND NOT (stored = ?1 AND id <= ?3)
          ORDER BY stored, id LIMIT ?4",
@@ -59,6 +59,7 @@ pub(super) fn unlogged(
         let commitment = blob32(r.get(3)?);
         Ok(UnloggedStatement {
             key: r.get(0)?,
+            row: r.get(5)?,
             stored_us: r.get(1)?,
             seal: salt.zip(commitment),
             json: r.get(4)?,
@@ -95,14 +96,19 @@ pub(super) fn append(t: &Transaction<'_>, a: &LogAppend) -> rusqlite::Result<boo
     if size as u64 != a.old_size {
         return Ok(false);
     }
+    // Statements are found by their row number (an integer key appended in order), not
+    // by their id: no text index to maintain in the writer.
     let mut put_leaf =
-        t.prepare_cached("INSERT INTO audit_leaves (leaf, entry, statement) VALUES (?1, ?2, ?3)")?;
+        t.prepare_cached("INSERT INTO audit_leaves (leaf, entry, seq) VALUES (?1, ?2, ?3)")?;
+    let mut put_link =
+        t.prepare_cached("INSERT INTO audit_statement_leaf (seq, leaf) VALUES (?1, ?2)")?;
     for (i, e) in a.entries.iter().enumerate() {
-        put_leaf.execute(params![
-            i64_of(a.old_size + i as u64)?,
-            e.entry,
-            e.statement
-        ])?;
+        let leaf = i64_of(a.old_size + i as u64)?;
+        let seq = e.statement.is_some().then_some(e.row);
+        put_leaf.execute(params![leaf, e.entry, seq])?;
+        if let Some(seq) = seq {
+            put_link.execute(params![seq, leaf])?;
+        }
     }
     let first = stored_hash_count(a.old_size);
     let mut put_hash = t.prepare_cached("INSERT INTO audit_hashes (idx, hash) VALUES (?1, ?2)")?;
@@ -179,7 +185,7 @@ pub(super) fn put_checkpoint(t: &Transaction<'_>, size: u64, note: &str) -> rusq
 
 pub(super) fn statement_log(c: &Connection, key: &str) -> rusqlite::Result<Option<StatementLog>> {
     c.prepare_cached(
-        "SELECT s.salt, a.leaf FROM statements s LEFT JOIN audit_leaves a ON a.statement = s.id
+        "SELECT s.salt, l.leaf FROM statements s LEFT JOIN audit_statement_leaf l ON l.seq = s.seq
          WHERE s.id = ?1",
     )?
     .query_row(params![key], |r| {
@@ -197,7 +203,7 @@ pub(super) fn statement_at_leaf(
 ) -> rusqlite::Result<Option<(String, StoredStatement, [u8; 32])>> {
     c.prepare_cached(
         "SELECT s.id, s.json, s.stored, s.voided, s.attachments, s.salt
-         FROM audit_leaves a JOIN statements s ON s.id = a.statement WHERE a.leaf = ?1",
+         FROM audit_leaves a JOIN statements s ON s.seq = a.seq WHERE a.leaf = ?1",
     )?
     .query_row(params![i64_of(index)?], |r| {
         let s = super::sqlite::row_to_stored(r)?;
@@ -211,23 +217,29 @@ pub(super) fn erase(t: &Transaction<'_>, e: &Erasure) -> rusqlite::Result<Erased
     let mut done = Erased::default();
     let mut attachments: Vec<String> = Vec::new();
     {
-        let mut atts = t.prepare_cached("SELECT attachments FROM statements WHERE id = ?1")?;
-        let mut delete = t.prepare_cached("DELETE FROM statements WHERE id = ?1")?;
-        let mut unlink =
-            t.prepare_cached("UPDATE audit_leaves SET statement = NULL WHERE statement = ?1")?;
+        let mut atts = t.prepare_cached("SELECT attachments, seq FROM statements WHERE id = ?1")?;
+        let mut delete = t.prepare_cached("DELETE FROM statements WHERE seq = ?1")?;
+        // A row number can be used again once its row is gone: unlink its leaf first.
+        let mut unlink_leaf =
+            t.prepare_cached("UPDATE audit_leaves SET seq = NULL WHERE seq = ?1")?;
+        let mut unlink = t.prepare_cached("DELETE FROM audit_statement_leaf WHERE seq = ?1")?;
         for key in &e.statements {
-            if let Some(list) = atts
-                .query_row(params![key], |r| r.get::<_, String>(0))
+            let Some((list, seq)) = atts
+                .query_row(params![key], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })
                 .optional()?
-            {
-                attachments.extend(
-                    list.split('\n')
-                        .filter(|x| !x.is_empty())
-                        .map(str::to_owned),
-                );
-            }
-            done.statements += delete.execute(params![key])?;
-            unlink.execute(params![key])?;
+            else {
+                continue;
+            };
+            attachments.extend(
+                list.split('\n')
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_owned),
+            );
+            unlink_leaf.execute(params![seq])?;
+            unlink.execute(params![seq])?;
+            done.statements += delete.execute(params![seq])?;
         }
     }
     attachments.sort_unstable();
