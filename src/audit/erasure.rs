@@ -49,7 +49,8 @@ impl Receipt {
             "department": self.department.as_str(),
             "requestedBy": self.requested_by,
             "reference": self.reference,
-            "erased": crate::xapi::statement::format_us(self.erased_us),
+            "erased": chrono::DateTime::from_timestamp_micros(self.erased_us)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
             "erasedMicros": self.erased_us,
             "statements": statements.iter().map(|s| json!({
                 "leafIndex": s.leaf_index,

@@ -26,6 +26,8 @@ pub struct AuditLog {
     delays: Mutex<std::collections::VecDeque<u64>>,
     /// `stored` of the statements appended since the last checkpoint.
     unpublished: Mutex<Vec<i64>>,
+    /// Wakes the sequencer when this process stored statements or erased.
+    wake: tokio::sync::Notify,
 }
 
 /// How many merge delays are kept for the status figures.
@@ -41,7 +43,18 @@ impl AuditLog {
             latest: RwLock::new(None),
             delays: Mutex::new(Default::default()),
             unpublished: Mutex::new(Vec::new()),
+            wake: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Tells the sequencer there is something to log (statements stored, an erasure).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Resolves at the next `wake` (or at once if one came since the last call).
+    pub async fn woken(&self) {
+        self.wake.notified().await
     }
 
     /// The origin line of the checkpoints (the name of the signing key).

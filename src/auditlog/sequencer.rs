@@ -15,8 +15,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// How often the sequencer looks for new statements.
+/// Least time between two runs of the sequencer (larger, fewer appends under load).
 const TICK: Duration = Duration::from_millis(250);
+/// Longest time between two runs: statements stored by another process (MongoDB) are
+/// not announced, and a grown tree waits at most this long for its checkpoint.
+const IDLE: Duration = Duration::from_millis(500);
+/// How often the holder renews its lease (well inside `LEASE`).
+const RENEW_EVERY: Duration = Duration::from_secs(1);
 /// Statements per append (one transaction).
 const BATCH: usize = 8_192;
 /// Least time between two checkpoints.
@@ -92,24 +97,44 @@ pub async fn run(
     let mut frontier: Option<Frontier> = None;
     let mut last_signed: Option<Instant> = None;
     let mut last_refresh = Instant::now();
+    let mut last_run = Instant::now();
+    let mut renewed: Option<Instant> = None;
     loop {
+        // Woken by this process's writes (`AuditLog::wake`), else every IDLE.
         tokio::select! {
-            _ = tokio::time::sleep(TICK) => {}
+            _ = tokio::time::sleep(IDLE) => {}
+            _ = log.woken() => {}
             _ = stop.changed() => {}
         }
+        if let Some(rest) = TICK.checked_sub(last_run.elapsed()) {
+            tokio::select! {
+                _ = tokio::time::sleep(rest) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        last_run = Instant::now();
         if *stop.borrow() {
             // Hand the lease over at once rather than after it runs out.
             let _ = log.store.sequencer_lease(&holder, now_us(), 0).await;
             cosigner.stop().await;
             break;
         }
-        match log
-            .store
-            .sequencer_lease(&holder, now_us(), LEASE.as_micros() as i64)
-            .await
-        {
-            Ok(true) => {}
+        let held = renewed.is_some_and(|t| t.elapsed() < RENEW_EVERY);
+        let lease = if held {
+            Ok(true)
+        } else {
+            log.store
+                .sequencer_lease(&holder, now_us(), LEASE.as_micros() as i64)
+                .await
+        };
+        match lease {
+            Ok(true) => {
+                if !held {
+                    renewed = Some(Instant::now());
+                }
+            }
             Ok(false) => {
+                renewed = None;
                 frontier = None;
                 if last_refresh.elapsed() >= SIGN_EVERY {
                     last_refresh = Instant::now();
@@ -120,6 +145,7 @@ pub async fn run(
                 continue;
             }
             Err(e) => {
+                renewed = None;
                 tracing::warn!("audit log: cannot take the sequencer lease: {e}");
                 continue;
             }

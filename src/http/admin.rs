@@ -244,5 +244,6 @@ async fn erase_agent(req: HttpRequest, state: web::Data<AppState>) -> XapiResult
         },
     )
     .await?;
+    state.audit.wake();
     Ok(json_response(&mut HttpResponse::Ok(), &outcome.to_json()))
 }

@@ -262,7 +262,10 @@ async fn store_statements(
             document::merge_definition,
         )?;
         let existing = match state.store.insert_statements(batch).await? {
-            InsertOutcome::Inserted => return Ok(ids),
+            InsertOutcome::Inserted => {
+                state.audit.wake();
+                return Ok(ids);
+            }
             InsertOutcome::Existing(existing) => existing,
         };
         let existing: HashMap<String, String> = existing.into_iter().collect();

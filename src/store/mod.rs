@@ -4,7 +4,6 @@ pub mod clock;
 mod key_index;
 pub mod mongo;
 pub mod sqlite;
-mod sqlite_log;
 
 use crate::audit;
 use crate::audit::merkle::Hash;

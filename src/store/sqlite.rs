@@ -12,6 +12,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
+#[path = "sqlite_log.rs"]
+mod log;
+
 /// Read connections (and concurrent reads): two cores gain nothing from more.
 const READERS: usize = 8;
 
@@ -483,7 +486,7 @@ fn apply_in_savepoint(tx: &Transaction<'_>, op: WriteOp, tail: &mut Vec<TailEntr
             (Reply::Bool(s, r), keep)
         }
         WriteOp::Erase(erasure, s) => {
-            let r = super::sqlite_log::erase(tx, &erasure).map_err(internal);
+            let r = log::erase(tx, &erasure).map_err(internal);
             let keep = r.is_ok();
             (Reply::Erased(s, r), keep)
         }
@@ -721,7 +724,7 @@ fn update_document(
     }
 }
 
-pub(super) fn row_to_stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredStatement> {
+fn row_to_stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredStatement> {
     Ok(StoredStatement {
         id: row.get(0)?,
         json: row.get(1)?,
@@ -1139,7 +1142,7 @@ impl Store for SqliteStore {
     }
 
     async fn log_state(&self) -> StoreResult<LogState> {
-        self.read(super::sqlite_log::log_state).await
+        self.read(log::log_state).await
     }
 
     async fn unlogged_statements(
@@ -1147,54 +1150,43 @@ impl Store for SqliteStore {
         horizon_us: i64,
         limit: usize,
     ) -> StoreResult<Vec<UnloggedStatement>> {
-        self.read(move |c| super::sqlite_log::unlogged(c, horizon_us, limit))
+        self.read(move |c| log::unlogged(c, horizon_us, limit))
             .await
     }
 
     async fn pending_erasures(&self) -> StoreResult<Vec<PendingErasure>> {
-        self.read(super::sqlite_log::pending_erasures).await
+        self.read(log::pending_erasures).await
     }
 
     async fn append_log(&self, append: LogAppend) -> StoreResult<bool> {
-        self.write(|tx| {
-            WriteOp::Admin(Box::new(move |t| super::sqlite_log::append(t, &append)), tx)
-        })
-        .await
+        self.write(|tx| WriteOp::Admin(Box::new(move |t| log::append(t, &append)), tx))
+            .await
     }
 
     async fn log_hashes(&self, indexes: Vec<u64>) -> StoreResult<Vec<Hash>> {
-        self.read(move |c| super::sqlite_log::hashes(c, &indexes))
-            .await
+        self.read(move |c| log::hashes(c, &indexes)).await
     }
 
     async fn log_entries(&self, start: u64, end: u64) -> StoreResult<Vec<Vec<u8>>> {
-        self.read(move |c| super::sqlite_log::entries(c, start, end))
-            .await
+        self.read(move |c| log::entries(c, start, end)).await
     }
 
     async fn put_checkpoint(&self, size: u64, note: String) -> StoreResult<()> {
-        self.write(|tx| {
-            WriteOp::Admin(
-                Box::new(move |t| super::sqlite_log::put_checkpoint(t, size, &note)),
-                tx,
-            )
-        })
-        .await
-        .map(|_| ())
+        self.write(|tx| WriteOp::Admin(Box::new(move |t| log::put_checkpoint(t, size, &note)), tx))
+            .await
+            .map(|_| ())
     }
 
     async fn statement_log(&self, key: &str) -> StoreResult<Option<StatementLog>> {
         let key = key.to_owned();
-        self.read(move |c| super::sqlite_log::statement_log(c, &key))
-            .await
+        self.read(move |c| log::statement_log(c, &key)).await
     }
 
     async fn statement_at_leaf(
         &self,
         index: u64,
     ) -> StoreResult<Option<(String, StoredStatement, [u8; 32])>> {
-        self.read(move |c| super::sqlite_log::statement_at_leaf(c, index))
-            .await
+        self.read(move |c| log::statement_at_leaf(c, index)).await
     }
 
     async fn sequencer_lease(&self, _: &str, _: i64, _: i64) -> StoreResult<bool> {

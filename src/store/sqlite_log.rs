@@ -206,7 +206,7 @@ pub(super) fn statement_at_leaf(
          FROM audit_leaves a JOIN statements s ON s.seq = a.seq WHERE a.leaf = ?1",
     )?
     .query_row(params![i64_of(index)?], |r| {
-        let s = super::sqlite::row_to_stored(r)?;
+        let s = super::row_to_stored(r)?;
         let salt = blob32(r.get(5)?).ok_or_else(|| bad("a logged statement without a salt"))?;
         Ok((s.id.clone(), s, salt))
     })
