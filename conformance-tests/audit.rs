@@ -483,7 +483,9 @@ fn audit_verify(file: &std::path::Path, vkey: &str) -> (i32, String) {
     )
 }
 
-fn certificate(lrs: &Lrs, agent: &Value, activity: &str) -> crate::harness::Response {
+/// `GET /audit/certificate` with the root credential, waiting out 503 (not yet in a
+/// checkpoint).
+pub fn certificate(lrs: &Lrs, agent: &Value, activity: &str) -> crate::harness::Response {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let r = lrs

@@ -5,7 +5,7 @@
 //! pass (exit 0), then an attack on the database itself, as an operator or an intruder
 //! with database access could make it, and the monitor (exit 1, tampered) or the verifier
 //! saying so.
-use crate::audit::{checkpoint_of, post, root, statement, vkey};
+use crate::audit::{certificate, checkpoint_of, post, root, statement, vkey};
 use crate::harness::{Lrs, Stop};
 use karmayogi_lrs::audit::leaf;
 use karmayogi_lrs::audit::note::{Checkpoint, Verifier};
@@ -143,24 +143,6 @@ fn verify(cert: &[u8], vkey: &str) -> Run {
         "--vkey",
         vkey,
     ])
-}
-
-/// `GET /audit/certificate` with the root credential, waiting out 503 (not yet in a
-/// checkpoint).
-fn certificate(lrs: &Lrs, agent: &Value, activity: &str) -> crate::harness::Response {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = lrs
-            .get(&format!("{}/audit/certificate", root(lrs)))
-            .no_version()
-            .query("agent", &agent.to_string())
-            .query("activity", activity)
-            .send();
-        if r.status != 503 || Instant::now() > deadline {
-            return r;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Waits (up to 10 s) for a checkpoint of at least `size` leaves that opens with `vkey`
