@@ -339,11 +339,12 @@ fn check_consistency(log: &MemLog, naive: &Naive, m: u64, n: u64) {
         .unwrap_or_else(|e| panic!("consistency {m} → {n}: {e}"));
 }
 
-#[test]
-fn prover_matches_naive_reference_for_every_pair_up_to_300() {
-    let log = MemLog::numbered(300);
+/// Every inclusion proof (i < n) and every consistency proof (0 < m ≤ n) of the trees of
+/// `sizes` leaves against the naive reference.
+fn every_pair(sizes: std::ops::RangeInclusive<u64>) {
+    let log = MemLog::numbered(*sizes.end());
     let naive = Naive::new(&log.leaves);
-    for n in 1..=300u64 {
+    for n in sizes {
         for i in 0..n {
             check_inclusion(&log, &naive, i, n);
         }
@@ -351,6 +352,27 @@ fn prover_matches_naive_reference_for_every_pair_up_to_300() {
             check_consistency(&log, &naive, m, n);
         }
     }
+}
+
+// Every pair up to 1,024 leaves, in four parts of about equal work (they run in parallel).
+#[test]
+fn prover_matches_naive_reference_for_every_pair_up_to_645() {
+    every_pair(1..=645);
+}
+
+#[test]
+fn prover_matches_naive_reference_for_every_pair_from_646_to_813() {
+    every_pair(646..=813);
+}
+
+#[test]
+fn prover_matches_naive_reference_for_every_pair_from_814_to_930() {
+    every_pair(814..=930);
+}
+
+#[test]
+fn prover_matches_naive_reference_for_every_pair_from_931_to_1024() {
+    every_pair(931..=1024);
 }
 
 #[test]
