@@ -229,19 +229,11 @@ async fn holdings(
         .iter()
         .filter(|c| !c.revoked && c.department.is_within(d))
         .count();
-    let any_statement = StatementQuery {
-        keys: if d.is_root() {
-            Vec::new()
-        } else {
-            vec![departments::filter_key(d)]
-        },
-        since_us: None,
-        until_us: None,
-        ascending: false,
-        after: None,
+    let mut any_statement = StatementQuery {
         limit: 1,
-        include_voided: false,
+        ..Default::default()
     };
+    any_statement.within(d);
     let statements = !store.query_statements(&any_statement).await?.is_empty();
     let documents = store.has_documents_in(d).await?;
     Ok(Holdings {
@@ -496,9 +488,7 @@ pub async fn erase_agent(
     else {
         return Err(XapiError::internal("an agent query became a single read"));
     };
-    if !department.is_root() {
-        query.keys.push(departments::filter_key(&department));
-    }
+    query.within(&department);
     query.include_voided = true;
     query.limit = limit;
     // The `agent` filter also matches statements that merely refer to hers (a voiding
@@ -510,11 +500,9 @@ pub async fn erase_agent(
         .into_iter()
         .filter(|s| {
             let v: Value = serde_json::from_str(&s.json).unwrap_or(Value::Null);
+            // The identity key names the kind: a group with her mbox is not her.
             ["actor", "object"].iter().any(|k| {
-                v.get(*k)
-                    .filter(|a| a.get("objectType").and_then(Value::as_str) != Some("Group"))
-                    .and_then(crate::xapi::agent::ifi_key)
-                    .as_deref()
+                v.get(*k).and_then(crate::xapi::agent::ifi_key).as_deref()
                     == Some(agent_key.as_str())
             })
         })

@@ -111,8 +111,7 @@ async fn visible_statement(
 /// Whether the statement's authority is the credential's (`statements/read/mine`).
 fn authored_by(json: &str, cred: &Credential) -> bool {
     let value: Value = serde_json::from_str(json).unwrap_or(Value::Null);
-    let mine = crate::xapi::agent::ifi_key(&cred.authority);
-    mine.is_some() && value.get("authority").and_then(crate::xapi::agent::ifi_key) == mine
+    crate::xapi::agent::is_authority_of(&cred.authority, &value)
 }
 
 fn statement_value(s: &StoredStatement) -> XapiResult<Value> {
@@ -278,9 +277,7 @@ async fn certificate(req: HttpRequest, state: web::Data<AppState>) -> XapiResult
     else {
         return Err(XapiError::internal("a filtered query became a single read"));
     };
-    if !reader.is_root() {
-        query.keys.push(departments::filter_key(&reader));
-    }
+    query.within(&reader);
     query.limit = PAGE;
     let mut completions = Vec::new();
     for _ in 0..MAX_PAGES {

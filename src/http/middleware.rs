@@ -107,7 +107,7 @@ fn error_response(req: ServiceRequest, e: XapiError) -> ServiceResponse<BoxBody>
 
 /// Whether a request path belongs to an API that is not xAPI (the admin API, the audit
 /// log): no version header, JSON errors only.
-fn is_admin(path: &str) -> bool {
+fn is_plain_http(path: &str) -> bool {
     ["/admin", "/audit"]
         .iter()
         .any(|p| path == *p || path.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
@@ -190,7 +190,7 @@ where
 
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
-        if is_admin(req.path()) {
+        if is_plain_http(req.path()) {
             return Box::pin(async move {
                 let res = service.call(req).await?;
                 Ok(json_errors(res.map_into_boxed_body(), false))

@@ -375,8 +375,7 @@ async fn get_inner(req: &HttpRequest, state: &AppState) -> XapiResult<HttpRespon
             let mut value: Value =
                 serde_json::from_str(&s.json).map_err(|e| XapiError::internal(e.to_string()))?;
             if let Some(m) = mine {
-                let authority_key = value.get("authority").and_then(crate::xapi::agent::ifi_key);
-                if authority_key.is_none() || authority_key != crate::xapi::agent::ifi_key(m) {
+                if !crate::xapi::agent::is_authority_of(m, &value) {
                     return Err(XapiError::not_found("no statement with that id"));
                 }
             }
@@ -412,10 +411,7 @@ async fn get_inner(req: &HttpRequest, state: &AppState) -> XapiResult<HttpRespon
             params,
         } => {
             query.after = after;
-            if !reader.is_root() {
-                // Last: the more selective filters drive the index scan.
-                query.keys.push(departments::filter_key(&reader));
-            }
+            query.within(&reader);
             let limit = query.limit;
             query.limit = limit + 1;
             let mut rows = state.store.query_statements(&query).await?;

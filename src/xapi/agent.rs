@@ -1,6 +1,13 @@
 //! Agent and Group identity: Inverse Functional Identifiers (Data 2.4.2.3).
 use serde_json::Value;
 
+/// Whether `statement`'s authority is `authority` (the `statements/read/mine` scope: a
+/// credential reads only the statements it wrote), compared by identity key.
+pub fn is_authority_of(authority: &Value, statement: &Value) -> bool {
+    let mine = ifi_key(authority);
+    mine.is_some() && statement.get("authority").and_then(ifi_key) == mine
+}
+
 /// The identity key of an Agent or identified Group: objectType plus its one inverse
 /// functional identifier, normalised where the standard says comparison is
 /// case-insensitive (the mbox domain, sha1 hex). `None` for an anonymous Group or a

@@ -64,6 +64,16 @@ pub struct StatementQuery {
     pub include_voided: bool,
 }
 
+impl StatementQuery {
+    /// Narrows the query to `department`'s subtree: one more filter key (none for the
+    /// root). Pushed last, so the more selective filters drive the index scan.
+    pub fn within(&mut self, department: &Department) {
+        if !department.is_root() {
+            self.keys.push(crate::departments::filter_key(department));
+        }
+    }
+}
+
 /// What identifies one document.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DocumentKey {
