@@ -797,6 +797,70 @@ impl Db {
     }
 }
 
+impl Db {
+    /// Back to the layout before the change feed: leaves without departments.
+    fn forget_the_feed(&self) {
+        match self {
+            Db::Sqlite(path) => {
+                let c = Db::sqlite(path);
+                c.execute_batch(
+                    "DROP TABLE audit_leaf_departments; DROP TABLE leases;
+                     ALTER TABLE audit_leaves DROP COLUMN department;
+                     PRAGMA user_version = 6;",
+                )
+                .expect("downgrade the layout");
+            }
+            Db::Mongo(uri) => runtime().block_on(async {
+                let db = mongo_db(uri).await;
+                db.collection::<mongodb::bson::Document>("audit_leaves")
+                    .update_many(
+                        mongodb::bson::doc! {},
+                        mongodb::bson::doc! { "$unset": { "d": "", "k": "" } },
+                    )
+                    .await
+                    .expect("unset");
+            }),
+        }
+    }
+}
+
+/// Upgrade: a log made before the change feed gets each leaf's department when a version
+/// with the feed first starts on the store; each subtree's feed then holds its own
+/// statements (docs/FEED.md).
+#[test]
+fn leaves_logged_before_the_feed_existed_are_placed_on_upgrade() {
+    let mut lrs = Lrs::start();
+    lrs.require_spawned("it edits the store");
+    lrs.cli(&["departments", "create", "moe"]);
+    let moe = lrs.department_credential("moe", &["all"]);
+    let root_ids = post_batch(&lrs, "root", 3);
+    let r = lrs
+        .post("statements")
+        .auth(&moe.0, &moe.1)
+        .json(&json!([
+            statement("meera", "completed", COURSE),
+            statement("ravi", "completed", COURSE)
+        ]))
+        .send();
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let moe_ids: Vec<String> = serde_json::from_value(r.json()).expect("ids");
+    checkpoint_of(&lrs, 5);
+    lrs.stop(Stop::Term);
+    Db::of(&lrs).forget_the_feed();
+    lrs.start_again();
+    let ids = |auth: (&str, &str)| -> std::collections::HashSet<String> {
+        let page = crate::feed::feed_page(&lrs, auth, None, 100);
+        page.events
+            .iter()
+            .map(|e| e["statement"]["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    assert_eq!(ids((&moe.0, &moe.1)), moe_ids.iter().cloned().collect());
+    let mut all: std::collections::HashSet<String> = root_ids.into_iter().collect();
+    all.extend(moe_ids);
+    assert_eq!(ids((lrs.key(), lrs.secret())), all);
+}
+
 /// Upgrade: statements stored before the audit log existed are sealed and logged when a
 /// version with the log first starts on the store (docs/AUDIT.md 9.2), and prove like
 /// any other.

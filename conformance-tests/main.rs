@@ -24,6 +24,7 @@ mod credentials;
 mod departments;
 mod documents;
 mod errors;
+mod feed;
 mod head;
 mod limits;
 mod oidc;

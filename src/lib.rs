@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod departments;
 pub mod error;
+pub mod feed;
 pub mod http;
 pub mod store;
 pub mod witness_client;

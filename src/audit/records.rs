@@ -98,3 +98,38 @@ pub struct Erased {
     pub documents: usize,
     pub attachments: usize,
 }
+
+/// One event of the change feed: a leaf of the log as a reader of one subtree sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedItem {
+    /// The leaf's index; the event's cursor is the position after it.
+    pub leaf: u64,
+    pub event: FeedEvent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedEvent {
+    /// A statement leaf whose statement is still stored.
+    Statement {
+        /// Its record key (`departments::record_key`).
+        key: String,
+        /// The statement exactly as stored.
+        json: String,
+        /// For a voiding statement, the record key of the statement it voids.
+        voids: Option<String>,
+    },
+    /// An erasure leaf, naming the erased leaves that lay in the reader's subtree.
+    Erasure {
+        erased_us: u64,
+        receipt: Hash,
+        leaves: Vec<u64>,
+    },
+}
+
+/// A page of the feed: the events of leaves `[from, next)` that the subtree sees.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedPage {
+    pub items: Vec<FeedItem>,
+    /// Where the next page starts: every leaf before it was looked at.
+    pub next: u64,
+}

@@ -28,6 +28,8 @@ pub struct AuditLog {
     unpublished: Mutex<Vec<i64>>,
     /// Wakes the sequencer when this process stored statements or erased.
     wake: tokio::sync::Notify,
+    /// Wakes long-polling feed readers when this process's sequencer appended.
+    grown: tokio::sync::Notify,
 }
 
 /// How many merge delays are kept for the status figures.
@@ -44,6 +46,7 @@ impl AuditLog {
             delays: Mutex::new(Default::default()),
             unpublished: Mutex::new(Vec::new()),
             wake: tokio::sync::Notify::new(),
+            grown: tokio::sync::Notify::new(),
         })
     }
 
@@ -55,6 +58,17 @@ impl AuditLog {
     /// Resolves at the next `wake` (or at once if one came since the last call).
     pub async fn woken(&self) {
         self.wake.notified().await
+    }
+
+    /// Tells waiting feed readers the log grew.
+    pub fn grew(&self) {
+        self.grown.notify_waiters();
+    }
+
+    /// Resolves when this process's sequencer next appends, or after `at_most` (another
+    /// process may be the one sequencing).
+    pub async fn growth(&self, at_most: std::time::Duration) {
+        let _ = tokio::time::timeout(at_most, self.grown.notified()).await;
     }
 
     /// The origin line of the checkpoints (the name of the signing key).

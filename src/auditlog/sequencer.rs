@@ -286,6 +286,7 @@ async fn step(
         }
         *f = next;
         log.appended(statements.iter().map(|s| s.stored_us));
+        log.grew();
         if statements.len() < BATCH {
             break;
         }

@@ -2,6 +2,7 @@
 pub mod admin;
 pub mod audit;
 pub mod documents;
+pub mod feed;
 pub mod middleware;
 pub mod statements;
 
@@ -168,5 +169,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .configure(admin::configure)
     .configure(audit::configure)
+    .configure(feed::configure)
     .default_service(web::to(middleware::not_found));
 }

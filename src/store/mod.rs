@@ -8,7 +8,8 @@ pub mod sqlite;
 use crate::audit;
 use crate::audit::merkle::Hash;
 pub use crate::audit::records::{
-    Erased, Erasure, LogAppend, LogEntry, LogState, PendingErasure, StatementLog, UnloggedStatement,
+    Erased, Erasure, FeedEvent, FeedItem, FeedPage, LogAppend, LogEntry, LogState, PendingErasure,
+    StatementLog, UnloggedStatement,
 };
 use crate::departments::{self, Department};
 use crate::error::XapiError;
@@ -242,6 +243,22 @@ pub trait Store: Send + Sync + 'static {
     /// Takes or renews the sequencer's lease until `now_us + ttl_us`; false while
     /// another holder's lease runs.
     async fn sequencer_lease(&self, holder: &str, now_us: i64, ttl_us: i64) -> StoreResult<bool>;
+
+    /// The change feed (docs/FEED.md): the leaves in `[from, to)` that `subtree` sees, in
+    /// leaf order, at most `limit` events. A statement leaf is seen by the subtrees that
+    /// hold its statement, and skipped once the statement is erased; an erasure leaf by
+    /// the subtrees that held an erased statement, naming only those leaves.
+    async fn feed(
+        &self,
+        subtree: &Department,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> StoreResult<FeedPage>;
+    /// Takes or renews the lease `name` (one worker among the processes sharing the
+    /// store: a forwarding rule, a projection) until `now_us + ttl_us`; false while
+    /// another holder's lease runs.
+    async fn lease(&self, name: &str, holder: &str, now_us: i64, ttl_us: i64) -> StoreResult<bool>;
 
     /// Applies an erasure atomically: deletes the statements (content and salts), the
     /// person's state and agent profile documents in the subtree, attachments no other

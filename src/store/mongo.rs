@@ -566,6 +566,10 @@ impl MongoStore {
             .create_indexes()
             .await
             .map_err(|e| format!("cannot create the indexes in `{database}`: {e}"))?;
+        store
+            .backfill_feed()
+            .await
+            .map_err(|e| format!("cannot prepare the change feed in `{database}`: {e}"))?;
         tracing::info!(
             "MongoDB store: {} database `{database}`, write concern {}",
             hosts.join(","),
@@ -627,6 +631,7 @@ impl MongoStore {
             .create_indexes([
                 index(doc! { "s": 1 }, log::LEAF_STATEMENT_INDEX, true, false),
                 index(doc! { "x": 1 }, log::LEAF_ERASURE_INDEX, true, false),
+                index(doc! { "k": 1, "_id": 1 }, log::LEAF_FEED_INDEX, true, false),
             ])
             .await?;
         self.start_log().await?;
@@ -1419,6 +1424,20 @@ impl Store for MongoStore {
 
     async fn sequencer_lease(&self, holder: &str, now_us: i64, ttl_us: i64) -> StoreResult<bool> {
         self.take_lease(holder, now_us, ttl_us).await
+    }
+
+    async fn feed(
+        &self,
+        subtree: &Department,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> StoreResult<FeedPage> {
+        self.read_feed(subtree, from, to, limit).await
+    }
+
+    async fn lease(&self, name: &str, holder: &str, now_us: i64, ttl_us: i64) -> StoreResult<bool> {
+        self.take_named_lease(name, holder, now_us, ttl_us).await
     }
 
     async fn erase(&self, erasure: Erasure) -> StoreResult<Erased> {

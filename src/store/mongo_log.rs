@@ -4,12 +4,15 @@
 //! each append is one transaction (leaves, hashes, tree size, `lq` cleared), so a crash
 //! mid-batch leaves nothing half-written.
 use super::*;
+use crate::audit::leaf::Leaf;
 use crate::audit::merkle::{stored_hash_count, Hash};
 use mongodb::options::Hint;
 
 pub(super) const UNLOGGED_INDEX: &str = "lq_stored";
 pub(super) const LEAF_STATEMENT_INDEX: &str = "leaf_statement";
 pub(super) const LEAF_ERASURE_INDEX: &str = "leaf_erasure";
+/// Leaves by the subtrees that see them in the change feed (`k`).
+pub(super) const LEAF_FEED_INDEX: &str = "leaf_feed";
 const TREE: &str = "tree";
 /// Keys per `$in` list.
 const IN_SLICE: usize = 200;
@@ -227,6 +230,11 @@ impl MongoStore {
         let mut keys = Vec::new();
         for (i, e) in a.entries.iter().enumerate() {
             let mut d = doc! { "_id": i64_of(a.old_size + i as u64)?, "e": bin(&e.entry) };
+            let department = e
+                .statement
+                .as_deref()
+                .map(|k| departments::split_record_key(k).1);
+            self.see_leaf(&mut d, &e.entry, department.as_ref()).await?;
             if let Some(k) = &e.statement {
                 d.insert("s", k.clone());
                 keys.push(k.as_str());
@@ -279,6 +287,222 @@ impl MongoStore {
             .await
             .map_err(db_err)?;
         Ok(true)
+    }
+
+    /// Sets a leaf's department (`d`, statement leaves) and the subtrees that see it in the
+    /// feed (`k`: every department above and at the statement's, the root excepted; for an
+    /// erasure leaf, those of every statement leaf it names).
+    async fn see_leaf(
+        &self,
+        d: &mut BsonDoc,
+        entry: &[u8],
+        department: Option<&Department>,
+    ) -> StoreResult<()> {
+        let mut seen: std::collections::BTreeSet<Department> = Default::default();
+        match department {
+            Some(dep) => {
+                d.insert("d", dep.as_str());
+                seen.extend(dep.lineage());
+            }
+            None => {
+                d.insert("d", Bson::Null);
+                if let Ok(Leaf::Erasure(x)) = Leaf::parse(entry) {
+                    for dep in self.leaf_departments(&x.indexes).await?.into_values() {
+                        seen.extend(dep.lineage());
+                    }
+                }
+            }
+        }
+        let k: Vec<&str> = seen
+            .iter()
+            .filter(|d| !d.is_root())
+            .map(Department::as_str)
+            .collect();
+        if !k.is_empty() {
+            d.insert("k", k);
+        }
+        Ok(())
+    }
+
+    /// The departments of statement leaves (those whose department is known).
+    async fn leaf_departments(
+        &self,
+        indexes: &[u64],
+    ) -> StoreResult<std::collections::HashMap<u64, Department>> {
+        let mut out = std::collections::HashMap::new();
+        for slice in indexes.chunks(IN_SLICE) {
+            let ids = slice
+                .iter()
+                .map(|&i| i64_of(i))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut cursor = self
+                .log_leaves
+                .find(doc! { "_id": { "$in": ids } })
+                .projection(doc! { "d": 1 })
+                .await
+                .map_err(db_err)?;
+            while cursor.advance().await.map_err(db_err)? {
+                let d: BsonDoc = cursor.deserialize_current().map_err(db_err)?;
+                if let (Some(i), Some(dep)) = (get_int(&d, "_id"), get_str(&d, "d")) {
+                    if let Ok(dep) = Department::parse(dep) {
+                        out.insert(i as u64, dep);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Fills in `d` and `k` for leaves appended before the change feed existed (once).
+    pub(super) async fn backfill_feed(&self) -> StoreResult<()> {
+        let mut cursor = self
+            .log_leaves
+            .find(doc! { "d": { "$exists": false } })
+            .sort(doc! { "_id": 1 })
+            .await
+            .map_err(db_err)?;
+        let mut todo = Vec::new();
+        while cursor.advance().await.map_err(db_err)? {
+            todo.push(cursor.deserialize_current().map_err(db_err)?);
+        }
+        for old in todo {
+            let Some(id) = get_int(&old, "_id") else {
+                continue;
+            };
+            let entry = get_bytes(&old, "e").unwrap_or_default().to_vec();
+            let department = get_str(&old, "s").map(|k| departments::split_record_key(k).1);
+            let mut set = BsonDoc::new();
+            self.see_leaf(&mut set, &entry, department.as_ref()).await?;
+            self.log_leaves
+                .update_one(doc! { "_id": id }, doc! { "$set": set })
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// The feed's page of leaves `[from, to)` for `subtree` (see `Store::feed`).
+    pub(super) async fn read_feed(
+        &self,
+        subtree: &Department,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> StoreResult<FeedPage> {
+        let range = doc! { "$gte": i64_of(from)?, "$lt": i64_of(to)? };
+        let filter = if subtree.is_root() {
+            doc! { "_id": range }
+        } else {
+            doc! { "k": subtree.as_str(), "_id": range }
+        };
+        let limit = limit.max(1);
+        let mut cursor = self
+            .log_leaves
+            .find(filter)
+            .sort(doc! { "_id": 1 })
+            .limit(limit as i64)
+            .projection(doc! { "e": 1, "s": 1 })
+            .await
+            .map_err(db_err)?;
+        let mut leaves: Vec<(u64, Vec<u8>, Option<String>)> = Vec::new();
+        while cursor.advance().await.map_err(db_err)? {
+            let d: BsonDoc = cursor.deserialize_current().map_err(db_err)?;
+            let leaf = get_int(&d, "_id").ok_or_else(|| corrupt("a leaf without index"))?;
+            let entry = get_bytes(&d, "e")
+                .ok_or_else(|| corrupt("a log entry without bytes"))?
+                .to_vec();
+            leaves.push((leaf as u64, entry, get_str(&d, "s").map(str::to_owned)));
+        }
+        let next = match leaves.last() {
+            Some((leaf, ..)) if leaves.len() == limit => leaf + 1,
+            _ => to,
+        };
+        // The statements, by key, in slices.
+        let keys: Vec<&str> = leaves.iter().filter_map(|l| l.2.as_deref()).collect();
+        let mut statements: std::collections::HashMap<String, (String, Option<String>)> =
+            std::collections::HashMap::with_capacity(keys.len());
+        for slice in keys.chunks(IN_SLICE) {
+            let mut cursor = self
+                .statements
+                .find(doc! { "_id": { "$in": slice.to_vec() }, "ph": { "$ne": true } })
+                .projection(doc! { "json": 1, "voids": 1 })
+                .await
+                .map_err(db_err)?;
+            while cursor.advance().await.map_err(db_err)? {
+                let d: BsonDoc = cursor.deserialize_current().map_err(db_err)?;
+                if let (Some(k), Some(j)) = (get_str(&d, "_id"), get_str(&d, "json")) {
+                    let voids = get_str(&d, "voids").map(str::to_owned);
+                    statements.insert(k.to_owned(), (j.to_owned(), voids));
+                }
+            }
+        }
+        let mut items = Vec::with_capacity(leaves.len());
+        for (leaf, entry, key) in leaves {
+            if let Some(key) = key {
+                if let Some((json, voids)) = statements.remove(&key) {
+                    items.push(FeedItem {
+                        leaf,
+                        event: FeedEvent::Statement { key, json, voids },
+                    });
+                }
+                continue;
+            }
+            let Ok(Leaf::Erasure(x)) = Leaf::parse(&entry) else {
+                continue;
+            };
+            let leaves = if subtree.is_root() {
+                x.indexes
+            } else {
+                let of = self.leaf_departments(&x.indexes).await?;
+                x.indexes
+                    .into_iter()
+                    .filter(|i| of.get(i).is_some_and(|d| d.is_within(subtree)))
+                    .collect()
+            };
+            if !leaves.is_empty() {
+                items.push(FeedItem {
+                    leaf,
+                    event: FeedEvent::Erasure {
+                        erased_us: x.erased_us,
+                        receipt: x.receipt,
+                        leaves,
+                    },
+                });
+            }
+        }
+        Ok(FeedPage { items, next })
+    }
+
+    /// Takes or renews a named lease (see `Store::lease`).
+    pub(super) async fn take_named_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_us: i64,
+        ttl_us: i64,
+    ) -> StoreResult<bool> {
+        let id = format!("lease:{name}");
+        let until = now_us.saturating_add(ttl_us);
+        let renewed = self
+            .log_state
+            .update_one(
+                doc! { "_id": &id, "$or": [ { "holder": holder }, { "until": { "$lt": now_us } } ] },
+                doc! { "$set": { "holder": holder, "until": until } },
+            )
+            .await
+            .map_err(db_err)?;
+        if renewed.matched_count > 0 {
+            return Ok(true);
+        }
+        match self
+            .log_state
+            .insert_one(doc! { "_id": &id, "holder": holder, "until": until })
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if error_codes(&e).contains(&code::DUPLICATE_KEY) => Ok(false),
+            Err(e) => Err(db_err(e)),
+        }
     }
 
     /// Clears the marks of statements and erasures now in the log.

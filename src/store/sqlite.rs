@@ -78,10 +78,11 @@ pub struct SqliteStore {
 }
 
 /// Layout version of the file, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 /// Refuses a file laid out by another version rather than misreading it.
-fn check_schema_version(conn: &Connection) -> Result<(), String> {
+/// Answers the version the file had.
+fn check_schema_version(conn: &Connection) -> Result<i64, String> {
     let v: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(|e| e.to_string())?;
@@ -93,7 +94,7 @@ fn check_schema_version(conn: &Connection) -> Result<(), String> {
         )
         .map_err(|e| e.to_string())?;
     if v == SCHEMA_VERSION || (v == 0 && !has_tables) {
-        return Ok(());
+        return Ok(v);
     }
     if !(3..SCHEMA_VERSION).contains(&v) {
         return Err(format!(
@@ -114,12 +115,21 @@ fn check_schema_version(conn: &Connection) -> Result<(), String> {
         )
         .map_err(|e| e.to_string())?;
     }
-    // Version 6 added the audit log: statements stored before it have no salt or
-    // commitment; the sequencer seals them when it logs them (its cursor starts at 0).
-    conn.execute_batch(
-        "ALTER TABLE statements ADD COLUMN salt BLOB; ALTER TABLE statements ADD COLUMN commitment BLOB;",
-    )
-    .map_err(|e| e.to_string())
+    if v <= 5 {
+        // Version 6 added the audit log: statements stored before it have no salt or
+        // commitment; the sequencer seals them when it logs them (its cursor starts at 0).
+        conn.execute_batch(
+            "ALTER TABLE statements ADD COLUMN salt BLOB; ALTER TABLE statements ADD COLUMN commitment BLOB;",
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    if v == 6 {
+        // Version 7 added the change feed: each leaf's department, and the subtrees that
+        // see it (filled in for the leaves already there by `sqlite_log::backfill_feed`).
+        conn.execute_batch("ALTER TABLE audit_leaves ADD COLUMN department TEXT;")
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(v)
 }
 
 const SCHEMA: &str = "
@@ -171,7 +181,18 @@ CREATE TABLE IF NOT EXISTS departments (
 CREATE TABLE IF NOT EXISTS audit_leaves (
     leaf INTEGER PRIMARY KEY,
     entry BLOB NOT NULL,
-    seq INTEGER
+    seq INTEGER,
+    department TEXT
+);
+CREATE TABLE IF NOT EXISTS audit_leaf_departments (
+    department TEXT NOT NULL,
+    leaf INTEGER NOT NULL,
+    PRIMARY KEY (department, leaf)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS audit_statement_leaf (
     seq INTEGER PRIMARY KEY,
@@ -222,8 +243,11 @@ impl SqliteStore {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; PRAGMA busy_timeout=5000; PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=0; PRAGMA temp_store=MEMORY;",
         )
         .map_err(|e| e.to_string())?;
-        check_schema_version(&conn)?;
+        let before = check_schema_version(&conn)?;
         conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
+        if before == 6 {
+            log::backfill_feed(&conn).map_err(|e| e.to_string())?;
+        }
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(|e| e.to_string())?;
         let keys_path = format!("{path}.keys");
@@ -1192,6 +1216,37 @@ impl Store for SqliteStore {
     async fn sequencer_lease(&self, _: &str, _: i64, _: i64) -> StoreResult<bool> {
         // One process owns the file: its sequencer is the only one.
         Ok(true)
+    }
+
+    async fn feed(
+        &self,
+        subtree: &Department,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> StoreResult<FeedPage> {
+        let subtree = subtree.clone();
+        self.read(move |c| log::feed(c, &subtree, from, to, limit))
+            .await
+    }
+
+    async fn lease(&self, name: &str, holder: &str, now_us: i64, ttl_us: i64) -> StoreResult<bool> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.write(|tx| {
+            WriteOp::Admin(
+                Box::new(move |t| {
+                    let n = t.execute(
+                        "INSERT INTO leases (name, holder, until) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (name) DO UPDATE SET holder = ?2, until = ?3
+                         WHERE leases.holder = ?2 OR leases.until < ?4",
+                        params![name, holder, now_us.saturating_add(ttl_us), now_us],
+                    )?;
+                    Ok(n > 0)
+                }),
+                tx,
+            )
+        })
+        .await
     }
 
     async fn erase(&self, erasure: Erasure) -> StoreResult<Erased> {

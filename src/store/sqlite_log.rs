@@ -1,11 +1,14 @@
 //! The embedded store's part of the audit log: leaves, stored hashes, the tree size and
 //! the sequencer's cursor, in the same file and transactions as the statements.
 use super::{
-    Erased, Erasure, LogAppend, LogState, PendingErasure, StatementLog, StoredStatement,
-    UnloggedStatement,
+    Erased, Erasure, FeedEvent, FeedItem, FeedPage, LogAppend, LogState, PendingErasure,
+    StatementLog, StoredStatement, UnloggedStatement,
 };
+use crate::audit::leaf::Leaf;
 use crate::audit::merkle::{stored_hash_count, Hash};
+use crate::departments::{self, Department};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::collections::BTreeSet;
 
 fn bad(m: impl Into<String>) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(m.into().into())
@@ -98,17 +101,28 @@ pub(super) fn append(t: &Transaction<'_>, a: &LogAppend) -> rusqlite::Result<boo
     }
     // Statements are found by their row number (an integer key appended in order), not
     // by their id: no text index to maintain in the writer.
-    let mut put_leaf =
-        t.prepare_cached("INSERT INTO audit_leaves (leaf, entry, seq) VALUES (?1, ?2, ?3)")?;
+    let mut put_leaf = t.prepare_cached(
+        "INSERT INTO audit_leaves (leaf, entry, seq, department) VALUES (?1, ?2, ?3, ?4)",
+    )?;
     let mut put_link =
         t.prepare_cached("INSERT INTO audit_statement_leaf (seq, leaf) VALUES (?1, ?2)")?;
     for (i, e) in a.entries.iter().enumerate() {
         let leaf = i64_of(a.old_size + i as u64)?;
         let seq = e.statement.is_some().then_some(e.row);
-        put_leaf.execute(params![leaf, e.entry, seq])?;
+        let department = e
+            .statement
+            .as_deref()
+            .map(|k| departments::split_record_key(k).1);
+        put_leaf.execute(params![
+            leaf,
+            e.entry,
+            seq,
+            department.as_ref().map(Department::as_str)
+        ])?;
         if let Some(seq) = seq {
             put_link.execute(params![seq, leaf])?;
         }
+        see_leaf(t, leaf, &e.entry, department.as_ref())?;
     }
     let first = stored_hash_count(a.old_size);
     let mut put_hash = t.prepare_cached("INSERT INTO audit_hashes (idx, hash) VALUES (?1, ?2)")?;
@@ -136,6 +150,143 @@ pub(super) fn append(t: &Transaction<'_>, a: &LogAppend) -> rusqlite::Result<boo
         )?,
     };
     Ok(true)
+}
+
+/// Records which subtrees see leaf `leaf` in the feed: every department above and at the
+/// statement's own (the root sees everything and needs no row), or for an erasure leaf
+/// those of every statement leaf it names.
+fn see_leaf(
+    c: &Connection,
+    leaf: i64,
+    entry: &[u8],
+    department: Option<&Department>,
+) -> rusqlite::Result<()> {
+    let mut seen: BTreeSet<Department> = BTreeSet::new();
+    match department {
+        Some(d) => seen.extend(d.lineage()),
+        None => {
+            if let Ok(Leaf::Erasure(x)) = Leaf::parse(entry) {
+                let mut of =
+                    c.prepare_cached("SELECT department FROM audit_leaves WHERE leaf = ?1")?;
+                for i in x.indexes {
+                    let d: Option<Option<String>> =
+                        of.query_row(params![i64_of(i)?], |r| r.get(0)).optional()?;
+                    if let Some(Ok(d)) = d.flatten().map(|d| Department::parse(&d)) {
+                        seen.extend(d.lineage());
+                    }
+                }
+            }
+        }
+    }
+    let mut put = c.prepare_cached(
+        "INSERT OR IGNORE INTO audit_leaf_departments (department, leaf) VALUES (?1, ?2)",
+    )?;
+    for d in seen.iter().filter(|d| !d.is_root()) {
+        put.execute(params![d.as_str(), leaf])?;
+    }
+    Ok(())
+}
+
+/// Fills in what version 7 added for the leaves a version 6 file holds. Statements
+/// erased before the upgrade left no department: their leaves are seen by the root only.
+pub(super) fn backfill_feed(c: &Connection) -> rusqlite::Result<()> {
+    c.execute_batch(
+        "UPDATE audit_leaves SET department = (SELECT s.id FROM statements s WHERE s.seq = audit_leaves.seq)
+         WHERE seq IS NOT NULL;",
+    )?;
+    let rows: Vec<(i64, Vec<u8>, Option<String>)> = {
+        let mut all =
+            c.prepare("SELECT leaf, entry, department FROM audit_leaves ORDER BY leaf")?;
+        let rows = all.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut set = c.prepare("UPDATE audit_leaves SET department = ?2 WHERE leaf = ?1")?;
+    for (leaf, entry, key) in rows {
+        // The column held the record key for a moment; it holds the department now.
+        let department = key.as_deref().map(|k| departments::split_record_key(k).1);
+        set.execute(params![leaf, department.as_ref().map(Department::as_str)])?;
+        see_leaf(c, leaf, &entry, department.as_ref())?;
+    }
+    Ok(())
+}
+
+/// The feed's page of leaves `[from, to)` for `subtree` (see `Store::feed`).
+pub(super) fn feed(
+    c: &Connection,
+    subtree: &Department,
+    from: u64,
+    to: u64,
+    limit: usize,
+) -> rusqlite::Result<FeedPage> {
+    const COLUMNS: &str = "a.leaf, a.entry, s.id, s.json, s.voids";
+    let (from, to, limit) = (i64_of(from)?, i64_of(to)?, limit.max(1) as i64);
+    // leaf, entry, and the statement's record key, JSON and voided target, if stored.
+    type Row = (i64, Vec<u8>, Option<String>, Option<String>, Option<String>);
+    let rows: Vec<Row> = {
+        let map =
+            |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?));
+        if subtree.is_root() {
+            let mut q = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM audit_leaves a LEFT JOIN statements s ON s.seq = a.seq
+                 WHERE a.leaf >= ?1 AND a.leaf < ?2 ORDER BY a.leaf LIMIT ?3"
+            ))?;
+            let rows = q.query_map(params![from, to, limit], map)?;
+            rows.collect::<rusqlite::Result<_>>()?
+        } else {
+            let mut q = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM audit_leaf_departments k
+                 JOIN audit_leaves a ON a.leaf = k.leaf LEFT JOIN statements s ON s.seq = a.seq
+                 WHERE k.department = ?4 AND k.leaf >= ?1 AND k.leaf < ?2 ORDER BY k.leaf LIMIT ?3"
+            ))?;
+            let rows = q.query_map(params![from, to, limit, subtree.as_str()], map)?;
+            rows.collect::<rusqlite::Result<_>>()?
+        }
+    };
+    let next = match rows.last() {
+        Some((leaf, ..)) if rows.len() as i64 == limit => *leaf as u64 + 1,
+        _ => to as u64,
+    };
+    let mut items = Vec::with_capacity(rows.len());
+    let mut department_of =
+        c.prepare_cached("SELECT department FROM audit_leaves WHERE leaf = ?1")?;
+    for (leaf, entry, key, json, voids) in rows {
+        let event = match (key, json) {
+            (Some(key), Some(json)) => FeedEvent::Statement { key, json, voids },
+            // A statement leaf whose statement was erased, or an erasure leaf.
+            _ => match Leaf::parse(&entry) {
+                Ok(Leaf::Erasure(x)) => {
+                    let mut leaves = Vec::with_capacity(x.indexes.len());
+                    for i in x.indexes {
+                        let seen = subtree.is_root() || {
+                            let d: Option<Option<String>> = department_of
+                                .query_row(params![i64_of(i)?], |r| r.get(0))
+                                .optional()?;
+                            d.flatten()
+                                .and_then(|d| Department::parse(&d).ok())
+                                .is_some_and(|d| d.is_within(subtree))
+                        };
+                        if seen {
+                            leaves.push(i);
+                        }
+                    }
+                    if leaves.is_empty() {
+                        continue;
+                    }
+                    FeedEvent::Erasure {
+                        erased_us: x.erased_us,
+                        receipt: x.receipt,
+                        leaves,
+                    }
+                }
+                _ => continue,
+            },
+        };
+        items.push(FeedItem {
+            leaf: leaf as u64,
+            event,
+        });
+    }
+    Ok(FeedPage { items, next })
 }
 
 pub(super) fn hashes(c: &Connection, indexes: &[u64]) -> rusqlite::Result<Vec<Hash>> {
