@@ -371,6 +371,30 @@ fn data_2_3_1_resending_identical_statement_is_a_noop() {
     }
 }
 
+/// Data 2.3.1 with Communication 2.1.2: a batch of new statements followed by a re-sent
+/// one stores the new ones (the re-sent one is a no-op), whatever their order.
+#[test]
+fn data_2_3_1_batch_with_a_resent_statement_stores_the_new_ones() {
+    let lrs = Lrs::start();
+    for v in VERSIONS {
+        let old = statement_about(&activity_iri());
+        post_ok(&lrs, v, &old);
+        let (a, b) = (statement_about(&activity_iri()), statement_about(&activity_iri()));
+        let r = lrs
+            .post("/statements")
+            .version(v)
+            .json(&json!([a, b, old]))
+            .send();
+        r.assert_status(200);
+        assert_eq!(ids_of(&r), vec![id_of(&a), id_of(&b), id_of(&old)]);
+        for s in [&a, &b] {
+            let id = id_of(s);
+            let r = lrs.get("/statements").version(v).query("statementId", &id).send();
+            assert_eq!(r.status, 200, "{v}: {id} acknowledged, so stored: {}", r.describe());
+        }
+    }
+}
+
 /// Data 2.3.1 (Statement Comparison Requirements: differences the exceptions to
 /// immutability could cause are ignored): a re-sent statement with another authority,
 /// stored or version-as-assigned, another verb display or Activity definition, the same

@@ -567,12 +567,12 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
-fn existing_of(tx: &Transaction<'_>, batch: &StatementBatch) -> StoreResult<Vec<(String, String)>> {
+fn existing_of(tx: &Transaction<'_>, records: &[StatementRecord]) -> StoreResult<Vec<(String, String)>> {
     let mut find = tx
         .prepare_cached("SELECT json FROM statements WHERE id = ?1")
         .map_err(internal)?;
     let mut existing = Vec::new();
-    for r in &batch.records {
+    for r in records {
         if let Some(json) = find
             .query_row(params![r.id], |row| row.get::<_, String>(0))
             .optional()
@@ -606,7 +606,7 @@ fn insert_batch(
     let mut void = tx
         .prepare_cached("UPDATE statements SET voided = 1 WHERE id = ?1 AND voids IS NULL")
         .map_err(internal)?;
-    for (r, mut keys) in batch.records.iter().zip(row_keys) {
+    for (i, (r, mut keys)) in batch.records.iter().zip(row_keys).enumerate() {
         if let Some(target) = &r.inherits_keys_of {
             if let Some(k) = target_keys
                 .query_row(params![target], |row| row.get::<_, String>(0))
@@ -635,7 +635,12 @@ fn insert_batch(
         ]) {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => {
-                return Ok(InsertOutcome::Existing(existing_of(tx, &batch)?));
+                // Only from this record on: the ones before it were inserted by this very
+                // batch (undone with its savepoint), not stored before it.
+                return Ok(InsertOutcome::Existing(existing_of(
+                    tx,
+                    &batch.records[i..],
+                )?));
             }
             Err(e) => return Err(internal(e)),
         }
