@@ -82,7 +82,7 @@ fn tail_text(tail: &Tail) -> String {
 
 /// Environment of a child process: the caller's, minus every `LRS_*` variable (so a
 /// developer's shell settings never leak into a test server), plus `extra`.
-fn clean_command(extra_env: &[(String, String)]) -> Command {
+pub fn clean_command(extra_env: &[(String, String)]) -> Command {
     let mut cmd = Command::new(BIN);
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("LRS_") {

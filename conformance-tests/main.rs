@@ -24,6 +24,7 @@ mod credentials;
 mod departments;
 mod documents;
 mod errors;
+mod export_import;
 mod feed;
 mod head;
 mod limits;

@@ -379,7 +379,10 @@ fn data_2_3_1_batch_with_a_resent_statement_stores_the_new_ones() {
     for v in VERSIONS {
         let old = statement_about(&activity_iri());
         post_ok(&lrs, v, &old);
-        let (a, b) = (statement_about(&activity_iri()), statement_about(&activity_iri()));
+        let (a, b) = (
+            statement_about(&activity_iri()),
+            statement_about(&activity_iri()),
+        );
         let r = lrs
             .post("/statements")
             .version(v)
@@ -389,8 +392,17 @@ fn data_2_3_1_batch_with_a_resent_statement_stores_the_new_ones() {
         assert_eq!(ids_of(&r), vec![id_of(&a), id_of(&b), id_of(&old)]);
         for s in [&a, &b] {
             let id = id_of(s);
-            let r = lrs.get("/statements").version(v).query("statementId", &id).send();
-            assert_eq!(r.status, 200, "{v}: {id} acknowledged, so stored: {}", r.describe());
+            let r = lrs
+                .get("/statements")
+                .version(v)
+                .query("statementId", &id)
+                .send();
+            assert_eq!(
+                r.status,
+                200,
+                "{v}: {id} acknowledged, so stored: {}",
+                r.describe()
+            );
         }
     }
 }

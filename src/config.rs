@@ -43,6 +43,10 @@ pub enum Command {
     /// The audit log's tools: verify a certificate offline, monitor a log, run a witness.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write a department subtree's change feed (docs/FEED.md) to an NDJSON file.
+    Export(crate::cli::export::ExportArgs),
+    /// Store statements from an NDJSON file or a JSON array (any LRS's, or an export).
+    Import(crate::cli::import::ImportArgs),
 }
 
 #[derive(Subcommand, Debug)]

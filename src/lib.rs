@@ -12,6 +12,7 @@ pub mod departments;
 pub mod error;
 pub mod feed;
 pub mod http;
+pub mod ingest;
 pub mod store;
 pub mod witness_client;
 pub mod xapi;

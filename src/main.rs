@@ -61,6 +61,8 @@ fn main() -> ExitCode {
         Some(Command::Audit(AuditCommand::Witness(args))) => {
             return runtime.block_on(cli::audit_witness::run(args))
         }
+        Some(Command::Export(args)) => runtime.block_on(cli::export::run(args)),
+        Some(Command::Import(args)) => return runtime.block_on(cli::import::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -299,6 +301,8 @@ async fn jwt_config(args: &ServeArgs) -> Result<Option<JwtConfig>, String> {
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let witnesses = karmayogi_lrs::auditlog::witnesses::parse_list(&args.audit_witness)?;
+    // Held while the server runs (released when the process ends).
+    let _exclusive = store::exclusive(&args.store.store)?;
     let store = store::open(&args.store.store).await?;
     match (&args.bootstrap_key, &args.bootstrap_secret) {
         (Some(key), Some(secret)) => {
@@ -378,15 +382,32 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         server = server.workers(w.max(1));
     }
     let server = server
+        .disable_signals()
         .bind(&args.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    for addr in server.addrs() {
+    // SIGTERM/SIGINT handlers exist before anyone is told the address: a stop asked for
+    // the moment the server is up is a graceful stop, not a kill.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| format!("cannot handle SIGINT: {e}"))?;
+    let addrs = server.addrs();
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        // Stop accepting, let in-flight requests finish (up to the shutdown timeout).
+        handle.stop(true).await;
+    });
+    for addr in addrs {
         println!("listening on http://{addr}");
         tracing::info!("xAPI endpoint: http://{addr}/xapi/");
     }
     let _ = std::io::stdout().flush();
-    // actix stops accepting on SIGTERM/SIGINT and lets in-flight requests finish.
-    let served = server.run().await.map_err(|e| e.to_string());
+    let served = server.await.map_err(|e| e.to_string());
     // The sequencer ends between batches (an append is one transaction either way).
     let _ = stop_sequencer.send(true);
     let _ = sequencer.await;

@@ -3,7 +3,8 @@ use super::{authenticate, body, version, AppState, Params};
 use crate::auth::{Credential, Need};
 use crate::departments::{self, Department};
 use crate::error::{XapiError, XapiResult};
-use crate::store::{InsertOutcome, StatementBatch, StoredStatement};
+use crate::ingest;
+use crate::store::StoredStatement;
 use crate::xapi::multipart::{self, AttachmentContent};
 use crate::xapi::query::{self, PageLimits, StatementsGet};
 use crate::xapi::statement::{self, format_us, http_date, Format, Receipt};
@@ -11,7 +12,7 @@ use crate::xapi::{document, signature, XapiVersion};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 const CONSISTENT_THROUGH: &str = "x-experience-api-consistent-through";
 /// Narrows a statement read to a department within the credential's subtree; names, in a
@@ -192,11 +193,7 @@ async fn post_inner(
         .body(Value::from(ids).to_string()))
 }
 
-/// Prepares and stores statements atomically. Re-sent statements identical to the stored
-/// ones are no-ops; a different statement under an existing id is a 409 (Communication
-/// 2.1.1.s2.b2 / 2.1.2.s2.b3).
-///
-/// `batch`: the body was an array, so error paths start with the statement's index.
+/// Prepares and stores statements atomically (`ingest`).
 async fn store_statements(
     list: Vec<Value>,
     batch: bool,
@@ -205,112 +202,21 @@ async fn store_statements(
     v: XapiVersion,
     state: &AppState,
 ) -> XapiResult<Vec<String>> {
-    let receipt = Receipt {
-        version: v,
-        authority: &cred.authority,
-        may_define: cred.may_define(),
+    let writer = ingest::Writer {
+        store: &state.store,
+        clock: &state.clock,
+        department: &cred.department,
+        receipt: Receipt {
+            version: v,
+            authority: &cred.authority,
+            may_define: cred.may_define(),
+        },
     };
-    // Held until the store has answered: the batch counts as in flight for
-    // Consistent-Through from before its first `stored` exists (see `store::clock`).
-    let mut reservation = state.clock.reserve();
-    let mut seen = HashSet::with_capacity(list.len());
-    let mut ids = Vec::with_capacity(list.len());
-    // Records and definitions move into the batch; what telling an identical re-send
-    // from a conflict needs stays here.
-    let mut records = Vec::with_capacity(list.len());
-    let mut definitions = Vec::new();
-    let mut sent = Vec::with_capacity(list.len());
-    for (i, s) in list.into_iter().enumerate() {
-        let p = statement::prepare(s, &receipt, reservation.next_stored_us()).map_err(|e| {
-            if batch && e.status == actix_web::http::StatusCode::BAD_REQUEST {
-                prefix_path(e, i)
-            } else {
-                e
-            }
-        })?;
-        if !seen.insert(p.record.id.clone()) {
-            return Err(XapiError::bad_request(format!(
-                "statement id {} appears twice in the batch",
-                p.record.id
-            ))
-            // Only a batch can repeat an id, so the path always has the index.
-            .at(format!("/{i}/id"))
-            .req("Communication 2.1.2.s2.b4"));
-        }
-        ids.push(
-            p.statement
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or(&p.record.id)
-                .to_owned(),
-        );
-        sent.push(Sent {
-            id: departments::record_key(&p.record.id, &cred.department),
-            stored_us: p.record.stored_us,
-            statement: p.statement,
-            timestamp_given: p.timestamp_given,
-        });
-        records.push(p.record);
-        definitions.extend(p.definitions);
-    }
-    loop {
-        let batch = StatementBatch::new(
-            &cred.department,
-            records,
-            attachments.clone(),
-            definitions,
-            document::merge_definition,
-        )?;
-        let existing = match state.store.insert_statements(batch).await? {
-            InsertOutcome::Inserted => {
-                state.audit.wake();
-                return Ok(ids);
-            }
-            InsertOutcome::Existing(existing) => existing,
-        };
-        let existing: HashMap<String, String> = existing.into_iter().collect();
-        for s in &sent {
-            if let Some(json) = existing.get(&s.id) {
-                let stored: Value = serde_json::from_str(json).unwrap_or(Value::Null);
-                let received = statement::as_received(&s.statement, s.timestamp_given);
-                if !statement::same_statement(&received, &stored, v) {
-                    return Err(XapiError::conflict(format!(
-                        "a different statement is already stored with id {}",
-                        s.id
-                    ))
-                    .req("Communication 2.1.1.s2.b2"));
-                }
-            }
-        }
-        // Identical re-sends are no-ops; store the rest. The store consumed the batch, so
-        // their records are derived again, exactly as before.
-        sent.retain(|s| !existing.contains_key(&s.id));
-        if sent.is_empty() {
-            return Ok(ids);
-        }
-        records = Vec::with_capacity(sent.len());
-        definitions = Vec::new();
-        for s in &sent {
-            let (record, defs) = statement::derive(&s.statement, s.stored_us, receipt.may_define);
-            records.push(record);
-            definitions.extend(defs);
-        }
-    }
-}
-
-/// A statement handed to the store, as kept for comparison with a stored one.
-struct Sent {
-    /// The id the store keys it by.
-    id: String,
-    stored_us: i64,
-    statement: Value,
-    timestamp_given: bool,
-}
-
-/// Error paths inside a batch point at the statement's index.
-fn prefix_path(mut e: XapiError, i: usize) -> XapiError {
-    e.path = Some(format!("/{i}{}", e.path.as_deref().unwrap_or("")));
-    e
+    let stored = writer
+        .store(list, batch, attachments, ingest::Mode::Atomic)
+        .await?;
+    state.audit.wake();
+    Ok(stored.ids)
 }
 
 async fn get_inner(req: &HttpRequest, state: &AppState) -> XapiResult<HttpResponse> {

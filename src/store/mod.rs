@@ -271,6 +271,36 @@ pub trait Store: Send + Sync + 'static {
 
 pub type DynStore = Arc<dyn Store>;
 
+/// For the embedded store, the lock that makes one process its only writer of
+/// statements: `serve` holds it while it runs, and `import` takes it too (`stored` values
+/// come from one process's clock, and the log's sequencer relies on it). None for MongoDB,
+/// which several processes share by design.
+pub fn exclusive(spec: &str) -> Result<Option<std::fs::File>, String> {
+    let Some(path) = spec.strip_prefix("sqlite:") else {
+        return Ok(None);
+    };
+    if let Some(dir) = std::path::Path::new(path).parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+    }
+    let lock_path = format!("{path}.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("cannot open {lock_path}: {e}"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "the embedded store {path} is in use by another process (a running server?): stop it first"
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {lock_path}: {e}")),
+    }
+}
+
 /// Opens the store named by `--store`.
 pub async fn open(spec: &str) -> Result<DynStore, String> {
     if let Some(path) = spec.strip_prefix("sqlite:") {

@@ -567,7 +567,10 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
-fn existing_of(tx: &Transaction<'_>, records: &[StatementRecord]) -> StoreResult<Vec<(String, String)>> {
+fn existing_of(
+    tx: &Transaction<'_>,
+    records: &[StatementRecord],
+) -> StoreResult<Vec<(String, String)>> {
     let mut find = tx
         .prepare_cached("SELECT json FROM statements WHERE id = ?1")
         .map_err(internal)?;
