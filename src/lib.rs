@@ -11,6 +11,7 @@ pub mod config;
 pub mod departments;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod store;
 pub mod witness_client;
 pub mod xapi;

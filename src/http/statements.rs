@@ -254,6 +254,7 @@ async fn store_statements(
         definitions.extend(p.definitions);
     }
     loop {
+        let storing = records.len() as u64;
         let batch = StatementBatch::new(
             &cred.department,
             records,
@@ -263,6 +264,7 @@ async fn store_statements(
         )?;
         let existing = match state.store.insert_statements(batch).await? {
             InsertOutcome::Inserted => {
+                state.metrics.statements_stored(storing);
                 state.audit.wake();
                 return Ok(ids);
             }
