@@ -97,6 +97,14 @@ struct RuleSeries {
     failures: AtomicU64,
 }
 
+/// A per-rule family: name, type, help, and the value it reads.
+type RuleFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&RuleSeries) -> u64,
+);
+
 /// Figures the registry does not own, read when `/metrics` is scraped.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -376,7 +384,7 @@ impl Metrics {
             Err(_) => Vec::new(),
         };
         rules.sort_by(|a, b| a.0.cmp(&b.0));
-        let families: [(&str, &str, &str, fn(&RuleSeries) -> u64); 3] = [
+        let families: [RuleFamily; 3] = [
             (
                 "lrs_forwarding_lag_leaves",
                 "gauge",
