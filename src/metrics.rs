@@ -110,8 +110,8 @@ type RuleFamily = (
 pub struct Snapshot {
     /// Writes waiting for the store's writer.
     pub store_queue_depth: usize,
-    /// Leaves in the audit log (its tree size).
-    pub audit_log_size: u64,
+    /// Leaves in the audit log (its tree size); None when the store did not answer.
+    pub audit_log_size: Option<u64>,
     /// Leaves in the latest signed checkpoint.
     pub audit_checkpoint_size: Option<u64>,
     /// Merge delays seen by this process's sequencer (ms): p50, p99, max; None if none.
@@ -251,7 +251,9 @@ impl Metrics {
             "gauge",
             "Leaves in the audit log.",
         );
-        let _ = writeln!(out, "lrs_audit_log_size {}", snap.audit_log_size);
+        if let Some(size) = snap.audit_log_size {
+            let _ = writeln!(out, "lrs_audit_log_size {size}");
+        }
         family(
             &mut out,
             "lrs_audit_checkpoint_size",
@@ -571,7 +573,7 @@ mod tests {
         m.statements_stored(4);
         let text = m.render(&Snapshot {
             store_queue_depth: 3,
-            audit_log_size: 10,
+            audit_log_size: Some(10),
             audit_checkpoint_size: Some(9),
             audit_merge_delay_ms: Some((250, 900, 1500)),
             audit_unpublished_seconds: 0.5,
