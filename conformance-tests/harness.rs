@@ -467,6 +467,15 @@ impl Lrs {
         (field("key:"), field("secret:"))
     }
 
+    /// The last lines the spawned server wrote to stdout (e.g. `metrics listening on …`,
+    /// printed before `listening on …`).
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.spawned
+            .as_ref()
+            .and_then(|s| s.stdout.lock().ok().map(|t| t.iter().cloned().collect()))
+            .unwrap_or_default()
+    }
+
     /// The last lines the spawned server wrote to stderr.
     pub fn server_log(&self) -> String {
         self.spawned

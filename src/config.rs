@@ -127,6 +127,10 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the bound address is printed).
     #[arg(long, env = "LRS_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// A second address serving only `GET /metrics`, without authentication (for a
+    /// Prometheus scraper on a private network); port 0 picks a free port.
+    #[arg(long, env = "LRS_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
     #[command(flatten)]
     pub store: StoreArg,
     /// Ensure a credential with this key and scopes `all` and `admin` (root department)

@@ -13,6 +13,7 @@ pub mod error;
 pub mod feed;
 pub mod http;
 pub mod ingest;
+pub mod metrics;
 pub mod store;
 pub mod witness_client;
 pub mod xapi;

@@ -350,6 +350,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         witnesses,
         sequencer_stop,
     ));
+    let metrics = std::sync::Arc::new(karmayogi_lrs::metrics::Metrics::new());
     let state = web::Data::new(AppState {
         auth: Authenticator::new(
             store.clone(),
@@ -364,9 +365,14 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             page_size: args.page_size.max(1),
             max_page_size: args.max_page_size.max(1),
         },
+        metrics: metrics.clone(),
     });
     let max_body = args.max_body_bytes;
     let last_versions = std::sync::Arc::new(LastVersions::default());
+    let metrics_server = match &args.metrics_listen {
+        Some(addr) => Some(metrics_server(addr, state.clone())?),
+        None => None,
+    };
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -375,6 +381,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                 last_versions: last_versions.clone(),
             })
             .wrap(actix_web::middleware::Compress::default())
+            .wrap(http::metrics::RecordRequests(metrics.clone()))
             .configure(http::configure)
     })
     .shutdown_timeout(30);
@@ -393,21 +400,28 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot handle SIGINT: {e}"))?;
     let addrs = server.addrs();
     let server = server.run();
-    let handle = server.handle();
+    let mut handles = vec![server.handle()];
+    handles.extend(metrics_server.as_ref().map(|m| m.handle()));
     tokio::spawn(async move {
         tokio::select! {
             _ = term.recv() => {}
             _ = interrupt.recv() => {}
         }
         // Stop accepting, let in-flight requests finish (up to the shutdown timeout).
-        handle.stop(true).await;
+        for h in handles {
+            h.stop(true).await;
+        }
     });
     for addr in addrs {
         println!("listening on http://{addr}");
         tracing::info!("xAPI endpoint: http://{addr}/xapi/");
     }
     let _ = std::io::stdout().flush();
-    let served = server.await.map_err(|e| e.to_string());
+    let served = match metrics_server {
+        Some(m) => futures_util::future::join(server, m).await.0,
+        None => server.await,
+    }
+    .map_err(|e| e.to_string());
     // The sequencer ends between batches (an append is one transaction either way).
     let _ = stop_sequencer.send(true);
     let _ = sequencer.await;
@@ -415,6 +429,29 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     served?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The listener of `--metrics-listen`: `GET /metrics` only, unauthenticated. Its address
+/// is printed before the main `listening on` line (tests read both).
+fn metrics_server(
+    addr: &str,
+    state: web::Data<AppState>,
+) -> Result<actix_web::dev::Server, String> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(http::metrics::configure_listener)
+    })
+    .workers(1)
+    .shutdown_timeout(5)
+    // Stopped with the main server, by its signal handler.
+    .disable_signals()
+    .bind(addr)
+    .map_err(|e| format!("cannot listen on {addr} (--metrics-listen): {e}"))?;
+    for addr in server.addrs() {
+        println!("metrics listening on http://{addr}");
+    }
+    Ok(server.run())
 }
 
 /// Where the audit log's signing key lives: `--audit-key`, else beside an embedded

@@ -143,6 +143,15 @@ impl AuditLog {
         }
     }
 
+    /// How many leaves were appended since the last checkpoint, and the `stored` time of
+    /// the oldest of them (µs).
+    pub fn unpublished(&self) -> (usize, Option<i64>) {
+        match self.unpublished.lock() {
+            Ok(u) => (u.len(), u.iter().copied().min()),
+            Err(_) => (0, None),
+        }
+    }
+
     /// (samples, p50, p99, max) of the merge delays this process's sequencer saw, in ms.
     pub fn merge_delays(&self) -> (usize, u64, u64, u64) {
         let mut v: Vec<u64> = match self.delays.lock() {

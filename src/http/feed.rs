@@ -33,6 +33,8 @@ async fn get(req: HttpRequest, state: web::Data<AppState>) -> XapiResult<HttpRes
         ));
     }
     let reader = reading_department(&req, &cred)?;
+    // A reader counts from here, long poll included.
+    let connected = state.metrics.feed_reader();
     let params = Params::parse(&req)?;
     params.only(&["cursor", "limit", "wait"], "docs/FEED.md (parameters)")?;
     let limit = match params.get("limit") {
@@ -102,6 +104,7 @@ async fn get(req: HttpRequest, state: web::Data<AppState>) -> XapiResult<HttpRes
         }
     }
     let stream = Stream {
+        _reader: connected,
         store: state.store.clone(),
         reader,
         size,
@@ -118,6 +121,8 @@ async fn get(req: HttpRequest, state: web::Data<AppState>) -> XapiResult<HttpRes
 
 /// The pages of one response, read one at a time as the client takes them.
 struct Stream {
+    /// Counts this response in `lrs_feed_readers` until it is sent or dropped.
+    _reader: crate::metrics::FeedReaderGuard,
     store: DynStore,
     reader: Department,
     size: u64,

@@ -106,8 +106,11 @@ fn error_response(req: ServiceRequest, e: XapiError) -> ServiceResponse<BoxBody>
 }
 
 /// Whether a request path belongs to an API that is not xAPI (the admin API, the audit
-/// log): no version header, JSON errors only.
+/// log, metrics, the OpenAPI document): no version header, JSON errors only.
 fn is_plain_http(path: &str) -> bool {
+    if path == "/metrics" || path == "/openapi.json" {
+        return true;
+    }
     ["/admin", "/audit", "/feed", "/analytics"]
         .iter()
         .any(|p| path == *p || path.strip_prefix(p).is_some_and(|r| r.starts_with('/')))

@@ -3,7 +3,9 @@ pub mod admin;
 pub mod audit;
 pub mod documents;
 pub mod feed;
+pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod statements;
 
 use crate::auth::{Authenticator, Credential};
@@ -30,6 +32,8 @@ pub struct AppState {
     pub audit: std::sync::Arc<crate::auditlog::AuditLog>,
     pub auth: Authenticator,
     pub limits: Limits,
+    /// Prometheus metrics of this process.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 /// The xAPI version governing this request (set by the middleware).
@@ -170,5 +174,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(admin::configure)
     .configure(audit::configure)
     .configure(feed::configure)
+    .configure(metrics::configure)
+    .configure(openapi::configure)
     .default_service(web::to(middleware::not_found));
 }

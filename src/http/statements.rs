@@ -215,6 +215,9 @@ async fn store_statements(
     let stored = writer
         .store(list, batch, attachments, ingest::Mode::Atomic)
         .await?;
+    state
+        .metrics
+        .statements_stored((stored.ids.len() - stored.already) as u64);
     state.audit.wake();
     Ok(stored.ids)
 }

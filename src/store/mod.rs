@@ -267,6 +267,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Flushes and closes cleanly (graceful shutdown).
     async fn close(&self);
+
+    /// Writes waiting for the backend's writer (a metrics gauge); 0 where writes queue
+    /// nowhere in this process.
+    fn queue_depth(&self) -> usize {
+        0
+    }
 }
 
 pub type DynStore = Arc<dyn Store>;

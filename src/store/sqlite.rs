@@ -1261,6 +1261,15 @@ impl Store for SqliteStore {
         self.write(|tx| WriteOp::Erase(erasure, tx)).await
     }
 
+    fn queue_depth(&self) -> usize {
+        // Taken slots of the bounded writer channel.
+        self.writer
+            .lock()
+            .ok()
+            .and_then(|w| w.as_ref().map(|tx| tx.max_capacity() - tx.capacity()))
+            .unwrap_or(0)
+    }
+
     async fn close(&self) {
         // The writer's final checkpoint runs alone.
         let checkpointer = self.checkpointer.lock().ok().and_then(|mut c| c.take());
