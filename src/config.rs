@@ -43,6 +43,9 @@ pub enum Command {
     /// The audit log's tools: verify a certificate offline, monitor a log, run a witness.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Manage forwarding rules (as the root's administrator; docs/FORWARDING.md).
+    #[command(subcommand)]
+    Forwarding(crate::cli::forwarding::ForwardingCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -180,6 +183,8 @@ pub struct ServeArgs {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "LRS_WORKERS")]
     pub workers: Option<usize>,
+    #[command(flatten, next_help_heading = "Forwarding")]
+    pub forwarding: crate::forwarder::ForwardingArgs,
 }
 
 /// Bearer-token (JWT) settings: one source of keys (a static HS256 secret or RS256 PEM, a

@@ -2,3 +2,4 @@
 pub mod audit_monitor;
 pub mod audit_verify;
 pub mod audit_witness;
+pub mod forwarding;

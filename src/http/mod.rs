@@ -3,6 +3,7 @@ pub mod admin;
 pub mod audit;
 pub mod documents;
 pub mod feed;
+pub mod forwarding;
 pub mod middleware;
 pub mod statements;
 
@@ -167,6 +168,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .configure(documents::configure),
     )
+    // Before the `/admin` scope, whose default service would answer 404.
+    .configure(forwarding::configure)
     .configure(admin::configure)
     .configure(audit::configure)
     .configure(feed::configure)
