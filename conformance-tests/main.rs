@@ -25,6 +25,7 @@ mod departments;
 mod documents;
 mod errors;
 mod feed;
+mod forwarding;
 mod head;
 mod limits;
 mod oidc;
