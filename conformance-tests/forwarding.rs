@@ -315,7 +315,7 @@ fn forwarding_delivers_every_matching_statement_at_least_once_through_failures_a
     let b = create_rule(
         &lrs,
         root_auth,
-        &json!({"activities": [COURSE_1], "target": receiver.url("/b/xapi/statements"), "xapiVersion": "2.0.0"}),
+        &json!({"activities": [COURSE_1], "target": receiver.url("/b/xapi/statements"), "xapiVersion": "2.0.0", "batchSize": 4}),
     );
     assert_eq!(b.status, 201, "{}", b.describe());
     for (path, r) in [("/a", a.json()), ("/b/xapi/statements", b.json())] {
@@ -396,6 +396,16 @@ fn forwarding_delivers_every_matching_statement_at_least_once_through_failures_a
     }
 
     let seen = seen.lock().expect("lock");
+    let repeats: usize = seen
+        .ids
+        .values()
+        .flat_map(|m| m.values())
+        .map(|c| c - 1)
+        .sum();
+    eprintln!(
+        "receiver: {} requests, {} failed on purpose, {repeats} statements received more than once",
+        seen.requests, seen.failed
+    );
     assert_eq!(
         seen.bad_signatures, 0,
         "every request is signed with its rule's secret"
