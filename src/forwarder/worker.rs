@@ -70,9 +70,9 @@ pub async fn run(
                     keep
                 });
                 for id in ids {
-                    if !tasks.contains_key(&id) {
-                        let task = tokio::spawn(rule_task(ctx.clone(), id.clone(), stop.clone()));
-                        tasks.insert(id, task);
+                    if let std::collections::hash_map::Entry::Vacant(e) = tasks.entry(id) {
+                        let id = e.key().clone();
+                        e.insert(tokio::spawn(rule_task(ctx.clone(), id, stop.clone())));
                     }
                 }
             }
