@@ -628,3 +628,100 @@ fn forwarding_rules_refuse_bad_input_stay_in_the_callers_subtree_and_never_show_
     lrs.cli(&["forwarding", "remove", &cli_id]);
     assert!(!lrs.cli(&["forwarding", "list"]).contains(&cli_id));
 }
+
+/// Another LRS as the target: statements arrive as stored, voiding follows the statement
+/// it voids, and a batch refused with 409 (one id already there, with other content) is
+/// sent again one statement at a time, so the others still arrive.
+#[test]
+fn forwarding_to_another_lrs_carries_voiding_and_splits_a_batch_refused_with_409() {
+    let source = Lrs::builder()
+        .env("LRS_FORWARDING_BACKOFF_MIN_MS", "50")
+        .env("LRS_FORWARDING_BACKOFF_MAX_MS", "200")
+        .start();
+    let target = Lrs::start();
+    let auth = crate::harness::basic(target.key(), target.secret());
+
+    let completed: Vec<Value> = (0..6)
+        .map(|n| statement(n, COMPLETED, COURSE_1, None))
+        .collect();
+    let ids: Vec<String> = completed
+        .iter()
+        .map(|s| s["id"].as_str().expect("id").to_owned())
+        .collect();
+    // The target already holds ids[2] with other content: a batch with it gets 409.
+    let mut clash = statement(99, ATTEMPTED, COURSE_2, None);
+    clash["id"] = json!(ids[2]);
+    let r = target.post("statements").json(&clash).send();
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let other = statement(7, ATTEMPTED, COURSE_2, None);
+    let r = source
+        .post("statements")
+        .json(&Value::Array(
+            completed.iter().chain([&other]).cloned().collect(),
+        ))
+        .send();
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let voiding = json!({
+        "id": uuid::Uuid::new_v4().to_string(),
+        "actor": {"objectType": "Agent", "mbox": "mailto:officer1@example.gov.in"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
+        "object": {"objectType": "StatementRef", "id": ids[0]},
+    });
+    let r = source.post("statements").json(&voiding).send();
+    assert_eq!(r.status, 200, "{}", r.describe());
+
+    let root_auth = (source.key().to_owned(), source.secret().to_owned());
+    let rule = create_rule(
+        &source,
+        (&root_auth.0, &root_auth.1),
+        &json!({"verbs": [COMPLETED], "target": target.url("statements"),
+                "authorization": auth, "xapiVersion": "2.0.0"}),
+    );
+    assert_eq!(rule.status, 201, "{}", rule.describe());
+
+    let find = |id: &str, voided: bool| {
+        target
+            .get("statements")
+            .query(
+                if voided {
+                    "voidedStatementId"
+                } else {
+                    "statementId"
+                },
+                id,
+            )
+            .send()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while find(&ids[0], true).status != 200
+        || ids[3..].iter().any(|id| find(id, false).status != 200)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "not forwarded within 30 s: {}\n{}",
+            source
+                .get(&format!("{}/forwarding", admin(&source)))
+                .no_version()
+                .send()
+                .text(),
+            source.server_log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // As stored in the source, with the target's own `stored`.
+    let got = find(&ids[1], false).json();
+    assert_eq!(got["object"]["id"], COURSE_1);
+    // The clash stays the target's own; the non-matching statement never went.
+    assert_eq!(find(&ids[2], false).json()["verb"]["id"], ATTEMPTED);
+    assert_eq!(find(other["id"].as_str().expect("id"), false).status, 404);
+    let rules = source
+        .get(&format!("{}/forwarding", admin(&source)))
+        .no_version()
+        .send()
+        .json();
+    assert_eq!(
+        rules["rules"][0]["delivery"]["lastError"],
+        Value::Null,
+        "{rules}"
+    );
+}
