@@ -26,6 +26,7 @@ mod documents;
 mod errors;
 mod export_import;
 mod feed;
+mod forwarding;
 mod head;
 mod limits;
 mod metrics;

@@ -47,6 +47,9 @@ pub enum Command {
     Export(crate::cli::export::ExportArgs),
     /// Store statements from an NDJSON file or a JSON array (any LRS's, or an export).
     Import(crate::cli::import::ImportArgs),
+    /// Manage forwarding rules (as the root's administrator; docs/FORWARDING.md).
+    #[command(subcommand)]
+    Forwarding(crate::cli::forwarding::ForwardingCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -188,6 +191,8 @@ pub struct ServeArgs {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "LRS_WORKERS")]
     pub workers: Option<usize>,
+    #[command(flatten, next_help_heading = "Forwarding")]
+    pub forwarding: crate::forwarder::ForwardingArgs,
 }
 
 /// Bearer-token (JWT) settings: one source of keys (a static HS256 secret or RS256 PEM, a

@@ -11,6 +11,8 @@ pub mod config;
 pub mod departments;
 pub mod error;
 pub mod feed;
+pub mod forwarder;
+pub mod forwarding;
 pub mod http;
 pub mod ingest;
 pub mod metrics;

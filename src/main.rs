@@ -45,6 +45,7 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => runtime.block_on(serve(args)),
         Some(Command::Credentials(cmd)) => runtime.block_on(credentials(cmd)),
         Some(Command::Departments(cmd)) => runtime.block_on(departments(cmd)),
+        Some(Command::Forwarding(cmd)) => runtime.block_on(cli::forwarding::run(cmd)),
         Some(Command::Erase {
             store,
             agent,
@@ -348,9 +349,17 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         audit.clone(),
         clock.clone(),
         witnesses,
-        sequencer_stop,
+        sequencer_stop.clone(),
     ));
     let metrics = std::sync::Arc::new(karmayogi_lrs::metrics::Metrics::new());
+    // Forwarding: its own tasks, never on the path of a request.
+    let forwarder = tokio::spawn(karmayogi_lrs::forwarder::worker::run(
+        store.clone(),
+        audit.clone(),
+        (&args.forwarding).into(),
+        metrics.clone(),
+        sequencer_stop,
+    ));
     let state = web::Data::new(AppState {
         auth: Authenticator::new(
             store.clone(),
@@ -425,6 +434,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     // The sequencer ends between batches (an append is one transaction either way).
     let _ = stop_sequencer.send(true);
     let _ = sequencer.await;
+    let _ = forwarder.await;
     store.close().await;
     served?;
     tracing::info!("stopped cleanly");

@@ -3,5 +3,6 @@ pub mod audit_monitor;
 pub mod audit_verify;
 pub mod audit_witness;
 pub mod export;
+pub mod forwarding;
 pub mod import;
 mod progress;

@@ -38,18 +38,18 @@ async fn not_found() -> XapiResult<HttpResponse> {
 }
 
 /// The authenticated caller, which must have the `admin` scope.
-async fn administrator(req: &HttpRequest, state: &AppState) -> XapiResult<Credential> {
+pub(super) async fn administrator(req: &HttpRequest, state: &AppState) -> XapiResult<Credential> {
     let cred = authenticate(req, state).await?;
     admin::require_admin(&cred)?;
     Ok(cred)
 }
 
-fn json_response(b: &mut actix_web::HttpResponseBuilder, v: &Value) -> HttpResponse {
+pub(super) fn json_response(b: &mut actix_web::HttpResponseBuilder, v: &Value) -> HttpResponse {
     b.content_type("application/json").body(v.to_string())
 }
 
 /// 400 for any query parameter not in `allowed`.
-fn params(req: &HttpRequest, allowed: &[&str]) -> XapiResult<Params> {
+pub(super) fn params(req: &HttpRequest, allowed: &[&str]) -> XapiResult<Params> {
     let params = Params::parse(req)?;
     if let Some(n) = params.names().find(|n| !allowed.contains(n)) {
         return Err(XapiError::bad_request(format!("unknown parameter `{n}`")).at(n.to_owned()));
@@ -58,12 +58,12 @@ fn params(req: &HttpRequest, allowed: &[&str]) -> XapiResult<Params> {
 }
 
 /// A JSON pointer to member `name` of the body (RFC 6901 escaping).
-fn pointer(name: &str) -> String {
+pub(super) fn pointer(name: &str) -> String {
     format!("/{}", pointer_token(name))
 }
 
 /// The request body: a JSON object with members from `allowed` only.
-fn object(bytes: &[u8], allowed: &[&str]) -> XapiResult<Map<String, Value>> {
+pub(super) fn object(bytes: &[u8], allowed: &[&str]) -> XapiResult<Map<String, Value>> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(XapiError::bad_request(
             "the body must be a JSON object (Content-Type: application/json)",
@@ -85,7 +85,7 @@ fn object(bytes: &[u8], allowed: &[&str]) -> XapiResult<Map<String, Value>> {
 }
 
 /// Member `name` as a string; `None` when absent or null.
-fn string(map: &Map<String, Value>, name: &str) -> XapiResult<Option<String>> {
+pub(super) fn string(map: &Map<String, Value>, name: &str) -> XapiResult<Option<String>> {
     match map.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),

@@ -3,6 +3,7 @@ pub mod admin;
 pub mod audit;
 pub mod documents;
 pub mod feed;
+pub mod forwarding;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
@@ -171,6 +172,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .configure(documents::configure),
     )
+    // Before the `/admin` scope, whose default service would answer 404.
+    .configure(forwarding::configure)
     .configure(admin::configure)
     .configure(audit::configure)
     .configure(feed::configure)

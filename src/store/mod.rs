@@ -13,6 +13,9 @@ pub use crate::audit::records::{
 };
 use crate::departments::{self, Department};
 use crate::error::XapiError;
+pub use crate::forwarding::{
+    DeliveryState, Rule as ForwardingRule, RuleRecord as ForwardingRecord,
+};
 use crate::xapi::multipart::AttachmentContent;
 pub use crate::xapi::records::{
     Document, DocumentChange, DocumentKey, DocumentScope, DocumentUpdate, Seal, StatementQuery,
@@ -273,6 +276,20 @@ pub trait Store: Send + Sync + 'static {
     fn queue_depth(&self) -> usize {
         0
     }
+    // Forwarding rules (docs/FORWARDING.md), prepared by `crate::forwarding`.
+
+    /// Adds a rule with a fresh delivery state (cursor 0); false when its id exists.
+    async fn put_forwarding_rule(&self, rule: &ForwardingRule) -> StoreResult<bool>;
+    /// A rule and its delivery state.
+    async fn get_forwarding_rule(&self, id: &str) -> StoreResult<Option<ForwardingRecord>>;
+    /// Every rule, in id order (the caller keeps those its reader may see).
+    async fn list_forwarding_rules(&self) -> StoreResult<Vec<ForwardingRecord>>;
+    /// Removes a rule and its state; false when there was none.
+    async fn delete_forwarding_rule(&self, id: &str) -> StoreResult<bool>;
+    /// Records a rule's delivery state unless the stored cursor is already ahead of
+    /// `state.cursor` (the cursor only moves forward); false when not written (no such
+    /// rule, or a cursor behind the stored one).
+    async fn save_forwarding_state(&self, id: &str, state: &DeliveryState) -> StoreResult<bool>;
 }
 
 pub type DynStore = Arc<dyn Store>;

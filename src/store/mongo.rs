@@ -78,6 +78,8 @@ pub struct MongoStore {
 
 #[path = "mongo_documents.rs"]
 mod documents;
+#[path = "mongo_forwarding.rs"]
+mod forwarding;
 #[path = "mongo_log.rs"]
 mod log;
 
@@ -1449,6 +1451,22 @@ impl Store for MongoStore {
 
     async fn close(&self) {
         self.client.clone().shutdown().immediate(true).await;
+    }
+
+    async fn put_forwarding_rule(&self, rule: &ForwardingRule) -> StoreResult<bool> {
+        self.forwarding_put(rule).await
+    }
+    async fn get_forwarding_rule(&self, id: &str) -> StoreResult<Option<ForwardingRecord>> {
+        self.forwarding_get(id).await
+    }
+    async fn list_forwarding_rules(&self) -> StoreResult<Vec<ForwardingRecord>> {
+        self.forwarding_list().await
+    }
+    async fn delete_forwarding_rule(&self, id: &str) -> StoreResult<bool> {
+        self.forwarding_delete(id).await
+    }
+    async fn save_forwarding_state(&self, id: &str, state: &DeliveryState) -> StoreResult<bool> {
+        self.forwarding_save(id, state).await
     }
 }
 

@@ -12,6 +12,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
+#[path = "sqlite_forwarding.rs"]
+mod forwarding;
 #[path = "sqlite_log.rs"]
 mod log;
 
@@ -78,7 +80,7 @@ pub struct SqliteStore {
 }
 
 /// Layout version of the file, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
 /// Refuses a file laid out by another version rather than misreading it.
 /// Answers the version the file had.
@@ -129,6 +131,7 @@ fn check_schema_version(conn: &Connection) -> Result<i64, String> {
         conn.execute_batch("ALTER TABLE audit_leaves ADD COLUMN department TEXT;")
             .map_err(|e| e.to_string())?;
     }
+    // Version 8 added forwarding rules: a new table only (`forwarding::SCHEMA`).
     Ok(v)
 }
 
@@ -245,6 +248,8 @@ impl SqliteStore {
         .map_err(|e| e.to_string())?;
         let before = check_schema_version(&conn)?;
         conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
+        conn.execute_batch(forwarding::SCHEMA)
+            .map_err(|e| e.to_string())?;
         if before == 6 {
             log::backfill_feed(&conn).map_err(|e| e.to_string())?;
         }
@@ -1294,5 +1299,21 @@ impl Store for SqliteStore {
         if let Ok(mut pool) = self.readers.lock() {
             pool.clear();
         }
+    }
+
+    async fn put_forwarding_rule(&self, rule: &ForwardingRule) -> StoreResult<bool> {
+        self.forwarding_put(rule).await
+    }
+    async fn get_forwarding_rule(&self, id: &str) -> StoreResult<Option<ForwardingRecord>> {
+        self.forwarding_get(id).await
+    }
+    async fn list_forwarding_rules(&self) -> StoreResult<Vec<ForwardingRecord>> {
+        self.forwarding_list().await
+    }
+    async fn delete_forwarding_rule(&self, id: &str) -> StoreResult<bool> {
+        self.forwarding_delete(id).await
+    }
+    async fn save_forwarding_state(&self, id: &str, state: &DeliveryState) -> StoreResult<bool> {
+        self.forwarding_save(id, state).await
     }
 }
