@@ -3,6 +3,7 @@
 //! Layers, data flowing one way: `http` (actix-web) → `xapi` (the standard, pure) →
 //! `store` (persistence behind one trait).
 pub mod admin;
+pub mod analytics;
 pub mod audit;
 pub mod auditlog;
 pub mod auth;
