@@ -76,6 +76,8 @@ pub struct MongoStore {
     write_concern: WriteConcern,
 }
 
+#[path = "mongo_completions.rs"]
+mod completions;
 #[path = "mongo_documents.rs"]
 mod documents;
 #[path = "mongo_log.rs"]
@@ -635,6 +637,7 @@ impl MongoStore {
             ])
             .await?;
         self.start_log().await?;
+        self.start_completions().await?;
         Ok(())
     }
 
@@ -685,6 +688,7 @@ impl MongoStore {
                         .await
                 }
                 Op::Erase(erasure) => self.erase_body(&mut session, erasure).await,
+                Op::Project(write) => self.project_body(&mut session, write).await,
             };
             let error = match result {
                 Ok((done, false)) => {
@@ -1029,6 +1033,7 @@ enum Op<'a> {
     Update(&'a DocumentKey, &'a DocumentUpdate),
     DeleteScope(&'a Department, &'a DocumentScope),
     Erase(&'a Erasure),
+    Project(&'a ProjectionWrite),
 }
 
 /// What a transaction gives back.
@@ -1038,6 +1043,7 @@ enum Done {
     Document(Option<Document>),
     Unit,
     Erased(Erased),
+    Bool(bool),
 }
 
 fn unexpected(what: &str) -> StoreError {
@@ -1445,6 +1451,29 @@ impl Store for MongoStore {
             Done::Erased(e) => Ok(e),
             _ => Err(unexpected("erasure")),
         }
+    }
+
+    async fn completions_position(&self) -> StoreResult<u64> {
+        self.read_completions_position().await
+    }
+
+    async fn learner_rows(&self, keys: Vec<RowKey>) -> StoreResult<Vec<(RowKey, String)>> {
+        self.read_learner_rows(keys).await
+    }
+
+    async fn voided_among(&self, keys: Vec<String>) -> StoreResult<Vec<String>> {
+        self.read_voided_among(keys).await
+    }
+
+    async fn project_completions(&self, write: ProjectionWrite) -> StoreResult<bool> {
+        match self.transaction(Op::Project(&write)).await? {
+            Done::Bool(b) => Ok(b),
+            _ => Err(unexpected("projection")),
+        }
+    }
+
+    async fn completion_figures(&self, query: FiguresQuery) -> StoreResult<Vec<FigureRow>> {
+        self.read_figures(query).await
     }
 
     async fn close(&self) {

@@ -12,6 +12,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
+#[path = "sqlite_completions.rs"]
+mod completions;
 #[path = "sqlite_log.rs"]
 mod log;
 
@@ -78,7 +80,7 @@ pub struct SqliteStore {
 }
 
 /// Layout version of the file, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
 /// Refuses a file laid out by another version rather than misreading it.
 /// Answers the version the file had.
@@ -129,6 +131,8 @@ fn check_schema_version(conn: &Connection) -> Result<i64, String> {
         conn.execute_batch("ALTER TABLE audit_leaves ADD COLUMN department TEXT;")
             .map_err(|e| e.to_string())?;
     }
+    // Version 8 added the completion figures: new tables only (`completions::SCHEMA`);
+    // the projection starts at position 0 and catches up from the feed.
     Ok(v)
 }
 
@@ -245,6 +249,8 @@ impl SqliteStore {
         .map_err(|e| e.to_string())?;
         let before = check_schema_version(&conn)?;
         conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
+        conn.execute_batch(completions::SCHEMA)
+            .map_err(|e| e.to_string())?;
         if before == 6 {
             log::backfill_feed(&conn).map_err(|e| e.to_string())?;
         }
@@ -1251,6 +1257,28 @@ impl Store for SqliteStore {
 
     async fn erase(&self, erasure: Erasure) -> StoreResult<Erased> {
         self.write(|tx| WriteOp::Erase(erasure, tx)).await
+    }
+
+    async fn completions_position(&self) -> StoreResult<u64> {
+        self.read(completions::position).await
+    }
+
+    async fn learner_rows(&self, keys: Vec<RowKey>) -> StoreResult<Vec<(RowKey, String)>> {
+        self.read(move |c| completions::rows(c, &keys)).await
+    }
+
+    async fn voided_among(&self, keys: Vec<String>) -> StoreResult<Vec<String>> {
+        self.read(move |c| completions::voided_among(c, &keys))
+            .await
+    }
+
+    async fn project_completions(&self, write: ProjectionWrite) -> StoreResult<bool> {
+        self.write(|tx| WriteOp::Admin(Box::new(move |t| completions::project(t, &write)), tx))
+            .await
+    }
+
+    async fn completion_figures(&self, query: FiguresQuery) -> StoreResult<Vec<FigureRow>> {
+        self.read(move |c| completions::figures(c, &query)).await
     }
 
     async fn close(&self) {
