@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auditlog;
 pub mod auth;
 pub mod cli;
+pub mod completions;
 pub mod config;
 pub mod departments;
 pub mod error;

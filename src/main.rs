@@ -346,6 +346,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         witnesses,
         sequencer_stop,
     ));
+    let projector = tokio::spawn(karmayogi_lrs::completions::run(
+        store.clone(),
+        audit.clone(),
+        stop_sequencer.subscribe(),
+    ));
     let state = web::Data::new(AppState {
         auth: Authenticator::new(
             store.clone(),
@@ -390,6 +395,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     // The sequencer ends between batches (an append is one transaction either way).
     let _ = stop_sequencer.send(true);
     let _ = sequencer.await;
+    let _ = projector.await;
     store.close().await;
     served?;
     tracing::info!("stopped cleanly");

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub mod query;
+pub mod report;
 
 pub const COMPLETED: &str = "http://adlnet.gov/expapi/verbs/completed";
 pub const PASSED: &str = "http://adlnet.gov/expapi/verbs/passed";
