@@ -476,6 +476,9 @@ fn completion_figures_equal_a_brute_force_count_after_voiding_erasure_and_restar
     }
     // A crash while the projector may be mid-way, then a clean restart.
     lrs.restart(Stop::Kill);
+    // The figures hold her rows before she is erased.
+    wait_projected(&lrs, posted);
+    check_all(&lrs, &t, &department_of);
     // Erase one person in moe's subtree: her figures there go, those in mohfw stay.
     let asha = json!({"objectType": "Agent", "mbox": "mailto:asha@example.gov.in"});
     let r = lrs
