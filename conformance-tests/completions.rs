@@ -135,7 +135,9 @@ fn wait_projected(lrs: &Lrs, want: usize) {
     let root_auth = (lrs.key(), lrs.secret());
     let (_, cursor) = crate::feed::read_until(lrs, root_auth, None, 5_000, want);
     let through = crate::feed::position(&json!(cursor));
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // A process killed inside a MongoDB transaction leaves it to the server's
+    // transaction timeout (60 s by default) before the projection can move on.
+    let deadline = Instant::now() + Duration::from_secs(120);
     let auth = (lrs.key().to_owned(), lrs.secret().to_owned());
     loop {
         let f = figures(lrs, &auth, &[("group_by", "department")], None);
@@ -145,7 +147,7 @@ fn wait_projected(lrs: &Lrs, want: usize) {
         }
         assert!(
             Instant::now() < deadline,
-            "figures projected through {p} of {through} leaves after 30 s\n{}",
+            "figures projected through {p} of {through} leaves after 120 s\n{}",
             lrs.server_log()
         );
         std::thread::sleep(Duration::from_millis(50));

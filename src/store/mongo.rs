@@ -688,7 +688,9 @@ impl MongoStore {
                         .await
                 }
                 Op::Erase(erasure) => self.erase_body(&mut session, erasure).await,
-                Op::Project(write) => self.project_body(&mut session, write).await,
+                Op::Project(write, prepared) => {
+                    self.project_body(&mut session, write, prepared).await
+                }
             };
             let error = match result {
                 Ok((done, false)) => {
@@ -1033,7 +1035,8 @@ enum Op<'a> {
     Update(&'a DocumentKey, &'a DocumentUpdate),
     DeleteScope(&'a Department, &'a DocumentScope),
     Erase(&'a Erasure),
-    Project(&'a ProjectionWrite),
+    /// A projection step and what was read for it outside the transaction.
+    Project(&'a ProjectionWrite, &'a completions::PreparedProjection),
 }
 
 /// What a transaction gives back.
@@ -1466,7 +1469,10 @@ impl Store for MongoStore {
     }
 
     async fn project_completions(&self, write: ProjectionWrite) -> StoreResult<bool> {
-        match self.transaction(Op::Project(&write)).await? {
+        let Some(prepared) = self.prepare_projection(&write).await? else {
+            return Ok(false);
+        };
+        match self.transaction(Op::Project(&write, &prepared)).await? {
             Done::Bool(b) => Ok(b),
             _ => Err(unexpected("projection")),
         }

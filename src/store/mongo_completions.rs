@@ -27,6 +27,17 @@ fn count_id(department: &str, c: &Contribution) -> String {
     serde_json::json!([c.activity, department, c.day]).to_string()
 }
 
+/// A projection step read and summed outside its transaction (see `prepare_projection`).
+pub(super) struct PreparedProjection {
+    /// The erasure count when it was read.
+    erasures: i64,
+    /// Net change of each counter touched, by `_id`: (department, activity, day, change).
+    counters: Vec<(String, (Department, String, i32, Counts))>,
+    /// Rows to write (`_id`, fields) and rows to delete.
+    upserts: Vec<(String, BsonDoc)>,
+    deletes: Vec<String>,
+}
+
 impl MongoStore {
     fn rows_coll(&self) -> Collection<BsonDoc> {
         self.db.collection(ROWS)
@@ -164,67 +175,111 @@ impl MongoStore {
         Ok(())
     }
 
-    pub(super) async fn project_body(
-        &self,
-        s: &mut ClientSession,
-        w: &ProjectionWrite,
-    ) -> Attempt<(Done, bool)> {
-        let (from, to) = (
-            i64::try_from(w.from).map_err(|_| Fail::Corrupt("position too large".into()))?,
-            i64::try_from(w.to).map_err(|_| Fail::Corrupt("position too large".into()))?,
-        );
-        // First, so that an erasure committed meanwhile conflicts with this attempt.
-        let moved = self
-            .state_coll()
-            .update_one(
-                doc! { "_id": POSITION, "p": from },
-                doc! { "$set": { "p": to } },
-            )
-            .session(&mut *s)
-            .await?;
-        if moved.matched_count == 0 {
-            return Ok((Done::Bool(false), false));
-        }
-        let mut required: Vec<&String> = w.rows.iter().flat_map(|r| r.requires.iter()).collect();
-        required.sort_unstable();
-        required.dedup();
-        let mut present: HashSet<String> = HashSet::with_capacity(required.len());
-        for slice in required.chunks(IN_SLICE) {
-            for d in find_all(
-                &self.statements,
-                doc! { "_id": { "$in": slice }, "ph": { "$ne": true } },
-                Some(doc! { "_id": 1 }),
-                s,
-            )
-            .await?
-            {
+    /// The statements among `keys` that are stored (outside any transaction: reading
+    /// statements inside one made SecantusDB's concurrent statement writes conflict).
+    pub(super) async fn present_among(&self, keys: Vec<String>) -> StoreResult<HashSet<String>> {
+        let mut present = HashSet::with_capacity(keys.len());
+        for slice in keys.chunks(IN_SLICE) {
+            let mut cursor = self
+                .statements
+                .find(doc! { "_id": { "$in": slice }, "ph": { "$ne": true } })
+                .projection(doc! { "_id": 1 })
+                .await
+                .map_err(db_err)?;
+            while cursor.advance().await.map_err(db_err)? {
+                let d = cursor.deserialize_current().map_err(db_err)?;
                 if let Some(id) = get_str(&d, "_id") {
                     present.insert(id.to_owned());
                 }
             }
         }
-        for r in &w.rows {
-            if !r.requires.iter().all(|k| present.contains(k)) {
-                // Erased since it was read: the erasure already removed the row.
-                continue;
-            }
-            let id = row_id(&r.key);
-            let old = self
+        Ok(present)
+    }
+
+    /// The projection's position and erasure count, as stored.
+    pub(super) async fn completions_state(&self) -> StoreResult<(i64, i64)> {
+        let d = self
+            .state_coll()
+            .find_one(doc! { "_id": POSITION })
+            .await
+            .map_err(db_err)?;
+        Ok(
+            d.map(|d| (get_int(&d, "p").unwrap_or(0), get_int(&d, "e").unwrap_or(0)))
+                .unwrap_or((0, 0)),
+        )
+    }
+
+    /// Everything a projection step writes, read and summed before its transaction so
+    /// the transaction is short (a process that dies inside one leaves it to the
+    /// server's transaction timeout). What was read stays true as long as the position
+    /// and the erasure count have not moved: only the projector (which moves the
+    /// position) and erasures (which move the count) write rows and counters, and the
+    /// transaction checks both.
+    pub(super) async fn prepare_projection(
+        &self,
+        w: &ProjectionWrite,
+    ) -> StoreResult<Option<PreparedProjection>> {
+        let (position, erasures) = self.completions_state().await?;
+        if u64::try_from(position).ok() != Some(w.from) {
+            return Ok(None);
+        }
+        let mut required: Vec<String> = w
+            .rows
+            .iter()
+            .flat_map(|r| r.requires.iter().cloned())
+            .collect();
+        required.sort_unstable();
+        required.dedup();
+        let present = self.present_among(required).await?;
+        let rows: Vec<&RowWrite> = w
+            .rows
+            .iter()
+            .filter(|r| r.requires.iter().all(|k| present.contains(k)))
+            .collect();
+        let ids: Vec<String> = rows.iter().map(|r| row_id(&r.key)).collect();
+        let mut old: HashMap<String, String> = HashMap::new();
+        for slice in ids.chunks(IN_SLICE) {
+            let mut cursor = self
                 .rows_coll()
-                .find_one(doc! { "_id": &id })
+                .find(doc! { "_id": { "$in": slice } })
                 .projection(doc! { "c": 1 })
-                .session(&mut *s)
-                .await?;
-            let before = old
-                .as_ref()
-                .and_then(|d| get_str(d, "c"))
-                .map(analytics::contributions_from_text)
-                .unwrap_or_default();
-            for c in &before {
-                self.count(s, &r.key.department, c, -1).await?;
+                .await
+                .map_err(db_err)?;
+            while cursor.advance().await.map_err(db_err)? {
+                let d = cursor.deserialize_current().map_err(db_err)?;
+                if let (Some(id), Some(c)) = (get_str(&d, "_id"), get_str(&d, "c")) {
+                    old.insert(id.to_owned(), c.to_owned());
+                }
             }
-            for c in &r.contributions {
-                self.count(s, &r.key.department, c, 1).await?;
+        }
+        let mut counters: BTreeMap<String, (Department, String, i32, Counts)> = BTreeMap::new();
+        let mut upserts = Vec::new();
+        let mut deletes = Vec::new();
+        for (r, id) in rows.into_iter().zip(ids) {
+            let before = old
+                .get(&id)
+                .map(|t| analytics::contributions_from_text(t))
+                .unwrap_or_default();
+            let signed = before
+                .iter()
+                .map(|c| (c, -1))
+                .chain(r.contributions.iter().map(|c| (c, 1)));
+            for (c, sign) in signed {
+                let e = counters
+                    .entry(count_id(r.key.department.as_str(), c))
+                    .or_insert_with(|| {
+                        (
+                            r.key.department.clone(),
+                            c.activity.clone(),
+                            c.day,
+                            Counts::default(),
+                        )
+                    });
+                e.3.add(&if sign < 0 {
+                    c.counts.negated()
+                } else {
+                    c.counts
+                });
             }
             match &r.row {
                 Some(row) => {
@@ -235,19 +290,88 @@ impl MongoStore {
                     if !r.key.department.is_root() {
                         set.insert("dept", r.key.department.as_str());
                     }
-                    self.rows_coll()
-                        .update_one(doc! { "_id": &id }, doc! { "$set": set })
-                        .upsert(true)
-                        .session(&mut *s)
-                        .await?;
+                    upserts.push((id, set));
                 }
-                None => {
-                    self.rows_coll()
-                        .delete_one(doc! { "_id": &id })
-                        .session(&mut *s)
-                        .await?;
-                }
+                None => deletes.push(id),
             }
+        }
+        Ok(Some(PreparedProjection {
+            erasures,
+            counters: counters
+                .into_iter()
+                .filter(|(_, v)| !v.3.is_zero())
+                .collect(),
+            upserts,
+            deletes,
+        }))
+    }
+
+    pub(super) async fn project_body(
+        &self,
+        s: &mut ClientSession,
+        w: &ProjectionWrite,
+        p: &PreparedProjection,
+    ) -> Attempt<(Done, bool)> {
+        let (from, to) = (
+            i64::try_from(w.from).map_err(|_| Fail::Corrupt("position too large".into()))?,
+            i64::try_from(w.to).map_err(|_| Fail::Corrupt("position too large".into()))?,
+        );
+        let moved = self
+            .state_coll()
+            .update_one(
+                doc! { "_id": POSITION, "p": from, "e": p.erasures },
+                doc! { "$set": { "p": to } },
+            )
+            .session(&mut *s)
+            .await?;
+        if moved.matched_count == 0 {
+            return Ok((Done::Bool(false), false));
+        }
+        let mut lowered = Vec::new();
+        for (id, (department, activity, day, n)) in &p.counters {
+            let mut on_insert = doc! { "a": activity, "day": *day };
+            if !department.is_root() {
+                on_insert.insert("dept", department.as_str());
+            }
+            self.counts_coll()
+                .update_one(
+                    doc! { "_id": id },
+                    doc! {
+                        "$setOnInsert": on_insert,
+                        "$inc": {
+                            "at": n.attempted, "co": n.completed, "pa": n.passed,
+                            "fa": n.failed, "ss": n.score_sum, "sc": n.scored,
+                        },
+                    },
+                )
+                .upsert(true)
+                .session(&mut *s)
+                .await?;
+            if n.attempted < 0 || n.completed < 0 || n.passed < 0 || n.failed < 0 || n.scored < 0 {
+                lowered.push(id.clone());
+            }
+        }
+        if !lowered.is_empty() {
+            self.counts_coll()
+                .delete_many(doc! {
+                    "_id": { "$in": lowered }, "at": 0_i64, "co": 0_i64, "pa": 0_i64,
+                    "fa": 0_i64, "ss": 0_i64, "sc": 0_i64,
+                })
+                .session(&mut *s)
+                .await?;
+        }
+        for (id, set) in &p.upserts {
+            self.rows_coll()
+                .update_one(doc! { "_id": id }, doc! { "$set": set.clone() })
+                .upsert(true)
+                .session(&mut *s)
+                .await?;
+        }
+        if !p.deletes.is_empty() {
+            self.rows_coll()
+                .delete_many(doc! { "_id": { "$in": &p.deletes } })
+                .session(&mut *s)
+                .await?;
         }
         Ok((Done::Bool(true), true))
     }
