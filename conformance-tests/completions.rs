@@ -21,6 +21,8 @@ const VERBS: [&str; 4] = ["completed", "passed", "failed", "experienced"];
 const ADL: &str = "http://adlnet.gov/expapi/verbs/";
 
 type Auth = (String, String);
+/// A reader, the subtree it reads, its `X-Department`, and the query parameters.
+type Case<'a> = (&'a Auth, &'a str, Option<&'a str>, Vec<(&'a str, &'a str)>);
 
 /// The departments of the test and their writers (the root's is the bootstrap credential).
 struct Tree {
@@ -372,7 +374,7 @@ fn check_all(lrs: &Lrs, t: &Tree, department_of: &HashMap<String, String>) {
     let counters = brute_force(&statements, department_of);
     assert!(counters.len() > 10, "the data covers many counters");
     let (lo, hi) = ("2000-01-01", "2100-01-01");
-    let cases: Vec<(&Auth, &str, Option<&str>, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             &t.root,
             "/",

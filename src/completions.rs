@@ -46,7 +46,7 @@ pub async fn run(store: DynStore, audit: Arc<AuditLog>, mut stop: watch::Receive
             }
             break;
         }
-        if !renewed.is_some_and(|t| t.elapsed() < RENEW_EVERY) {
+        if renewed.is_none_or(|t| t.elapsed() >= RENEW_EVERY) {
             match store
                 .lease(LEASE_NAME, &holder, now_us(), LEASE.as_micros() as i64)
                 .await

@@ -175,9 +175,7 @@ pub fn merge(row: LearnerRow, o: &Observation) -> LearnerRow {
 
 /// The row of a set of statements (all about the same learner and activity).
 pub fn fold<'a>(observations: impl IntoIterator<Item = &'a Observation>) -> LearnerRow {
-    observations
-        .into_iter()
-        .fold(LearnerRow::default(), |r, o| merge(r, o))
+    observations.into_iter().fold(LearnerRow::default(), merge)
 }
 
 /// Learners (and score sums) on one counter.

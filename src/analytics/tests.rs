@@ -83,7 +83,7 @@ fn only_activities_and_identified_actors_count() {
 
 #[test]
 fn a_row_keeps_first_days_and_best_score_whatever_the_order() {
-    let list = vec![
+    let list = [
         st(
             "a",
             EXP,
