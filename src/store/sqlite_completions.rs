@@ -253,3 +253,110 @@ pub(super) fn figures(c: &Connection, q: &FiguresQuery) -> rusqlite::Result<Vec<
     })?;
     rows.collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analytics::{contributions, LearnerRow};
+
+    fn db() -> Connection {
+        let c = Connection::open_in_memory().expect("memory");
+        c.execute_batch(
+            "CREATE TABLE statements (id TEXT PRIMARY KEY, voided INTEGER NOT NULL DEFAULT 0);",
+        )
+        .expect("statements");
+        c.execute_batch(SCHEMA).expect("schema");
+        c
+    }
+
+    fn row(dept: &str, learner: &str, day: i32, statement: &str) -> RowWrite {
+        let r = LearnerRow {
+            attempted: Some(day),
+            completed: Some(day),
+            ..LearnerRow::default()
+        };
+        RowWrite {
+            key: RowKey {
+                department: Department::parse(dept).expect("department"),
+                activity: "https://x.in/a".into(),
+                learner: learner.into(),
+            },
+            row: Some(r.to_text()),
+            contributions: contributions("https://x.in/a", &r),
+            requires: vec![statement.into()],
+        }
+    }
+
+    fn attempted(c: &Connection, subtree: &str, group_by: GroupBy) -> Vec<(GroupKey, i64)> {
+        let q = FiguresQuery {
+            subtree: Department::parse(subtree).expect("department"),
+            activity: analytics::ALL_ACTIVITIES.into(),
+            from: 0,
+            to: 100_000,
+            group_by,
+        };
+        figures(c, &q)
+            .expect("figures")
+            .into_iter()
+            .map(|r| (r.group, r.counts.attempted))
+            .collect()
+    }
+
+    #[test]
+    fn subtrees_exclude_siblings_sharing_a_prefix_and_erasure_takes_rows_back() {
+        let mut c = db();
+        c.execute_batch("INSERT INTO statements (id) VALUES ('s1'), ('s2'), ('s3'), ('s4');")
+            .expect("statements");
+        let t = c.transaction().expect("tx");
+        let w = ProjectionWrite {
+            from: 0,
+            to: 4,
+            rows: vec![
+                row("moe", "Agent|mbox|mailto:a@x.in", 10, "s1"),
+                row("moe/dhe", "Agent|mbox|mailto:a@x.in", 11, "s2"),
+                row("moe-x", "Agent|mbox|mailto:a@x.in", 12, "s3"),
+                row("moe/dhe", "Agent|mbox|mailto:b@x.in", 11, "s4"),
+                // Its statement is gone (erased meanwhile): not written.
+                row("moe", "Agent|mbox|mailto:c@x.in", 10, "gone"),
+            ],
+        };
+        assert!(project(&t, &w).expect("project"));
+        // The same step again: the position moved, nothing is counted twice.
+        assert!(!project(&t, &w).expect("project"));
+        t.commit().expect("commit");
+        let dept = |p: &str| GroupKey::Department(Department::parse(p).expect("department"));
+        assert_eq!(
+            attempted(&c, "moe", GroupBy::Department),
+            vec![(dept("moe"), 1), (dept("moe/dhe"), 2)]
+        );
+        assert_eq!(
+            attempted(&c, "/", GroupBy::Day),
+            vec![
+                (GroupKey::Day(10), 1),
+                (GroupKey::Day(11), 2),
+                (GroupKey::Day(12), 1)
+            ]
+        );
+        assert_eq!(position(&c).expect("position"), 4);
+        let t = c.transaction().expect("tx");
+        let moe = Department::parse("moe").expect("department");
+        assert_eq!(
+            erase(&t, &moe, "Agent|mbox|mailto:a@x.in").expect("erase"),
+            2
+        );
+        t.commit().expect("commit");
+        assert_eq!(
+            attempted(&c, "/", GroupBy::Department),
+            vec![(dept("moe-x"), 1), (dept("moe/dhe"), 1)]
+        );
+        // Counters that reached zero are gone, not left at zero.
+        let zero: i64 = c
+            .query_row(
+                "SELECT COUNT(*) FROM completion_counts WHERE attempted = 0 AND completed = 0",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+        assert_eq!(zero, 0);
+    }
+}
