@@ -666,3 +666,58 @@ fn bad_parameters_get_400_with_the_error_body() {
         .send();
     assert_eq!(r.status, 401, "{}", r.describe());
 }
+
+/// The projection position as the root sees it: (projectedThrough, logSize).
+fn progress(lrs: &Lrs) -> (u64, u64) {
+    let auth = (lrs.key().to_owned(), lrs.secret().to_owned());
+    let f = figures(lrs, &auth, &[("group_by", "department")], None);
+    (
+        f["projectedThrough"].as_u64().unwrap_or(0),
+        f["logSize"].as_u64().unwrap_or(0),
+    )
+}
+
+#[test]
+fn a_crash_in_the_middle_of_the_projection_counts_nothing_twice() {
+    let mut lrs = Lrs::start();
+    let t = tree(&lrs);
+    let mut department_of = HashMap::new();
+    let mut posted = 0;
+    for (i, (auth, dept)) in [
+        (&t.moe, "moe"),
+        (&t.dhe, "moe/dhe"),
+        (&t.mohfw, "mohfw"),
+        (&t.moe, "moe"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // The last one large, in one request: the log takes it in one append and the
+        // projector needs two steps (2,000 leaves each) for it.
+        let body = generate(10 + i as u64, if i == 3 { 3_000 } else { 500 });
+        post_into(&lrs, auth, dept, &body, &mut department_of);
+        posted += body.len();
+    }
+    // Kill the server as soon as the projection has taken some of the log and not all
+    // (pages are 2,000 leaves); if it was too fast to catch there, kill it anyway.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = (0, 0);
+    while Instant::now() < deadline {
+        let (p, n) = progress(&lrs);
+        seen = (p, n);
+        if p > 0 && p < n.max(posted as u64) || p >= posted as u64 && p >= n {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "killed with the figures through {} of {} leaves ({posted} statements posted)",
+        seen.0, seen.1
+    );
+    lrs.restart(Stop::Kill);
+    let later = generate(20, 200);
+    post_into(&lrs, &t.dhe, "moe/dhe", &later, &mut department_of);
+    posted += later.len();
+    wait_projected(&lrs, posted);
+    check_all(&lrs, &t, &department_of);
+}
