@@ -3,10 +3,12 @@
 //! Layers, data flowing one way: `http` (actix-web) → `xapi` (the standard, pure) →
 //! `store` (persistence behind one trait).
 pub mod admin;
+pub mod analytics;
 pub mod audit;
 pub mod auditlog;
 pub mod auth;
 pub mod cli;
+pub mod completions;
 pub mod config;
 pub mod departments;
 pub mod error;

@@ -360,6 +360,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         metrics.clone(),
         sequencer_stop,
     ));
+    let projector = tokio::spawn(karmayogi_lrs::completions::run(
+        store.clone(),
+        audit.clone(),
+        stop_sequencer.subscribe(),
+    ));
     let state = web::Data::new(AppState {
         auth: Authenticator::new(
             store.clone(),
@@ -435,6 +440,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let _ = stop_sequencer.send(true);
     let _ = sequencer.await;
     let _ = forwarder.await;
+    let _ = projector.await;
     store.close().await;
     served?;
     tracing::info!("stopped cleanly");

@@ -1,5 +1,5 @@
 //! Load generator for karmayogi-lrs (issue 6 workloads W1–W4; W5 the audit log's proofs
-//! and certificates, issue 13), speaking HTTP/1.1 with
+//! and certificates, issue 13; W6 completion figures, issue 14), speaking HTTP/1.1 with
 //! keep-alive over plain TCP so the client costs little next to the server.
 //!
 //! ```text
@@ -22,7 +22,7 @@ struct Args {
     key: String,
     #[arg(long, env = "LRS_SECRET")]
     secret: String,
-    /// w1, w2, w3, w4, w5 (audit proofs and certificates) or all.
+    /// w1, w2, w3, w4, w5 (audit proofs and certificates), w6 (completion figures) or all.
     #[arg(long, default_value = "all")]
     workload: String,
     /// Seconds each workload runs.
@@ -472,6 +472,45 @@ async fn audit_loop(
     st
 }
 
+/// W6: `GET /analytics/completions` for a random activity of the generator, grouped by
+/// day (the default year) or by department.
+async fn completions_loop(mut c: Conn, seed: u64, deadline: Instant, url: String) -> Stats {
+    let mut g = Gen(seed);
+    let mut st = Stats::default();
+    while Instant::now() < deadline {
+        let activity = encode(&format!(
+            "https://igot.example.gov.in/course/{}",
+            g.below(200)
+        ));
+        let group_by = if g.below(2) == 0 { "day" } else { "department" };
+        let t = Instant::now();
+        match c
+            .request(
+                "GET",
+                &format!("{url}?activity={activity}&group_by={group_by}"),
+                None,
+            )
+            .await
+        {
+            Ok(r) if r.status == 200 && r.body.starts_with(b"{") => st.items += 1,
+            _ => st.errors += 1,
+        }
+        st.latencies_us.push(t.elapsed().as_micros() as u64);
+    }
+    st
+}
+
+/// How far the completion figures are behind the log: (projectedThrough, logSize).
+async fn projection_lag(args: &Args, url: &str) -> Option<(u64, u64)> {
+    let mut c = Conn::new(args);
+    let r = c
+        .request("GET", &format!("{url}?group_by=department"), None)
+        .await
+        .ok()?;
+    let v: Value = serde_json::from_slice(&r.body).ok()?;
+    Some((v["projectedThrough"].as_u64()?, v["logSize"].as_u64()?))
+}
+
 fn peak_rss(pid: Option<u32>) {
     if let Some(pid) = pid {
         if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
@@ -576,6 +615,26 @@ async fn run(args: Args) {
             })
             .await;
             report(name, &s, e, unit);
+        }
+    }
+    if all || w == "w6" {
+        let url = format!("{}/analytics/completions", base.trim_end_matches("/xapi"));
+        if let Some((p, n)) = projection_lag(&args, &url).await {
+            println!("completion figures projected through leaf {p} of {n}");
+        }
+        let u = url.clone();
+        let (s, e) = run_workers(&args, 8, args.seconds, move |c, seed, d| {
+            completions_loop(c, seed, d, u.clone())
+        })
+        .await;
+        report(
+            "W6 GET /analytics/completions, one activity, concurrency 8",
+            &s,
+            e,
+            "queries",
+        );
+        if let Some((p, n)) = projection_lag(&args, &url).await {
+            println!("completion figures projected through leaf {p} of {n}");
         }
     }
     peak_rss(args.server_pid);

@@ -1,5 +1,6 @@
 //! actix-web: routing, headers, auth, content negotiation, errors. One module per resource.
 pub mod admin;
+pub mod analytics;
 pub mod audit;
 pub mod documents;
 pub mod feed;
@@ -179,5 +180,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(feed::configure)
     .configure(metrics::configure)
     .configure(openapi::configure)
+    .configure(analytics::configure)
     .default_service(web::to(middleware::not_found));
 }

@@ -5,6 +5,9 @@ mod key_index;
 pub mod mongo;
 pub mod sqlite;
 
+pub use crate::analytics::query::{
+    FigureRow, FiguresQuery, GroupBy, GroupKey, ProjectionWrite, RowKey, RowWrite,
+};
 use crate::audit;
 use crate::audit::merkle::Hash;
 pub use crate::audit::records::{
@@ -266,6 +269,8 @@ pub trait Store: Send + Sync + 'static {
     /// Applies an erasure atomically: deletes the statements (content and salts), the
     /// person's state and agent profile documents in the subtree, attachments no other
     /// statement uses, unlinks their leaves, and records the erasure for the sequencer.
+    /// Also deletes the person's learner rows (`agent_key`) in the subtree and takes their
+    /// contributions back from the completion counters.
     async fn erase(&self, erasure: Erasure) -> StoreResult<Erased>;
 
     /// Flushes and closes cleanly (graceful shutdown).
@@ -290,6 +295,25 @@ pub trait Store: Send + Sync + 'static {
     /// `state.cursor` (the cursor only moves forward); false when not written (no such
     /// rule, or a cursor behind the stored one).
     async fn save_forwarding_state(&self, id: &str, state: &DeliveryState) -> StoreResult<bool>;
+
+    // Completion figures (docs/ANALYTICS.md): learner rows and per-day counters that the
+    // projector (`crate::completions`) keeps up with the root feed.
+
+    /// The feed position the figures include (leaves before it are projected).
+    async fn completions_position(&self) -> StoreResult<u64>;
+    /// The stored learner rows among `keys` (`LearnerRow::to_text`), by key.
+    async fn learner_rows(&self, keys: Vec<RowKey>) -> StoreResult<Vec<(RowKey, String)>>;
+    /// Which of these statements (record keys) are stored and voided.
+    async fn voided_among(&self, keys: Vec<String>) -> StoreResult<Vec<String>>;
+    /// Writes the rows and moves the position from `from` to `to` atomically: for each
+    /// row, takes back the stored row's contributions and adds the new ones (a row whose
+    /// `requires` are not all stored is skipped). False, with nothing written, when the
+    /// position is no longer `from`.
+    async fn project_completions(&self, write: ProjectionWrite) -> StoreResult<bool>;
+    /// The counters of `query.subtree` (the department and every path below it) in the
+    /// day range, summed per group, in group order. Served by an index on the counters:
+    /// the cost follows the counters read, never the number of statements.
+    async fn completion_figures(&self, query: FiguresQuery) -> StoreResult<Vec<FigureRow>>;
 }
 
 pub type DynStore = Arc<dyn Store>;

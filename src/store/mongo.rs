@@ -76,6 +76,8 @@ pub struct MongoStore {
     write_concern: WriteConcern,
 }
 
+#[path = "mongo_completions.rs"]
+mod completions;
 #[path = "mongo_documents.rs"]
 mod documents;
 #[path = "mongo_forwarding.rs"]
@@ -637,6 +639,7 @@ impl MongoStore {
             ])
             .await?;
         self.start_log().await?;
+        self.start_completions().await?;
         Ok(())
     }
 
@@ -687,6 +690,9 @@ impl MongoStore {
                         .await
                 }
                 Op::Erase(erasure) => self.erase_body(&mut session, erasure).await,
+                Op::Project(write, prepared) => {
+                    self.project_body(&mut session, write, prepared).await
+                }
             };
             let error = match result {
                 Ok((done, false)) => {
@@ -1031,6 +1037,8 @@ enum Op<'a> {
     Update(&'a DocumentKey, &'a DocumentUpdate),
     DeleteScope(&'a Department, &'a DocumentScope),
     Erase(&'a Erasure),
+    /// A projection step and what was read for it outside the transaction.
+    Project(&'a ProjectionWrite, &'a completions::PreparedProjection),
 }
 
 /// What a transaction gives back.
@@ -1040,6 +1048,7 @@ enum Done {
     Document(Option<Document>),
     Unit,
     Erased(Erased),
+    Bool(bool),
 }
 
 fn unexpected(what: &str) -> StoreError {
@@ -1447,6 +1456,32 @@ impl Store for MongoStore {
             Done::Erased(e) => Ok(e),
             _ => Err(unexpected("erasure")),
         }
+    }
+
+    async fn completions_position(&self) -> StoreResult<u64> {
+        self.read_completions_position().await
+    }
+
+    async fn learner_rows(&self, keys: Vec<RowKey>) -> StoreResult<Vec<(RowKey, String)>> {
+        self.read_learner_rows(keys).await
+    }
+
+    async fn voided_among(&self, keys: Vec<String>) -> StoreResult<Vec<String>> {
+        self.read_voided_among(keys).await
+    }
+
+    async fn project_completions(&self, write: ProjectionWrite) -> StoreResult<bool> {
+        let Some(prepared) = self.prepare_projection(&write).await? else {
+            return Ok(false);
+        };
+        match self.transaction(Op::Project(&write, &prepared)).await? {
+            Done::Bool(b) => Ok(b),
+            _ => Err(unexpected("projection")),
+        }
+    }
+
+    async fn completion_figures(&self, query: FiguresQuery) -> StoreResult<Vec<FigureRow>> {
+        self.read_figures(query).await
     }
 
     async fn close(&self) {

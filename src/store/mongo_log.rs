@@ -836,6 +836,9 @@ impl MongoStore {
                 .session(&mut *s)
                 .await?;
         }
+        // The learner rows name the person: they go in the same transaction.
+        self.erase_completions(s, &e.department, &e.agent_key)
+            .await?;
         Ok((Done::Erased(done), true))
     }
 }

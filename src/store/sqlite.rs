@@ -12,6 +12,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
+#[path = "sqlite_completions.rs"]
+mod completions;
 #[path = "sqlite_forwarding.rs"]
 mod forwarding;
 #[path = "sqlite_log.rs"]
@@ -131,7 +133,9 @@ fn check_schema_version(conn: &Connection) -> Result<i64, String> {
         conn.execute_batch("ALTER TABLE audit_leaves ADD COLUMN department TEXT;")
             .map_err(|e| e.to_string())?;
     }
-    // Version 8 added forwarding rules: a new table only (`forwarding::SCHEMA`).
+    // Version 8 added forwarding rules and the completion figures: new tables only
+    // (`forwarding::SCHEMA`, `completions::SCHEMA`); the projection starts at position 0
+    // and catches up from the feed.
     Ok(v)
 }
 
@@ -249,6 +253,8 @@ impl SqliteStore {
         let before = check_schema_version(&conn)?;
         conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
         conn.execute_batch(forwarding::SCHEMA)
+            .map_err(|e| e.to_string())?;
+        conn.execute_batch(completions::SCHEMA)
             .map_err(|e| e.to_string())?;
         if before == 6 {
             log::backfill_feed(&conn).map_err(|e| e.to_string())?;
@@ -1273,6 +1279,28 @@ impl Store for SqliteStore {
             .ok()
             .and_then(|w| w.as_ref().map(|tx| tx.max_capacity() - tx.capacity()))
             .unwrap_or(0)
+    }
+
+    async fn completions_position(&self) -> StoreResult<u64> {
+        self.read(completions::position).await
+    }
+
+    async fn learner_rows(&self, keys: Vec<RowKey>) -> StoreResult<Vec<(RowKey, String)>> {
+        self.read(move |c| completions::rows(c, &keys)).await
+    }
+
+    async fn voided_among(&self, keys: Vec<String>) -> StoreResult<Vec<String>> {
+        self.read(move |c| completions::voided_among(c, &keys))
+            .await
+    }
+
+    async fn project_completions(&self, write: ProjectionWrite) -> StoreResult<bool> {
+        self.write(|tx| WriteOp::Admin(Box::new(move |t| completions::project(t, &write)), tx))
+            .await
+    }
+
+    async fn completion_figures(&self, query: FiguresQuery) -> StoreResult<Vec<FigureRow>> {
+        self.read(move |c| completions::figures(c, &query)).await
     }
 
     async fn close(&self) {

@@ -434,5 +434,7 @@ pub(super) fn erase(t: &Transaction<'_>, e: &Erasure) -> rusqlite::Result<Erased
             params![&e.receipt_hash.0[..], e.erased_us, leaves.join(",")],
         )?;
     }
+    // The learner rows name the person: they go in the same transaction.
+    super::completions::erase(t, &e.department, &e.agent_key)?;
     Ok(done)
 }

@@ -1,0 +1,266 @@
+//! The completion projector (docs/ANALYTICS.md): a background task that keeps the
+//! learner rows and per-day counters of `crate::analytics` up with the root change feed.
+//! One process projects at a time (the `completions` lease); each page of the feed is one
+//! atomic store write that also moves the projection's position, guarded by the position
+//! it started from, so a crash or a second projector never counts a leaf twice.
+use crate::analytics::query::{ProjectionWrite, RowKey, RowWrite};
+use crate::analytics::{self, LearnerRow, Observation};
+use crate::auditlog::AuditLog;
+use crate::departments::{self, Department};
+use crate::store::{DynStore, FeedEvent, StatementQuery, StoreError};
+use crate::xapi::statement::key;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// The lease's name in the store.
+pub const LEASE_NAME: &str = "completions";
+/// Leaves read per step (one transaction).
+const PAGE: usize = 2_000;
+/// Longest wait between two looks at the log when no growth woke the task.
+const POLL: Duration = Duration::from_millis(250);
+const RENEW_EVERY: Duration = Duration::from_secs(1);
+const LEASE: Duration = Duration::from_secs(5);
+/// Statements read per page when a row is rebuilt.
+const REBUILD_PAGE: usize = 1_000;
+
+fn now_us() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// Runs until `stop` turns true.
+pub async fn run(store: DynStore, audit: Arc<AuditLog>, mut stop: watch::Receiver<bool>) {
+    let holder = uuid::Uuid::new_v4().to_string();
+    let mut renewed: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            _ = audit.growth(POLL) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            if renewed.is_some() {
+                // Hand the lease over at once rather than after it runs out.
+                let _ = store.lease(LEASE_NAME, &holder, now_us(), 0).await;
+            }
+            break;
+        }
+        if renewed.is_none_or(|t| t.elapsed() >= RENEW_EVERY) {
+            match store
+                .lease(LEASE_NAME, &holder, now_us(), LEASE.as_micros() as i64)
+                .await
+            {
+                Ok(true) => renewed = Some(Instant::now()),
+                Ok(false) => {
+                    renewed = None;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!("completions: cannot take the lease: {e}");
+                    renewed = None;
+                    continue;
+                }
+            }
+        }
+        // Catch up page by page, renewing the lease between pages.
+        loop {
+            match step(&store).await {
+                Ok(true) if !*stop.borrow() => {
+                    if renewed.is_some_and(|t| t.elapsed() >= RENEW_EVERY) {
+                        break;
+                    }
+                }
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!("completions: projection step failed: {e}");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Projects one page of the feed; true when the log holds more.
+pub async fn step(store: &DynStore) -> Result<bool, StoreError> {
+    let from = store.completions_position().await?;
+    let size = store.log_state().await?.size;
+    if from >= size {
+        return Ok(false);
+    }
+    let page = store.feed(&Department::root(), from, size, PAGE).await?;
+    let write = plan(store, &page.items, from, page.next).await?;
+    if !store.project_completions(write).await? {
+        tracing::debug!("completions: the position moved meanwhile; reading again");
+    }
+    Ok(page.next < size)
+}
+
+/// What one page of the feed changes: rows merged with the page's statements, and rows
+/// rebuilt from what remains where the page voids a statement.
+async fn plan(
+    store: &DynStore,
+    items: &[crate::store::FeedItem],
+    from: u64,
+    to: u64,
+) -> Result<ProjectionWrite, StoreError> {
+    let mut merges: BTreeMap<RowKey, (Vec<Observation>, Vec<String>)> = BTreeMap::new();
+    let mut voided_targets: Vec<String> = Vec::new();
+    for item in items {
+        let FeedEvent::Statement { key, json, voids } = &item.event else {
+            // Erasures already took their rows back (`Store::erase`).
+            continue;
+        };
+        if let Some(target) = voids {
+            voided_targets.push(target.clone());
+            continue;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(json) else {
+            continue;
+        };
+        let Some(o) = analytics::observe(&v) else {
+            continue;
+        };
+        let (_, department) = departments::split_record_key(key);
+        let row = RowKey {
+            department,
+            activity: o.activity.clone(),
+            learner: o.learner.clone(),
+        };
+        let entry = merges.entry(row).or_default();
+        entry.0.push(o);
+        entry.1.push(key.clone());
+    }
+    // A statement voided since it was stored counts for nothing (its voiding statement,
+    // wherever it is in the log, rebuilds the row).
+    let keys: Vec<String> = merges
+        .values()
+        .flat_map(|(_, k)| k.iter().cloned())
+        .collect();
+    let voided: BTreeSet<String> = if keys.is_empty() {
+        BTreeSet::new()
+    } else {
+        store.voided_among(keys).await?.into_iter().collect()
+    };
+    let mut rows = Vec::new();
+    let mut rebuilt: BTreeSet<RowKey> = BTreeSet::new();
+    for target in &voided_targets {
+        if let Some((row_key, target_key)) = target_row(store, target).await? {
+            if rebuilt.insert(row_key.clone()) {
+                rows.push(rebuild(store, row_key, target_key).await?);
+            }
+        }
+    }
+    let wanted: Vec<RowKey> = merges
+        .keys()
+        .filter(|k| !rebuilt.contains(*k))
+        .cloned()
+        .collect();
+    let existing: BTreeMap<RowKey, String> = if wanted.is_empty() {
+        BTreeMap::new()
+    } else {
+        store.learner_rows(wanted).await?.into_iter().collect()
+    };
+    for (row_key, (observations, keys)) in merges {
+        if rebuilt.contains(&row_key) {
+            continue;
+        }
+        let old = existing
+            .get(&row_key)
+            .map(|t| LearnerRow::from_text(t))
+            .unwrap_or_default();
+        let mut new = old;
+        let mut requires = Vec::new();
+        for (o, k) in observations.iter().zip(keys) {
+            if !voided.contains(&k) {
+                new = analytics::merge(new, o);
+                requires.push(k);
+            }
+        }
+        if new == old {
+            continue;
+        }
+        rows.push(RowWrite {
+            contributions: analytics::contributions(&row_key.activity, &new),
+            row: Some(new.to_text()),
+            key: row_key,
+            requires,
+        });
+    }
+    Ok(ProjectionWrite { from, to, rows })
+}
+
+/// The row a voided statement (by record key) belonged to, if it is still stored.
+async fn target_row(
+    store: &DynStore,
+    target: &str,
+) -> Result<Option<(RowKey, String)>, StoreError> {
+    let (id, department) = departments::split_record_key(target);
+    let copies = store.get_statement_copies(id).await?;
+    let Some(s) = copies.into_iter().find(|s| s.id == target) else {
+        // Erased, or never arrived: nothing was counted for it.
+        return Ok(None);
+    };
+    let Ok(v) = serde_json::from_str::<Value>(&s.json) else {
+        return Ok(None);
+    };
+    Ok(analytics::observe(&v).map(|o| {
+        (
+            RowKey {
+                department,
+                activity: o.activity,
+                learner: o.learner,
+            },
+            s.id,
+        )
+    }))
+}
+
+/// The row folded again from the learner's statements about the activity that remain
+/// (not voided) in the department.
+async fn rebuild(
+    store: &DynStore,
+    row_key: RowKey,
+    target: String,
+) -> Result<RowWrite, StoreError> {
+    let mut query = StatementQuery {
+        keys: vec![
+            format!("{}{}", key::AGENT, row_key.learner),
+            format!("{}{}", key::ACTIVITY, row_key.activity),
+        ],
+        ascending: true,
+        limit: REBUILD_PAGE,
+        ..StatementQuery::default()
+    };
+    query.within(&row_key.department);
+    let mut row = LearnerRow::default();
+    let mut requires = vec![target];
+    loop {
+        let page = store.query_statements(&query).await?;
+        let full = page.len() == REBUILD_PAGE;
+        for s in &page {
+            if departments::split_record_key(&s.id).1 != row_key.department {
+                continue;
+            }
+            let Ok(v) = serde_json::from_str::<Value>(&s.json) else {
+                continue;
+            };
+            if let Some(o) = analytics::observe(&v) {
+                if o.learner == row_key.learner && o.activity == row_key.activity {
+                    row = analytics::merge(row, &o);
+                    requires.push(s.id.clone());
+                }
+            }
+        }
+        match page.last() {
+            Some(last) if full => query.after = Some((last.stored_us, last.id.clone())),
+            _ => break,
+        }
+    }
+    Ok(RowWrite {
+        contributions: analytics::contributions(&row_key.activity, &row),
+        row: (!row.is_empty()).then(|| row.to_text()),
+        key: row_key,
+        requires,
+    })
+}
