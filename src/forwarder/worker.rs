@@ -25,6 +25,10 @@ const RESCAN: Duration = Duration::from_secs(2);
 /// How long an idle task waits for the log to grow before looking again (another
 /// process may be the one sequencing).
 const IDLE: Duration = Duration::from_secs(1);
+/// After a batch smaller than the rule's, wait this long for more statements: a busy log
+/// then goes out in full batches, a few requests (and state writes) a second, rather
+/// than one request per trickle of statements.
+const LINGER: Duration = Duration::from_millis(500);
 /// Most leaves looked at for one batch: a rule that matches rarely still saves its
 /// progress regularly.
 const SCAN: u64 = 20_000;
@@ -128,23 +132,31 @@ async fn rule_task(ctx: Arc<Context>, id: String, mut stop: watch::Receiver<bool
         .redirects(0)
         .build();
     let mut attempt: u32 = 0;
+    // A lease is a store write: renewed a few times per lease period, not per batch.
+    let mut renewed: Option<std::time::Instant> = None;
     while !*stop.borrow() {
-        match ctx.store.lease(&lease, &ctx.holder, now_us(), ttl).await {
-            Ok(true) => {}
-            Ok(false) => {
-                // Another process delivers this rule; look again when its lease may
-                // have run out.
-                if pause(ctx.settings.lease / 3, &mut stop).await {
-                    break;
+        if renewed.is_some_and(|t| t.elapsed() < ctx.settings.lease / 5) {
+            // Held.
+        } else {
+            match ctx.store.lease(&lease, &ctx.holder, now_us(), ttl).await {
+                Ok(true) => renewed = Some(std::time::Instant::now()),
+                Ok(false) => {
+                    renewed = None;
+                    // Another process delivers this rule; look again when its lease may
+                    // have run out.
+                    if pause(ctx.settings.lease / 3, &mut stop).await {
+                        break;
+                    }
+                    continue;
                 }
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!("forwarding rule {id}: cannot take its lease: {e}");
-                if pause(IDLE, &mut stop).await {
-                    break;
+                Err(e) => {
+                    renewed = None;
+                    tracing::warn!("forwarding rule {id}: cannot take its lease: {e}");
+                    if pause(IDLE, &mut stop).await {
+                        break;
+                    }
+                    continue;
                 }
-                continue;
             }
         }
         match step(&ctx, &id, &lease, &agent, attempt).await {
@@ -155,7 +167,12 @@ async fn rule_task(ctx: Arc<Context>, id: String, mut stop: watch::Receiver<bool
                     _ = stop.changed() => {}
                 }
             }
-            Ok(Step::Moved) => attempt = 0,
+            Ok(Step::Moved { full }) => {
+                attempt = 0;
+                if !full && pause(LINGER, &mut stop).await {
+                    break;
+                }
+            }
             Ok(Step::Failed) => {
                 attempt = attempt.saturating_add(1);
                 let wait = forwarding::backoff(
@@ -186,7 +203,10 @@ enum Step {
     /// Nothing new in the log.
     Idle,
     /// The cursor moved.
-    Moved,
+    Moved {
+        /// Whether more is ready at once (a full batch, or leaves left to scan).
+        full: bool,
+    },
     /// A delivery failed (recorded in the rule's state).
     Failed,
 }
@@ -212,7 +232,9 @@ async fn step(
     if batch.items.is_empty() {
         state.cursor = batch.next;
         ctx.store.save_forwarding_state(id, &state).await?;
-        return Ok(Step::Moved);
+        return Ok(Step::Moved {
+            full: batch.next < size,
+        });
     }
     let result = deliver(ctx, lease, agent, &record.rule, &batch.items).await;
     state.last_attempt_us = Some(now_us());
@@ -226,7 +248,9 @@ async fn step(
                 .forwarding_delivered(id, batch.items.len() as u64);
             ctx.metrics
                 .set_forwarding_lag(id, size.saturating_sub(state.cursor));
-            Ok(Step::Moved)
+            Ok(Step::Moved {
+                full: batch.items.len() >= record.rule.batch_size || batch.next < size,
+            })
         }
         Err(e) => {
             state.failures += 1;
