@@ -29,6 +29,16 @@ const IDLE: Duration = Duration::from_secs(1);
 /// then goes out in full batches, a few requests (and state writes) a second, rather
 /// than one request per trickle of statements.
 const LINGER: Duration = Duration::from_millis(500);
+/// Delivery state is written at most this often while batches succeed (each write is a
+/// durable commit beside the statements'); a crash in between only sends those batches
+/// again, which at-least-once allows.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// Delivery state moved on in memory and not yet written.
+struct Unsaved {
+    state: crate::forwarding::DeliveryState,
+    since: std::time::Instant,
+}
 /// Most leaves looked at for one batch: a rule that matches rarely still saves its
 /// progress regularly.
 const SCAN: u64 = 20_000;
@@ -132,6 +142,7 @@ async fn rule_task(ctx: Arc<Context>, id: String, mut stop: watch::Receiver<bool
         .redirects(0)
         .build();
     let mut attempt: u32 = 0;
+    let mut unsaved: Option<Unsaved> = None;
     // A lease is a store write: renewed a few times per lease period, not per batch.
     let mut renewed: Option<std::time::Instant> = None;
     while !*stop.borrow() {
@@ -159,7 +170,7 @@ async fn rule_task(ctx: Arc<Context>, id: String, mut stop: watch::Receiver<bool
                 }
             }
         }
-        match step(&ctx, &id, &lease, &agent, attempt).await {
+        match step(&ctx, &id, &lease, &agent, attempt, &mut unsaved).await {
             Ok(Step::Gone) => break,
             Ok(Step::Idle) => {
                 tokio::select! {
@@ -193,6 +204,9 @@ async fn rule_task(ctx: Arc<Context>, id: String, mut stop: watch::Receiver<bool
             }
         }
     }
+    if let Some(u) = unsaved.take() {
+        let _ = ctx.store.save_forwarding_state(&id, &u.state).await;
+    }
     // Hand the rule over at once rather than after the lease runs out.
     let _ = ctx.store.lease(&lease, &ctx.holder, now_us(), 0).await;
 }
@@ -217,21 +231,58 @@ async fn step(
     lease: &str,
     agent: &ureq::Agent,
     attempt: u32,
+    unsaved: &mut Option<Unsaved>,
 ) -> Result<Step, StoreError> {
     let Some(record) = ctx.store.get_forwarding_rule(id).await? else {
+        *unsaved = None;
         return Ok(Step::Gone);
     };
     let size = ctx.store.log_state().await?.size;
-    let mut state = record.state;
+    // What this task moved on in memory is ahead of what is stored.
+    let mut state = match unsaved.take() {
+        Some(u) if u.state.cursor >= record.state.cursor => {
+            *unsaved = Some(Unsaved {
+                state: u.state.clone(),
+                since: u.since,
+            });
+            u.state
+        }
+        _ => record.state,
+    };
+    // Writes the state now, or within SAVE_EVERY when `lazily`.
+    async fn save(
+        ctx: &Context,
+        id: &str,
+        state: &crate::forwarding::DeliveryState,
+        unsaved: &mut Option<Unsaved>,
+        lazily: bool,
+    ) -> Result<(), StoreError> {
+        let since = unsaved
+            .as_ref()
+            .map_or_else(std::time::Instant::now, |u| u.since);
+        if lazily && since.elapsed() < SAVE_EVERY {
+            *unsaved = Some(Unsaved {
+                state: state.clone(),
+                since,
+            });
+            return Ok(());
+        }
+        ctx.store.save_forwarding_state(id, state).await?;
+        *unsaved = None;
+        Ok(())
+    }
     ctx.metrics
         .set_forwarding_lag(id, size.saturating_sub(state.cursor));
     if state.cursor >= size {
+        if unsaved.is_some() {
+            save(ctx, id, &state, unsaved, false).await?;
+        }
         return Ok(Step::Idle);
     }
     let batch = collect(ctx, &record.rule, state.cursor, size).await?;
     if batch.items.is_empty() {
         state.cursor = batch.next;
-        ctx.store.save_forwarding_state(id, &state).await?;
+        save(ctx, id, &state, unsaved, true).await?;
         return Ok(Step::Moved {
             full: batch.next < size,
         });
@@ -243,7 +294,7 @@ async fn step(
             state.cursor = batch.next;
             state.delivered += batch.items.len() as u64;
             state.last_error = None;
-            ctx.store.save_forwarding_state(id, &state).await?;
+            save(ctx, id, &state, unsaved, true).await?;
             ctx.metrics
                 .forwarding_delivered(id, batch.items.len() as u64);
             ctx.metrics
@@ -264,7 +315,7 @@ async fn step(
                 );
             }
             state.last_error = Some(note);
-            ctx.store.save_forwarding_state(id, &state).await?;
+            save(ctx, id, &state, unsaved, false).await?;
             Ok(Step::Failed)
         }
     }
