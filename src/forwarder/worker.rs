@@ -327,8 +327,15 @@ async fn collect(ctx: &Context, rule: &Rule, from: u64, size: u64) -> Result<Bat
     let mut items = Vec::new();
     let mut pos = from;
     let end = size.min(from.saturating_add(SCAN));
+    // Read no more than the batch needs when every statement matches; grow the pages
+    // when filters leave most of them out.
+    let mut want = rule.batch_size.max(1);
     while pos < end {
-        let page = ctx.store.feed(&rule.department, pos, end, PAGE).await?;
+        let page = ctx
+            .store
+            .feed(&rule.department, pos, end, want.min(PAGE))
+            .await?;
+        want = want.saturating_mul(4);
         for item in page.items {
             let FeedEvent::Statement { key, json, voids } = item.event else {
                 // Erasure events are not forwarded (docs/FORWARDING.md).
@@ -360,6 +367,10 @@ async fn keeps(
     json: &str,
     voids: Option<&str>,
 ) -> Result<bool, StoreError> {
+    if rule.verbs.is_empty() && rule.activities.is_empty() {
+        // No filter: everything in the subtree goes, voiding statements included.
+        return Ok(true);
+    }
     let Ok(statement) = serde_json::from_str::<Value>(json) else {
         tracing::warn!("forwarding: statement {key} is not JSON; skipped");
         return Ok(false);
