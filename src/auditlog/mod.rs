@@ -30,6 +30,9 @@ pub struct AuditLog {
     wake: tokio::sync::Notify,
     /// Wakes long-polling feed readers when this process's sequencer appended.
     grown: tokio::sync::Notify,
+    /// How many appends this process's sequencer made (background work yields while it
+    /// grows).
+    appends: std::sync::atomic::AtomicU64,
 }
 
 /// How many merge delays are kept for the status figures.
@@ -47,6 +50,7 @@ impl AuditLog {
             unpublished: Mutex::new(Vec::new()),
             wake: tokio::sync::Notify::new(),
             grown: tokio::sync::Notify::new(),
+            appends: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -62,7 +66,14 @@ impl AuditLog {
 
     /// Tells waiting feed readers the log grew.
     pub fn grew(&self) {
+        self.appends
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.grown.notify_waiters();
+    }
+
+    /// Appends so far by this process's sequencer.
+    pub fn appends(&self) -> u64 {
+        self.appends.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Resolves when this process's sequencer next appends, or after `at_most` (another
