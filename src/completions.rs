@@ -25,7 +25,8 @@ const RENEW_EVERY: Duration = Duration::from_secs(1);
 /// While statements are arriving, the projector rests this many times as long as each
 /// page took: at most a tenth of the time goes to projecting, so ingestion keeps the
 /// machine when it is busy; when the log stops growing it runs at full speed and the
-/// figures catch up (`projectedThrough` says how far they are).
+/// figures catch up (`projectedThrough` says how far they are). Only where the store runs
+/// in this process (`Store::shares_the_machine`).
 const REST_FACTOR: u32 = 9;
 const LEASE: Duration = Duration::from_secs(5);
 /// Statements read per page when a row is rebuilt.
@@ -73,7 +74,10 @@ pub async fn run(store: DynStore, audit: Arc<AuditLog>, mut stop: watch::Receive
             let started = Instant::now();
             let appends = audit.appends();
             let stepped = step(&store).await;
-            let rest = if audit.appends() != appends {
+            // Resting frees this process's cores for ingestion, which only matters where
+            // the store works on them (the embedded store); MongoDB does its work in its
+            // own server, so the projector there keeps its pace.
+            let rest = if store.shares_the_machine() && audit.appends() != appends {
                 started.elapsed() * REST_FACTOR
             } else {
                 Duration::ZERO

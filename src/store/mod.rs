@@ -281,6 +281,11 @@ pub trait Store: Send + Sync + 'static {
     fn queue_depth(&self) -> usize {
         0
     }
+    /// Whether the store does its work in this process, on the cores that serve requests
+    /// (the embedded store): background projections then yield to ingestion.
+    fn shares_the_machine(&self) -> bool {
+        false
+    }
     // Forwarding rules (docs/FORWARDING.md), prepared by `crate::forwarding`.
 
     /// Adds a rule with a fresh delivery state (cursor 0); false when its id exists.

@@ -1272,6 +1272,10 @@ impl Store for SqliteStore {
         self.write(|tx| WriteOp::Erase(erasure, tx)).await
     }
 
+    fn shares_the_machine(&self) -> bool {
+        true
+    }
+
     fn queue_depth(&self) -> usize {
         // Taken slots of the bounded writer channel.
         self.writer
