@@ -18,6 +18,7 @@ pub mod forwarding;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod scorm;
 pub mod store;
 pub mod witness_client;
 pub mod xapi;
