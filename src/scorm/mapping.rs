@@ -308,7 +308,7 @@ pub fn iso_duration_centis(s: &str) -> Option<u64> {
         }
     }
     let cs = (total * 100.0).round();
-    (cs.is_finite() && cs >= 0.0 && cs < 1.0e17).then(|| cs as u64)
+    (cs.is_finite() && (0.0..1.0e17).contains(&cs)).then_some(cs as u64)
 }
 
 /// An ISO 8601 duration from centiseconds: `PT1H2M3.45S`, `PT0S`.
@@ -1231,9 +1231,15 @@ pub struct LaunchValues {
     pub item: ItemValues,
 }
 
-fn runtime_parts(
-    stored: &Value,
-) -> Result<(ScormVersion, u32, &str, &Map<String, Value>), ScormError> {
+/// The parts of a stored run-time state document.
+struct RuntimeParts<'a> {
+    version: ScormVersion,
+    attempt: u32,
+    status: &'a str,
+    model: &'a Map<String, Value>,
+}
+
+fn runtime_parts(stored: &Value) -> Result<RuntimeParts<'_>, ScormError> {
     let bad = |detail: &str| ScormError::InvalidState {
         document: "SCORM run-time state".to_string(),
         detail: detail.to_string(),
@@ -1257,7 +1263,12 @@ fn runtime_parts(
         .get("model")
         .and_then(Value::as_object)
         .ok_or_else(|| bad("no model"))?;
-    Ok((version, attempt, status, model))
+    Ok(RuntimeParts {
+        version,
+        attempt,
+        status,
+        model,
+    })
 }
 
 /// Decides from the stored run-time state whether a launch resumes or starts an attempt.
@@ -1269,7 +1280,12 @@ pub fn launch_decision(runtime_state: Option<&Value>) -> Result<LaunchDecision, 
     let Some(stored) = runtime_state else {
         return Ok(LaunchDecision::NewAttempt { attempt: 1 });
     };
-    let (version, attempt, status, model) = runtime_parts(stored)?;
+    let RuntimeParts {
+        version,
+        attempt,
+        status,
+        model,
+    } = runtime_parts(stored)?;
     Ok(match status {
         "suspended" | "active" => LaunchDecision::Resume { attempt },
         _ => {
@@ -1302,7 +1318,12 @@ pub fn restore_model(
     let mut m = Model::new();
     let mut status_was = "";
     if let (LaunchDecision::Resume { .. }, Some(stored)) = (decision, runtime_state) {
-        let (stored_version, _, status, model) = runtime_parts(stored)?;
+        let RuntimeParts {
+            version: stored_version,
+            status,
+            model,
+            ..
+        } = runtime_parts(stored)?;
         if stored_version != version {
             return Err(ScormError::InvalidState {
                 document: "SCORM run-time state".to_string(),

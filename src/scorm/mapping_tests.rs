@@ -24,13 +24,6 @@ fn actor() -> Value {
     json!({ "objectType": "Agent", "account": { "homePage": "https://igot.example.gov.in", "name": "learner-42" } })
 }
 
-fn model(pairs: &[(&str, &str)]) -> Model {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
 }
@@ -924,4 +917,79 @@ fn preferences_go_to_the_attempt_state() {
     let state = attempt_state(V2004, &now);
     assert_eq!(state["preferences"]["audio_captioning"], -1);
     assert_eq!(state["comments_from_lms"], json!([{ "comment": "Hi" }]));
+}
+
+#[test]
+fn terminate_rows_the_other_way_round() {
+    // 1.2 suspend: suspended, location and suspend data kept for the next session.
+    let base = fresh12();
+    let now = with(
+        &base,
+        &[
+            ("cmi.core.exit", "suspend"),
+            ("cmi.core.lesson_status", "incomplete"),
+            ("cmi.core.lesson_location", "page-4"),
+            ("cmi.suspend_data", "x=1"),
+            ("cmi.core.session_time", "00:05:00"),
+        ],
+    );
+    let out = Run::new(V12, CommitEvent::Terminate).map(&base, &now);
+    assert_eq!(verbs(&out), ["suspended"]);
+    assert_eq!(
+        one(&out, "suspended")["result"],
+        json!({ "completion": false, "duration": "PT5M" })
+    );
+    let DocumentBody::Merge(state) = &doc(&out, STATE_ATTEMPT).unwrap().body else {
+        panic!()
+    };
+    assert_eq!(state["location"], "page-4");
+    assert_eq!(state["total_time"], "PT5M");
+    assert!(doc(&out, STATE_SUSPEND_DATA).is_some());
+    assert_eq!(runtime(&out)["status"], "suspended");
+    let (m, decision) = restore_model(
+        V12,
+        Some(&runtime(&out)),
+        Some("x=1"),
+        &LaunchValues::default(),
+    )
+    .unwrap();
+    assert_eq!(decision, LaunchDecision::Resume { attempt: 1 });
+    assert_eq!(m["cmi.core.entry"], "resume");
+    assert_eq!(m["cmi.core.total_time"], "0000:05:00.00");
+
+    // 2004 normal, logout and time-out exits all terminate.
+    for exit in ["normal", "logout", "time-out", ""] {
+        let base = fresh2004();
+        let now = with(
+            &base,
+            &[
+                ("cmi.exit", exit),
+                ("cmi.completion_status", "completed"),
+                ("cmi.success_status", "passed"),
+                ("cmi.score.scaled", "0.95"),
+                ("cmi.session_time", "PT20M"),
+            ],
+        );
+        let out = Run::new(V2004, CommitEvent::Terminate).map(&base, &now);
+        assert_eq!(
+            verbs(&out),
+            ["completed", "passed", "scored", "terminated"],
+            "{exit}"
+        );
+        assert_eq!(
+            one(&out, "terminated")["result"],
+            json!({ "completion": true, "success": true, "score": { "scaled": 0.95 }, "duration": "PT20M" })
+        );
+        assert_eq!(runtime(&out)["status"], "terminated");
+    }
+}
+
+#[test]
+fn a_session_without_changes_writes_only_the_runtime_state() {
+    for (version, m) in [(V12, fresh12()), (V2004, fresh2004())] {
+        let out = Run::new(version, CommitEvent::Commit).map(&m, &m);
+        assert!(out.statements.is_empty());
+        assert_eq!(out.documents.len(), 1);
+        assert!(doc(&out, STATE_RUNTIME).is_some());
+    }
 }
