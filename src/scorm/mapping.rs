@@ -1303,20 +1303,117 @@ pub fn launch_decision(runtime_state: Option<&Value>) -> Result<LaunchDecision, 
     })
 }
 
+/// What is stored about the learner's last attempt on a SCO.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoredAttempt<'a> {
+    /// This LRS's run-time state ([`STATE_RUNTIME`]), the authoritative record.
+    pub runtime_state: Option<&'a Value>,
+    /// The profile's attempt state ([`STATE_ATTEMPT`]) of that attempt: fills what the
+    /// run-time state lacks (location, total time, preferences), or stands alone for an
+    /// attempt recorded by another system.
+    pub attempt_state: Option<&'a Value>,
+    /// The suspend data document ([`STATE_SUSPEND_DATA`]) of that attempt.
+    pub suspend_data: Option<&'a str>,
+    /// The attempt the profile documents belong to, when there is no run-time state.
+    pub attempt: u32,
+}
+
+/// Fills a model from the profile's attempt state where the model has no value: location,
+/// total time (converted to the version's format) and preferences (the reverse of the
+/// mapping in [`attempt_state`]).
+pub fn overlay_attempt_state(version: ScormVersion, state: &Value, m: &mut Model) {
+    let n = names(version);
+    let mut fill = |k: &str, v: String| {
+        m.entry(k.to_string()).or_insert(v);
+    };
+    if let Some(l) = state.get("location").and_then(Value::as_str) {
+        fill(n.location, l.to_string());
+    }
+    if let Some(cs) = state
+        .get("total_time")
+        .and_then(Value::as_str)
+        .and_then(iso_duration_centis)
+    {
+        let total = match version {
+            ScormVersion::Scorm12 => centis_to_timespan12(cs),
+            ScormVersion::Scorm2004 => centis_to_iso(cs),
+        };
+        fill(n.total_time, total);
+    }
+    let Some(p) = state.get("preferences").and_then(Value::as_object) else {
+        return;
+    };
+    let number = |k: &str| p.get(k).and_then(Value::as_f64).filter(|v| v.is_finite());
+    let language = p.get("language").and_then(Value::as_str);
+    match version {
+        ScormVersion::Scorm2004 => {
+            if let Some(v) = number("audio_level").filter(|v| *v >= 0.0) {
+                fill("cmi.learner_preference.audio_level", trim_number(v));
+            }
+            if let Some(v) = number("delivery_speed").filter(|v| *v >= 0.0) {
+                fill("cmi.learner_preference.delivery_speed", trim_number(v));
+            }
+            if let Some(v) = number("audio_captioning").filter(|v| [-1.0, 0.0, 1.0].contains(v)) {
+                fill("cmi.learner_preference.audio_captioning", trim_number(v));
+            }
+            if let Some(l) = language {
+                fill("cmi.learner_preference.language", l.to_string());
+            }
+        }
+        ScormVersion::Scorm12 => {
+            if let Some(v) = number("audio_level").filter(|v| *v >= 0.0) {
+                let audio = if v == 0.0 {
+                    -1.0
+                } else if v == 1.0 {
+                    0.0
+                } else {
+                    (v * 100.0).round().clamp(1.0, 100.0)
+                };
+                fill("cmi.student_preference.audio", trim_number(audio));
+            }
+            if let Some(v) = number("delivery_speed").filter(|v| *v >= 0.0) {
+                let speed = ((v - 1.0) * 100.0).round().clamp(-100.0, 100.0);
+                fill("cmi.student_preference.speed", trim_number(speed));
+            }
+            if let Some(v) = number("audio_captioning").filter(|v| [-1.0, 0.0, 1.0].contains(v)) {
+                fill("cmi.student_preference.text", trim_number(v));
+            }
+            if let Some(l) = language {
+                fill("cmi.student_preference.language", l.to_string());
+            }
+        }
+    }
+}
+
 /// The model a SCO starts from: on resume, the stored model (statuses, scores, location,
 /// objectives, interactions, total time) with `entry` = `resume` and the suspend data from
 /// its state document when given; on a new attempt, a fresh model. The LMS-owned values
 /// (learner, credit, mode, launch data, mastery score, limits) are set from `launch` in both.
 pub fn restore_model(
     version: ScormVersion,
-    runtime_state: Option<&Value>,
-    suspend_data: Option<&str>,
+    stored: &StoredAttempt<'_>,
     launch: &LaunchValues,
 ) -> Result<(Model, LaunchDecision), ScormError> {
-    let decision = launch_decision(runtime_state)?;
+    let runtime_state = stored.runtime_state;
+    let suspend_data = stored.suspend_data;
+    let decision = match runtime_state {
+        Some(_) => launch_decision(runtime_state)?,
+        // Only the profile's documents: an attempt with suspend data or state is resumed.
+        None if stored.attempt_state.is_some() || suspend_data.is_some() => {
+            LaunchDecision::Resume {
+                attempt: stored.attempt.max(1),
+            }
+        }
+        None => LaunchDecision::NewAttempt { attempt: 1 },
+    };
     let n = names(version);
     let mut m = Model::new();
     let mut status_was = "";
+    if let (LaunchDecision::Resume { .. }, None) = (decision, runtime_state) {
+        if let Some(d) = suspend_data {
+            m.insert(n.suspend_data.to_string(), d.to_string());
+        }
+    }
     if let (LaunchDecision::Resume { .. }, Some(stored)) = (decision, runtime_state) {
         let RuntimeParts {
             version: stored_version,
@@ -1341,6 +1438,9 @@ pub fn restore_model(
         if let Some(d) = suspend_data {
             m.insert(n.suspend_data.to_string(), d.to_string());
         }
+    }
+    if let (LaunchDecision::Resume { .. }, Some(state)) = (decision, stored.attempt_state) {
+        overlay_attempt_state(version, state, &mut m);
     }
     let entry = match decision {
         LaunchDecision::NewAttempt { .. } => "ab-initio",

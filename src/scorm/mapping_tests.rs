@@ -24,6 +24,14 @@ fn actor() -> Value {
     json!({ "objectType": "Agent", "account": { "homePage": "https://igot.example.gov.in", "name": "learner-42" } })
 }
 
+fn stored_attempt<'a>(runtime: Option<&'a Value>, suspend: Option<&'a str>) -> StoredAttempt<'a> {
+    StoredAttempt {
+        runtime_state: runtime,
+        suspend_data: suspend,
+        ..StoredAttempt::default()
+    }
+}
+
 fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
 }
@@ -128,7 +136,9 @@ fn fresh12() -> Model {
         },
         ..LaunchValues::default()
     };
-    restore_model(V12, None, None, &launch).unwrap().0
+    restore_model(V12, &StoredAttempt::default(), &launch)
+        .unwrap()
+        .0
 }
 
 fn fresh2004() -> Model {
@@ -143,7 +153,9 @@ fn fresh2004() -> Model {
         },
         ..LaunchValues::default()
     };
-    restore_model(V2004, None, None, &launch).unwrap().0
+    restore_model(V2004, &StoredAttempt::default(), &launch)
+        .unwrap()
+        .0
 }
 
 fn with(base: &Model, pairs: &[(&str, &str)]) -> Model {
@@ -730,8 +742,12 @@ fn restore_after_suspend_resumes() {
         learner_name: "Asha".into(),
         ..LaunchValues::default()
     };
-    let (m, decision) =
-        restore_model(V2004, Some(&stored), Some("SUSPENDED-STATE"), &launch).unwrap();
+    let (m, decision) = restore_model(
+        V2004,
+        &stored_attempt(Some(&stored), Some("SUSPENDED-STATE")),
+        &launch,
+    )
+    .unwrap();
     assert_eq!(decision, LaunchDecision::Resume { attempt: 1 });
     assert_eq!(m["cmi.entry"], "resume");
     assert_eq!(m["cmi.location"], "page-7");
@@ -758,8 +774,12 @@ fn restore_after_terminate_starts_a_new_attempt() {
         ],
     );
     let stored = runtime(&Run::new(V2004, CommitEvent::Terminate).map(&base, &now));
-    let (m, decision) =
-        restore_model(V2004, Some(&stored), None, &LaunchValues::default()).unwrap();
+    let (m, decision) = restore_model(
+        V2004,
+        &stored_attempt(Some(&stored), None),
+        &LaunchValues::default(),
+    )
+    .unwrap();
     assert_eq!(decision, LaunchDecision::NewAttempt { attempt: 2 });
     assert_eq!(m["cmi.entry"], "ab-initio");
     assert!(!m.contains_key("cmi.location"));
@@ -776,7 +796,12 @@ fn restore_after_terminate_starts_a_new_attempt() {
         ],
     );
     let stored = runtime(&Run::new(V12, CommitEvent::Terminate).map(&base, &now));
-    let (m, decision) = restore_model(V12, Some(&stored), None, &LaunchValues::default()).unwrap();
+    let (m, decision) = restore_model(
+        V12,
+        &stored_attempt(Some(&stored), None),
+        &LaunchValues::default(),
+    )
+    .unwrap();
     assert_eq!(decision, LaunchDecision::Resume { attempt: 1 });
     assert_eq!(m["cmi.core.entry"], "");
     assert_eq!(m["cmi.core.lesson_location"], "3");
@@ -797,10 +822,15 @@ fn restore_after_terminate_starts_a_new_attempt() {
 #[test]
 fn restore_refuses_unusable_state() {
     let launch = LaunchValues::default();
-    let err = restore_model(V12, Some(&json!({ "version": "1.2" })), None, &launch).unwrap_err();
+    let err = restore_model(
+        V12,
+        &stored_attempt(Some(&json!({ "version": "1.2" })), None),
+        &launch,
+    )
+    .unwrap_err();
     assert_eq!(err.code(), "invalid_state");
     let stored = json!({ "version": "2004", "attempt": 1, "status": "suspended", "model": {} });
-    let err = restore_model(V12, Some(&stored), None, &launch).unwrap_err();
+    let err = restore_model(V12, &stored_attempt(Some(&stored), None), &launch).unwrap_err();
     assert_eq!(err.code(), "invalid_state");
     assert!(err.to_string().contains("SCORM 2004"), "{err}");
     assert_eq!(
@@ -948,8 +978,7 @@ fn terminate_rows_the_other_way_round() {
     assert_eq!(runtime(&out)["status"], "suspended");
     let (m, decision) = restore_model(
         V12,
-        Some(&runtime(&out)),
-        Some("x=1"),
+        &stored_attempt(Some(&runtime(&out)), Some("x=1")),
         &LaunchValues::default(),
     )
     .unwrap();
@@ -992,4 +1021,80 @@ fn a_session_without_changes_writes_only_the_runtime_state() {
         assert_eq!(out.documents.len(), 1);
         assert!(doc(&out, STATE_RUNTIME).is_some());
     }
+}
+
+#[test]
+fn restore_from_the_profile_attempt_state_alone() {
+    // An attempt recorded only with the profile's documents (another system wrote them).
+    let attempt_state = json!({
+        "location": "slide-9",
+        "total_time": "PT1H2M3.5S",
+        "credit": "credit",
+        "preferences": { "audio_level": 0.5, "delivery_speed": 1.5, "audio_captioning": 1, "language": "hi-IN" }
+    });
+    let stored = StoredAttempt {
+        attempt_state: Some(&attempt_state),
+        suspend_data: Some("bookmark=9"),
+        attempt: 3,
+        ..StoredAttempt::default()
+    };
+    let (m, decision) = restore_model(V12, &stored, &LaunchValues::default()).unwrap();
+    assert_eq!(decision, LaunchDecision::Resume { attempt: 3 });
+    assert_eq!(m["cmi.core.entry"], "resume");
+    assert_eq!(m["cmi.core.lesson_location"], "slide-9");
+    assert_eq!(m["cmi.suspend_data"], "bookmark=9");
+    assert_eq!(m["cmi.core.total_time"], "0001:02:03.50");
+    assert_eq!(m["cmi.student_preference.audio"], "50");
+    assert_eq!(m["cmi.student_preference.speed"], "50");
+    assert_eq!(m["cmi.student_preference.text"], "1");
+    assert_eq!(m["cmi.student_preference.language"], "hi-IN");
+    for (k, v) in &m {
+        // Every restored value reads back as stored (none is write-only).
+        assert_eq!(&datamodel::get_value(V12, k, &m).unwrap(), v, "{k}");
+    }
+
+    let (m, _) = restore_model(V2004, &stored, &LaunchValues::default()).unwrap();
+    assert_eq!(m["cmi.entry"], "resume");
+    assert_eq!(m["cmi.location"], "slide-9");
+    assert_eq!(m["cmi.total_time"], "PT1H2M3.5S");
+    assert_eq!(m["cmi.learner_preference.delivery_speed"], "1.5");
+    assert_eq!(m["cmi.learner_preference.audio_captioning"], "1");
+
+    // The round trip: what map_commit writes, overlay reads back.
+    let written = with(
+        &fresh12(),
+        &[
+            ("cmi.student_preference.audio", "-1"),
+            ("cmi.student_preference.speed", "20"),
+        ],
+    );
+    let mut back = Model::new();
+    overlay_attempt_state(V12, &attempt_state_of(V12, &written), &mut back);
+    assert_eq!(back["cmi.student_preference.audio"], "-1");
+    assert_eq!(back["cmi.student_preference.speed"], "20");
+
+    // The run-time state wins over the attempt state; nothing stored: a first attempt.
+    let base = fresh2004();
+    let now = with(
+        &base,
+        &[("cmi.exit", "suspend"), ("cmi.location", "from-runtime")],
+    );
+    let rt = runtime(&Run::new(V2004, CommitEvent::Terminate).map(&base, &now));
+    let both = StoredAttempt {
+        runtime_state: Some(&rt),
+        attempt_state: Some(&attempt_state),
+        ..StoredAttempt::default()
+    };
+    let (m, _) = restore_model(V2004, &both, &LaunchValues::default()).unwrap();
+    assert_eq!(m["cmi.location"], "from-runtime");
+    assert_eq!(
+        restore_model(V2004, &StoredAttempt::default(), &LaunchValues::default())
+            .unwrap()
+            .1,
+        LaunchDecision::NewAttempt { attempt: 1 }
+    );
+}
+
+fn attempt_state_of(version: ScormVersion, m: &Model) -> Value {
+    attempt_state(version, m)
 }
