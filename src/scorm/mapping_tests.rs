@@ -1,4 +1,6 @@
 use super::*;
+use crate::scorm::manifest::ItemValues;
+use crate::scorm::restore::*;
 use crate::xapi::validate::validate_statement;
 use crate::xapi::XapiVersion;
 use chrono::TimeZone;
