@@ -1100,3 +1100,235 @@ fn restore_from_the_profile_attempt_state_alone() {
 fn attempt_state_of(version: ScormVersion, m: &Model) -> Value {
     attempt_state(version, m)
 }
+
+/// Runs `SetValue`s as the content would, keeping the API's answers.
+fn session(version: ScormVersion, m: &mut Model, calls: &[(&str, &str)]) -> Vec<u16> {
+    calls
+        .iter()
+        .map(|(k, v)| match datamodel::set_value(version, k, v, m) {
+            Ok(()) => 0,
+            Err(e) => e.0,
+        })
+        .collect()
+}
+
+#[test]
+fn the_advanced_golf_example_end_to_end() {
+    let path = crate::scorm::manifest::tests::test_packages()
+        .join("scorm2004/RunTimeAdvancedCalls_SCORM20043rdEdition/imsmanifest.xml");
+    let manifest =
+        crate::scorm::manifest::parse_imsmanifest(&std::fs::read(path).unwrap()).unwrap();
+    let sco_item = &manifest.launchables[0];
+    let launch = LaunchValues {
+        learner_id: "learner-42".into(),
+        learner_name: "Asha".into(),
+        item: sco_item.values.clone(),
+        ..LaunchValues::default()
+    };
+    let (m0, decision) = restore_model(V2004, &StoredAttempt::default(), &launch).unwrap();
+    assert_eq!(decision, LaunchDecision::NewAttempt { attempt: 1 });
+    // The manifest's objectives are in the model, so the content finds them by id.
+    assert_eq!(
+        datamodel::get_value(V2004, "cmi.objectives._count", &m0).unwrap(),
+        "5"
+    );
+    assert_eq!(
+        datamodel::get_value(V2004, "cmi.objectives.4.id", &m0).unwrap(),
+        "obj_playing"
+    );
+    assert_eq!(
+        datamodel::get_value(V2004, "cmi.scaled_passing_score", &m0).unwrap(),
+        "0.8"
+    );
+
+    let init = Run::new(V2004, CommitEvent::Initialize).map(&m0, &m0);
+    assert_eq!(verbs(&init), ["initialized"]);
+
+    let mut m1 = m0.clone();
+    let codes = session(
+        V2004,
+        &mut m1,
+        &[
+            ("cmi.completion_status", "incomplete"),
+            ("cmi.location", "2"),
+            ("cmi.objectives.4.progress_measure", "0.5"),
+            ("cmi.objectives.4.completion_status", "incomplete"),
+            ("cmi.interactions.0.id", "Playing_1"),
+            (
+                "cmi.interactions.0.description",
+                "How many strokes is par on a long hole?",
+            ),
+            ("cmi.interactions.0.objectives.0.id", "obj_playing"),
+            ("cmi.interactions.0.type", "choice"),
+            ("cmi.interactions.0.learner_response", "3"),
+            ("cmi.interactions.0.correct_responses.0.pattern", "5"),
+            ("cmi.interactions.0.result", "incorrect"),
+            ("cmi.interactions.1.id", "Playing_2"),
+            ("cmi.interactions.1.objectives.0.id", "obj_playing"),
+            ("cmi.interactions.1.type", "true-false"),
+            ("cmi.interactions.1.learner_response", "true"),
+            ("cmi.interactions.1.correct_responses.0.pattern", "true"),
+            ("cmi.interactions.1.result", "correct"),
+            // What the content writes when it cannot find an objective: refused, harmless.
+            ("cmi.objectives.undefined.score.scaled", "1"),
+        ],
+    );
+    assert_eq!(codes[..17], [0; 17]);
+    assert_eq!(codes[17], 401);
+    let commit = Run::new(V2004, CommitEvent::Commit).map(&m0, &m1);
+    assert_eq!(verbs(&commit), ["responded", "responded"]);
+
+    let mut m2 = m1.clone();
+    let codes = session(
+        V2004,
+        &mut m2,
+        &[
+            ("cmi.score.raw", "50"),
+            ("cmi.score.min", "0"),
+            ("cmi.score.max", "100"),
+            ("cmi.score.scaled", "0.5"),
+            ("cmi.success_status", "failed"),
+            ("cmi.objectives.4.score.scaled", "0.5"),
+            ("cmi.objectives.4.score.raw", "1"),
+            ("cmi.objectives.4.score.min", "0"),
+            ("cmi.objectives.4.score.max", "2"),
+            ("cmi.progress_measure", "0.6"),
+            ("cmi.session_time", "PT10M5S"),
+            ("cmi.exit", "suspend"),
+            ("adl.nav.request", "suspendAll"),
+        ],
+    );
+    assert!(codes.iter().all(|c| *c == 0), "{codes:?}");
+    let end = Run::new(V2004, CommitEvent::Terminate).map(&m1, &m2);
+    assert_eq!(
+        verbs(&end),
+        ["failed", "scored", "progressed", "scored", "suspended"]
+    );
+    let objective_score = &end.statements[3];
+    assert_eq!(
+        objective_score["object"]["id"],
+        format!("{}/objectives/obj_playing", sco().id)
+    );
+    assert_eq!(
+        one(&end, "suspended")["result"],
+        json!({ "success": false, "completion": false,
+                "score": { "scaled": 0.5, "raw": 50.0, "min": 0.0, "max": 100.0 }, "duration": "PT10M5S" })
+    );
+
+    // The next launch resumes with everything the SCO had.
+    let rt = runtime(&end);
+    let stored = StoredAttempt {
+        runtime_state: Some(&rt),
+        ..StoredAttempt::default()
+    };
+    let (m3, decision) = restore_model(V2004, &stored, &launch).unwrap();
+    assert_eq!(decision, LaunchDecision::Resume { attempt: 1 });
+    assert_eq!(m3["cmi.entry"], "resume");
+    assert_eq!(m3["cmi.location"], "2");
+    assert_eq!(m3["cmi.total_time"], "PT10M5S");
+    assert_eq!(
+        datamodel::get_value(V2004, "cmi.objectives._count", &m3).unwrap(),
+        "5"
+    );
+    assert_eq!(
+        datamodel::get_value(V2004, "cmi.interactions._count", &m3).unwrap(),
+        "2"
+    );
+    assert_eq!(m3["cmi.objectives.4.progress_measure"], "0.5");
+    assert_eq!(
+        verbs(&Run::new(V2004, CommitEvent::Initialize).map(&m3, &m3)),
+        ["resumed"]
+    );
+}
+
+#[test]
+fn the_basic_golf_example_end_to_end_in_scorm12() {
+    let path = crate::scorm::manifest::tests::test_packages()
+        .join("scorm12/RuntimeBasicCalls_SCORM12/imsmanifest.xml");
+    let manifest =
+        crate::scorm::manifest::parse_imsmanifest(&std::fs::read(path).unwrap()).unwrap();
+    let launch = LaunchValues {
+        learner_id: "learner-42".into(),
+        learner_name: "Asha".into(),
+        item: manifest.launchables[0].values.clone(),
+        ..LaunchValues::default()
+    };
+    let (m0, _) = restore_model(V12, &StoredAttempt::default(), &launch).unwrap();
+    assert_eq!(
+        datamodel::get_value(V12, "cmi.core.lesson_status", &m0).unwrap(),
+        "not attempted"
+    );
+    assert_eq!(
+        datamodel::get_value(V12, "cmi.core.entry", &m0).unwrap(),
+        "ab-initio"
+    );
+    let mut m1 = m0.clone();
+    let codes = session(
+        V12,
+        &mut m1,
+        &[
+            ("cmi.core.lesson_status", "incomplete"),
+            ("cmi.core.lesson_location", "3"),
+            ("cmi.core.exit", "suspend"),
+            ("cmi.core.session_time", "0000:04:12.30"),
+        ],
+    );
+    assert_eq!(codes, [0; 4]);
+    let first = Run::new(V12, CommitEvent::Terminate).map(&m0, &m1);
+    assert_eq!(verbs(&first), ["suspended"]);
+
+    let rt = runtime(&first);
+    let (m2, decision) = restore_model(
+        V12,
+        &StoredAttempt {
+            runtime_state: Some(&rt),
+            ..StoredAttempt::default()
+        },
+        &launch,
+    )
+    .unwrap();
+    assert_eq!(decision, LaunchDecision::Resume { attempt: 1 });
+    assert_eq!(
+        datamodel::get_value(V12, "cmi.core.lesson_location", &m2).unwrap(),
+        "3"
+    );
+    assert_eq!(
+        datamodel::get_value(V12, "cmi.core.total_time", &m2).unwrap(),
+        "0000:04:12.30"
+    );
+    let later = Run {
+        session_start: start() + chrono::Duration::hours(2),
+        ..Run::new(V12, CommitEvent::Initialize)
+    };
+    assert_eq!(verbs(&later.map(&m2, &m2)), ["resumed"]);
+
+    let mut m3 = m2.clone();
+    let codes = session(
+        V12,
+        &mut m3,
+        &[
+            ("cmi.core.score.raw", "83"),
+            ("cmi.core.score.min", "0"),
+            ("cmi.core.score.max", "100"),
+            ("cmi.core.lesson_status", "passed"),
+            ("cmi.core.exit", ""),
+            ("cmi.core.session_time", "0000:02:00"),
+        ],
+    );
+    assert_eq!(codes, [0; 6]);
+    let end = Run {
+        session_start: start() + chrono::Duration::hours(2),
+        ..Run::new(V12, CommitEvent::Terminate)
+    }
+    .map(&m2, &m3);
+    assert_eq!(verbs(&end), ["passed", "scored", "terminated"]);
+    assert_eq!(one(&end, "passed")["result"]["score"]["scaled"], 0.83);
+    assert_eq!(
+        runtime(&end)["model"]["cmi.core.total_time"],
+        "0000:06:12.30"
+    );
+    assert_eq!(
+        launch_decision(Some(&runtime(&end))).unwrap(),
+        LaunchDecision::NewAttempt { attempt: 2 }
+    );
+}

@@ -4,7 +4,7 @@
 //! values the LMS owns.
 use serde_json::{Map, Value};
 
-use super::datamodel::Model;
+use super::datamodel::{self, Model};
 use super::manifest::ItemValues;
 use super::mapping::{centis_to_iso, centis_to_timespan12, iso_duration_centis, names};
 use super::{ScormError, ScormVersion};
@@ -302,6 +302,21 @@ pub fn restore_model(
             }
             if let Some(a) = &item.time_limit_action {
                 m.insert("cmi.time_limit_action".into(), a.clone());
+            }
+            // The manifest's objectives are there from the start (RTE 4.2.17), so content
+            // can find them by id; a resumed model keeps its own and gains missing ones.
+            let count = datamodel::collection_count(&m, "cmi.objectives");
+            let known: Vec<&String> = (0..count)
+                .filter_map(|i| m.get(&format!("cmi.objectives.{i}.id")))
+                .collect();
+            let missing: Vec<String> = item
+                .objective_ids
+                .iter()
+                .filter(|id| !known.contains(id))
+                .cloned()
+                .collect();
+            for (i, id) in missing.into_iter().enumerate() {
+                m.insert(format!("cmi.objectives.{}.id", count + i), id);
             }
             m.entry("cmi.completion_status".into())
                 .or_insert_with(|| "unknown".into());
