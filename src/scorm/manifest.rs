@@ -102,6 +102,9 @@ pub struct ItemValues {
     /// 2004 `adlcp:completionThreshold` (text in the 3rd edition, `minProgressMeasure` in
     /// the 4th).
     pub completion_threshold: Option<f64>,
+    /// 2004 `objectiveID`s of the item's sequencing objectives (primary first): the LMS
+    /// starts `cmi.objectives` with them.
+    pub objective_ids: Vec<String>,
 }
 
 /// A `<resource>`.
@@ -649,6 +652,16 @@ fn parse_item(node: Node<'_, '_>, version: ScormVersion) -> Item {
                             .filter(|v| (-1.0..=1.0).contains(v))
                             .or(Some(1.0));
                     }
+                }
+                if let Some(objectives) = child(seq, "objectives") {
+                    let primary = child(objectives, "primaryObjective");
+                    values.objective_ids = primary
+                        .into_iter()
+                        .chain(children(objectives, "objective"))
+                        .filter_map(|o| attr(o, "objectiveID"))
+                        .map(|id| id.trim().to_string())
+                        .filter(|id| !id.is_empty())
+                        .collect();
                 }
                 values.max_time_allowed = child(seq, "limitConditions")
                     .and_then(|l| attr(l, "attemptAbsoluteDurationLimit"))

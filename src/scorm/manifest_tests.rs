@@ -86,6 +86,16 @@ fn scorm2004_third_edition_basic_and_advanced() {
     assert_eq!(sco.launch_url, "shared/launchpage.html");
     assert!(sco.values.satisfied_by_measure);
     assert_eq!(sco.values.scaled_passing_score, Some(0.8));
+    assert_eq!(
+        sco.values.objective_ids,
+        [
+            "PRIMARYOBJ",
+            "obj_etiquette",
+            "obj_handicapping",
+            "obj_havingfun",
+            "obj_playing"
+        ]
+    );
 }
 
 #[test]

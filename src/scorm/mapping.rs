@@ -12,8 +12,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::datamodel::{self, Model};
-use super::manifest::ItemValues;
-use super::{ScormError, ScormVersion};
+use super::ScormVersion;
 
 pub const VERB_INITIALIZED: &str = "http://adlnet.gov/expapi/verbs/initialized";
 pub const VERB_RESUMED: &str = "http://adlnet.gov/expapi/verbs/resumed";
@@ -204,21 +203,21 @@ fn canonical(v: &Value) -> String {
 }
 
 /// Element names of the two versions for the same concept.
-struct Names {
-    entry: &'static str,
-    exit: &'static str,
-    location: &'static str,
-    credit: &'static str,
-    mode: &'static str,
-    total_time: &'static str,
-    session_time: &'static str,
-    suspend_data: &'static str,
-    learner_id: &'static str,
-    learner_name: &'static str,
-    response: &'static str,
+pub(super) struct Names {
+    pub(super) entry: &'static str,
+    pub(super) exit: &'static str,
+    pub(super) location: &'static str,
+    pub(super) credit: &'static str,
+    pub(super) mode: &'static str,
+    pub(super) total_time: &'static str,
+    pub(super) session_time: &'static str,
+    pub(super) suspend_data: &'static str,
+    pub(super) learner_id: &'static str,
+    pub(super) learner_name: &'static str,
+    pub(super) response: &'static str,
 }
 
-fn names(version: ScormVersion) -> Names {
+pub(super) fn names(version: ScormVersion) -> Names {
     match version {
         ScormVersion::Scorm12 => Names {
             entry: "cmi.core.entry",
@@ -308,7 +307,7 @@ pub fn iso_duration_centis(s: &str) -> Option<u64> {
         }
     }
     let cs = (total * 100.0).round();
-    (cs.is_finite() && cs >= 0.0 && cs < 1.0e17).then(|| cs as u64)
+    (cs.is_finite() && (0.0..1.0e17).contains(&cs)).then_some(cs as u64)
 }
 
 /// An ISO 8601 duration from centiseconds: `PT1H2M3.45S`, `PT0S`.
@@ -1206,199 +1205,6 @@ fn documents(
         },
     });
     docs
-}
-
-/// How a launch continues the learner's history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LaunchDecision {
-    /// A new attempt with this number (`entry` = `ab-initio`).
-    NewAttempt { attempt: u32 },
-    /// The stored attempt goes on (`entry` = `resume`, or `""` for a 1.2 attempt that
-    /// ended without suspending but is not finished).
-    Resume { attempt: u32 },
-}
-
-/// What the LMS gives the SCO at launch (the read-only part of the model).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct LaunchValues {
-    pub learner_id: String,
-    pub learner_name: String,
-    /// `credit` unless the learner is not credited.
-    pub no_credit: bool,
-    /// `normal`, `browse` or `review`.
-    pub mode: Option<String>,
-    /// From the manifest item.
-    pub item: ItemValues,
-}
-
-fn runtime_parts(
-    stored: &Value,
-) -> Result<(ScormVersion, u32, &str, &Map<String, Value>), ScormError> {
-    let bad = |detail: &str| ScormError::InvalidState {
-        document: "SCORM run-time state".to_string(),
-        detail: detail.to_string(),
-    };
-    let version = stored
-        .get("version")
-        .and_then(Value::as_str)
-        .and_then(ScormVersion::parse)
-        .ok_or_else(|| bad("no version"))?;
-    let attempt = stored
-        .get("attempt")
-        .and_then(Value::as_u64)
-        .and_then(|a| u32::try_from(a).ok())
-        .filter(|a| *a >= 1)
-        .ok_or_else(|| bad("no attempt number"))?;
-    let status = stored
-        .get("status")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("no status"))?;
-    let model = stored
-        .get("model")
-        .and_then(Value::as_object)
-        .ok_or_else(|| bad("no model"))?;
-    Ok((version, attempt, status, model))
-}
-
-/// Decides from the stored run-time state whether a launch resumes or starts an attempt.
-///
-/// Suspended, or left without `Terminate` (a closed window): resume. Terminated: a new
-/// attempt, except a 1.2 attempt whose status is not final (incomplete, browsed, not
-/// attempted), which 1.2 content expects to find again.
-pub fn launch_decision(runtime_state: Option<&Value>) -> Result<LaunchDecision, ScormError> {
-    let Some(stored) = runtime_state else {
-        return Ok(LaunchDecision::NewAttempt { attempt: 1 });
-    };
-    let (version, attempt, status, model) = runtime_parts(stored)?;
-    Ok(match status {
-        "suspended" | "active" => LaunchDecision::Resume { attempt },
-        _ => {
-            let lesson_status = model.get("cmi.core.lesson_status").and_then(Value::as_str);
-            let unfinished = version == ScormVersion::Scorm12
-                && !matches!(lesson_status, Some("completed" | "passed" | "failed"));
-            if unfinished {
-                LaunchDecision::Resume { attempt }
-            } else {
-                LaunchDecision::NewAttempt {
-                    attempt: attempt.saturating_add(1),
-                }
-            }
-        }
-    })
-}
-
-/// The model a SCO starts from: on resume, the stored model (statuses, scores, location,
-/// objectives, interactions, total time) with `entry` = `resume` and the suspend data from
-/// its state document when given; on a new attempt, a fresh model. The LMS-owned values
-/// (learner, credit, mode, launch data, mastery score, limits) are set from `launch` in both.
-pub fn restore_model(
-    version: ScormVersion,
-    runtime_state: Option<&Value>,
-    suspend_data: Option<&str>,
-    launch: &LaunchValues,
-) -> Result<(Model, LaunchDecision), ScormError> {
-    let decision = launch_decision(runtime_state)?;
-    let n = names(version);
-    let mut m = Model::new();
-    let mut status_was = "";
-    if let (LaunchDecision::Resume { .. }, Some(stored)) = (decision, runtime_state) {
-        let (stored_version, _, status, model) = runtime_parts(stored)?;
-        if stored_version != version {
-            return Err(ScormError::InvalidState {
-                document: "SCORM run-time state".to_string(),
-                detail: format!(
-                    "it holds a SCORM {stored_version} model, the package is SCORM {version}"
-                ),
-            });
-        }
-        status_was = status;
-        for (k, v) in model {
-            if let Some(s) = v.as_str() {
-                m.insert(k.clone(), s.to_string());
-            }
-        }
-        if let Some(d) = suspend_data {
-            m.insert(n.suspend_data.to_string(), d.to_string());
-        }
-    }
-    let entry = match decision {
-        LaunchDecision::NewAttempt { .. } => "ab-initio",
-        // A 1.2 attempt that ended without suspend is entered again with "".
-        LaunchDecision::Resume { .. } if status_was == "terminated" => "",
-        LaunchDecision::Resume { .. } => "resume",
-    };
-    m.insert(n.entry.to_string(), entry.to_string());
-    m.insert(n.learner_id.to_string(), launch.learner_id.clone());
-    m.insert(n.learner_name.to_string(), launch.learner_name.clone());
-    m.insert(
-        n.credit.to_string(),
-        if launch.no_credit {
-            "no-credit"
-        } else {
-            "credit"
-        }
-        .to_string(),
-    );
-    m.insert(
-        n.mode.to_string(),
-        launch.mode.clone().unwrap_or_else(|| "normal".to_string()),
-    );
-    if !m.contains_key(n.total_time) {
-        let zero = match version {
-            ScormVersion::Scorm12 => "0000:00:00.00",
-            ScormVersion::Scorm2004 => "PT0S",
-        };
-        m.insert(n.total_time.to_string(), zero.to_string());
-    }
-    let item = &launch.item;
-    if let Some(d) = &item.launch_data {
-        m.insert("cmi.launch_data".into(), d.clone());
-    }
-    match version {
-        ScormVersion::Scorm12 => {
-            if let Some(s) = item.mastery_score {
-                m.insert("cmi.student_data.mastery_score".into(), trim_number(s));
-            }
-            if let Some(t) = &item.max_time_allowed {
-                m.insert("cmi.student_data.max_time_allowed".into(), t.clone());
-            }
-            if let Some(a) = &item.time_limit_action {
-                m.insert("cmi.student_data.time_limit_action".into(), a.clone());
-            }
-            m.entry("cmi.core.lesson_status".into())
-                .or_insert_with(|| "not attempted".into());
-        }
-        ScormVersion::Scorm2004 => {
-            if let Some(s) = item.scaled_passing_score {
-                m.insert("cmi.scaled_passing_score".into(), trim_number(s));
-            }
-            if let Some(t) = item.completion_threshold {
-                m.insert("cmi.completion_threshold".into(), trim_number(t));
-            }
-            if let Some(t) = &item.max_time_allowed {
-                m.insert("cmi.max_time_allowed".into(), t.clone());
-            }
-            if let Some(a) = &item.time_limit_action {
-                m.insert("cmi.time_limit_action".into(), a.clone());
-            }
-            m.entry("cmi.completion_status".into())
-                .or_insert_with(|| "unknown".into());
-            m.entry("cmi.success_status".into())
-                .or_insert_with(|| "unknown".into());
-        }
-    }
-    Ok((m, decision))
-}
-
-/// `0.8` rather than `0.8000000000000001`-style noise for values written into the model.
-fn trim_number(v: f64) -> String {
-    let s = format!("{v:.7}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s.is_empty() || s == "-" {
-        "0".into()
-    } else {
-        s.to_string()
-    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
 use super::*;
+use crate::scorm::manifest::ItemValues;
+use crate::scorm::restore::*;
 use crate::xapi::validate::validate_statement;
 use crate::xapi::XapiVersion;
 use chrono::TimeZone;
@@ -24,11 +26,12 @@ fn actor() -> Value {
     json!({ "objectType": "Agent", "account": { "homePage": "https://igot.example.gov.in", "name": "learner-42" } })
 }
 
-fn model(pairs: &[(&str, &str)]) -> Model {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+fn stored_attempt<'a>(runtime: Option<&'a Value>, suspend: Option<&'a str>) -> StoredAttempt<'a> {
+    StoredAttempt {
+        runtime_state: runtime,
+        suspend_data: suspend,
+        ..StoredAttempt::default()
+    }
 }
 
 fn start() -> DateTime<Utc> {
@@ -135,7 +138,9 @@ fn fresh12() -> Model {
         },
         ..LaunchValues::default()
     };
-    restore_model(V12, None, None, &launch).unwrap().0
+    restore_model(V12, &StoredAttempt::default(), &launch)
+        .unwrap()
+        .0
 }
 
 fn fresh2004() -> Model {
@@ -150,7 +155,9 @@ fn fresh2004() -> Model {
         },
         ..LaunchValues::default()
     };
-    restore_model(V2004, None, None, &launch).unwrap().0
+    restore_model(V2004, &StoredAttempt::default(), &launch)
+        .unwrap()
+        .0
 }
 
 fn with(base: &Model, pairs: &[(&str, &str)]) -> Model {
@@ -737,8 +744,12 @@ fn restore_after_suspend_resumes() {
         learner_name: "Asha".into(),
         ..LaunchValues::default()
     };
-    let (m, decision) =
-        restore_model(V2004, Some(&stored), Some("SUSPENDED-STATE"), &launch).unwrap();
+    let (m, decision) = restore_model(
+        V2004,
+        &stored_attempt(Some(&stored), Some("SUSPENDED-STATE")),
+        &launch,
+    )
+    .unwrap();
     assert_eq!(decision, LaunchDecision::Resume { attempt: 1 });
     assert_eq!(m["cmi.entry"], "resume");
     assert_eq!(m["cmi.location"], "page-7");
@@ -765,8 +776,12 @@ fn restore_after_terminate_starts_a_new_attempt() {
         ],
     );
     let stored = runtime(&Run::new(V2004, CommitEvent::Terminate).map(&base, &now));
-    let (m, decision) =
-        restore_model(V2004, Some(&stored), None, &LaunchValues::default()).unwrap();
+    let (m, decision) = restore_model(
+        V2004,
+        &stored_attempt(Some(&stored), None),
+        &LaunchValues::default(),
+    )
+    .unwrap();
     assert_eq!(decision, LaunchDecision::NewAttempt { attempt: 2 });
     assert_eq!(m["cmi.entry"], "ab-initio");
     assert!(!m.contains_key("cmi.location"));
@@ -783,7 +798,12 @@ fn restore_after_terminate_starts_a_new_attempt() {
         ],
     );
     let stored = runtime(&Run::new(V12, CommitEvent::Terminate).map(&base, &now));
-    let (m, decision) = restore_model(V12, Some(&stored), None, &LaunchValues::default()).unwrap();
+    let (m, decision) = restore_model(
+        V12,
+        &stored_attempt(Some(&stored), None),
+        &LaunchValues::default(),
+    )
+    .unwrap();
     assert_eq!(decision, LaunchDecision::Resume { attempt: 1 });
     assert_eq!(m["cmi.core.entry"], "");
     assert_eq!(m["cmi.core.lesson_location"], "3");
@@ -804,10 +824,15 @@ fn restore_after_terminate_starts_a_new_attempt() {
 #[test]
 fn restore_refuses_unusable_state() {
     let launch = LaunchValues::default();
-    let err = restore_model(V12, Some(&json!({ "version": "1.2" })), None, &launch).unwrap_err();
+    let err = restore_model(
+        V12,
+        &stored_attempt(Some(&json!({ "version": "1.2" })), None),
+        &launch,
+    )
+    .unwrap_err();
     assert_eq!(err.code(), "invalid_state");
     let stored = json!({ "version": "2004", "attempt": 1, "status": "suspended", "model": {} });
-    let err = restore_model(V12, Some(&stored), None, &launch).unwrap_err();
+    let err = restore_model(V12, &stored_attempt(Some(&stored), None), &launch).unwrap_err();
     assert_eq!(err.code(), "invalid_state");
     assert!(err.to_string().contains("SCORM 2004"), "{err}");
     assert_eq!(
@@ -924,4 +949,386 @@ fn preferences_go_to_the_attempt_state() {
     let state = attempt_state(V2004, &now);
     assert_eq!(state["preferences"]["audio_captioning"], -1);
     assert_eq!(state["comments_from_lms"], json!([{ "comment": "Hi" }]));
+}
+
+#[test]
+fn terminate_rows_the_other_way_round() {
+    // 1.2 suspend: suspended, location and suspend data kept for the next session.
+    let base = fresh12();
+    let now = with(
+        &base,
+        &[
+            ("cmi.core.exit", "suspend"),
+            ("cmi.core.lesson_status", "incomplete"),
+            ("cmi.core.lesson_location", "page-4"),
+            ("cmi.suspend_data", "x=1"),
+            ("cmi.core.session_time", "00:05:00"),
+        ],
+    );
+    let out = Run::new(V12, CommitEvent::Terminate).map(&base, &now);
+    assert_eq!(verbs(&out), ["suspended"]);
+    assert_eq!(
+        one(&out, "suspended")["result"],
+        json!({ "completion": false, "duration": "PT5M" })
+    );
+    let DocumentBody::Merge(state) = &doc(&out, STATE_ATTEMPT).unwrap().body else {
+        panic!()
+    };
+    assert_eq!(state["location"], "page-4");
+    assert_eq!(state["total_time"], "PT5M");
+    assert!(doc(&out, STATE_SUSPEND_DATA).is_some());
+    assert_eq!(runtime(&out)["status"], "suspended");
+    let (m, decision) = restore_model(
+        V12,
+        &stored_attempt(Some(&runtime(&out)), Some("x=1")),
+        &LaunchValues::default(),
+    )
+    .unwrap();
+    assert_eq!(decision, LaunchDecision::Resume { attempt: 1 });
+    assert_eq!(m["cmi.core.entry"], "resume");
+    assert_eq!(m["cmi.core.total_time"], "0000:05:00.00");
+
+    // 2004 normal, logout and time-out exits all terminate.
+    for exit in ["normal", "logout", "time-out", ""] {
+        let base = fresh2004();
+        let now = with(
+            &base,
+            &[
+                ("cmi.exit", exit),
+                ("cmi.completion_status", "completed"),
+                ("cmi.success_status", "passed"),
+                ("cmi.score.scaled", "0.95"),
+                ("cmi.session_time", "PT20M"),
+            ],
+        );
+        let out = Run::new(V2004, CommitEvent::Terminate).map(&base, &now);
+        assert_eq!(
+            verbs(&out),
+            ["completed", "passed", "scored", "terminated"],
+            "{exit}"
+        );
+        assert_eq!(
+            one(&out, "terminated")["result"],
+            json!({ "completion": true, "success": true, "score": { "scaled": 0.95 }, "duration": "PT20M" })
+        );
+        assert_eq!(runtime(&out)["status"], "terminated");
+    }
+}
+
+#[test]
+fn a_session_without_changes_writes_only_the_runtime_state() {
+    for (version, m) in [(V12, fresh12()), (V2004, fresh2004())] {
+        let out = Run::new(version, CommitEvent::Commit).map(&m, &m);
+        assert!(out.statements.is_empty());
+        assert_eq!(out.documents.len(), 1);
+        assert!(doc(&out, STATE_RUNTIME).is_some());
+    }
+}
+
+#[test]
+fn restore_from_the_profile_attempt_state_alone() {
+    // An attempt recorded only with the profile's documents (another system wrote them).
+    let attempt_state = json!({
+        "location": "slide-9",
+        "total_time": "PT1H2M3.5S",
+        "credit": "credit",
+        "preferences": { "audio_level": 0.5, "delivery_speed": 1.5, "audio_captioning": 1, "language": "hi-IN" }
+    });
+    let stored = StoredAttempt {
+        attempt_state: Some(&attempt_state),
+        suspend_data: Some("bookmark=9"),
+        attempt: 3,
+        ..StoredAttempt::default()
+    };
+    let (m, decision) = restore_model(V12, &stored, &LaunchValues::default()).unwrap();
+    assert_eq!(decision, LaunchDecision::Resume { attempt: 3 });
+    assert_eq!(m["cmi.core.entry"], "resume");
+    assert_eq!(m["cmi.core.lesson_location"], "slide-9");
+    assert_eq!(m["cmi.suspend_data"], "bookmark=9");
+    assert_eq!(m["cmi.core.total_time"], "0001:02:03.50");
+    assert_eq!(m["cmi.student_preference.audio"], "50");
+    assert_eq!(m["cmi.student_preference.speed"], "50");
+    assert_eq!(m["cmi.student_preference.text"], "1");
+    assert_eq!(m["cmi.student_preference.language"], "hi-IN");
+    for (k, v) in &m {
+        // Every restored value reads back as stored (none is write-only).
+        assert_eq!(&datamodel::get_value(V12, k, &m).unwrap(), v, "{k}");
+    }
+
+    let (m, _) = restore_model(V2004, &stored, &LaunchValues::default()).unwrap();
+    assert_eq!(m["cmi.entry"], "resume");
+    assert_eq!(m["cmi.location"], "slide-9");
+    assert_eq!(m["cmi.total_time"], "PT1H2M3.5S");
+    assert_eq!(m["cmi.learner_preference.delivery_speed"], "1.5");
+    assert_eq!(m["cmi.learner_preference.audio_captioning"], "1");
+
+    // The round trip: what map_commit writes, overlay reads back.
+    let written = with(
+        &fresh12(),
+        &[
+            ("cmi.student_preference.audio", "-1"),
+            ("cmi.student_preference.speed", "20"),
+        ],
+    );
+    let mut back = Model::new();
+    overlay_attempt_state(V12, &attempt_state_of(V12, &written), &mut back);
+    assert_eq!(back["cmi.student_preference.audio"], "-1");
+    assert_eq!(back["cmi.student_preference.speed"], "20");
+
+    // The run-time state wins over the attempt state; nothing stored: a first attempt.
+    let base = fresh2004();
+    let now = with(
+        &base,
+        &[("cmi.exit", "suspend"), ("cmi.location", "from-runtime")],
+    );
+    let rt = runtime(&Run::new(V2004, CommitEvent::Terminate).map(&base, &now));
+    let both = StoredAttempt {
+        runtime_state: Some(&rt),
+        attempt_state: Some(&attempt_state),
+        ..StoredAttempt::default()
+    };
+    let (m, _) = restore_model(V2004, &both, &LaunchValues::default()).unwrap();
+    assert_eq!(m["cmi.location"], "from-runtime");
+    assert_eq!(
+        restore_model(V2004, &StoredAttempt::default(), &LaunchValues::default())
+            .unwrap()
+            .1,
+        LaunchDecision::NewAttempt { attempt: 1 }
+    );
+}
+
+fn attempt_state_of(version: ScormVersion, m: &Model) -> Value {
+    attempt_state(version, m)
+}
+
+/// Runs `SetValue`s as the content would, keeping the API's answers.
+fn session(version: ScormVersion, m: &mut Model, calls: &[(&str, &str)]) -> Vec<u16> {
+    calls
+        .iter()
+        .map(|(k, v)| match datamodel::set_value(version, k, v, m) {
+            Ok(()) => 0,
+            Err(e) => e.0,
+        })
+        .collect()
+}
+
+#[test]
+fn the_advanced_golf_example_end_to_end() {
+    let path = crate::scorm::manifest::tests::test_packages()
+        .join("scorm2004/RunTimeAdvancedCalls_SCORM20043rdEdition/imsmanifest.xml");
+    let manifest =
+        crate::scorm::manifest::parse_imsmanifest(&std::fs::read(path).unwrap()).unwrap();
+    let sco_item = &manifest.launchables[0];
+    let launch = LaunchValues {
+        learner_id: "learner-42".into(),
+        learner_name: "Asha".into(),
+        item: sco_item.values.clone(),
+        ..LaunchValues::default()
+    };
+    let (m0, decision) = restore_model(V2004, &StoredAttempt::default(), &launch).unwrap();
+    assert_eq!(decision, LaunchDecision::NewAttempt { attempt: 1 });
+    // The manifest's objectives are in the model, so the content finds them by id.
+    assert_eq!(
+        datamodel::get_value(V2004, "cmi.objectives._count", &m0).unwrap(),
+        "5"
+    );
+    assert_eq!(
+        datamodel::get_value(V2004, "cmi.objectives.4.id", &m0).unwrap(),
+        "obj_playing"
+    );
+    assert_eq!(
+        datamodel::get_value(V2004, "cmi.scaled_passing_score", &m0).unwrap(),
+        "0.8"
+    );
+
+    let init = Run::new(V2004, CommitEvent::Initialize).map(&m0, &m0);
+    assert_eq!(verbs(&init), ["initialized"]);
+
+    let mut m1 = m0.clone();
+    let codes = session(
+        V2004,
+        &mut m1,
+        &[
+            ("cmi.completion_status", "incomplete"),
+            ("cmi.location", "2"),
+            ("cmi.objectives.4.progress_measure", "0.5"),
+            ("cmi.objectives.4.completion_status", "incomplete"),
+            ("cmi.interactions.0.id", "Playing_1"),
+            (
+                "cmi.interactions.0.description",
+                "How many strokes is par on a long hole?",
+            ),
+            ("cmi.interactions.0.objectives.0.id", "obj_playing"),
+            ("cmi.interactions.0.type", "choice"),
+            ("cmi.interactions.0.learner_response", "3"),
+            ("cmi.interactions.0.correct_responses.0.pattern", "5"),
+            ("cmi.interactions.0.result", "incorrect"),
+            ("cmi.interactions.1.id", "Playing_2"),
+            ("cmi.interactions.1.objectives.0.id", "obj_playing"),
+            ("cmi.interactions.1.type", "true-false"),
+            ("cmi.interactions.1.learner_response", "true"),
+            ("cmi.interactions.1.correct_responses.0.pattern", "true"),
+            ("cmi.interactions.1.result", "correct"),
+            // What the content writes when it cannot find an objective: refused, harmless.
+            ("cmi.objectives.undefined.score.scaled", "1"),
+        ],
+    );
+    assert_eq!(codes[..17], [0; 17]);
+    assert_eq!(codes[17], 401);
+    let commit = Run::new(V2004, CommitEvent::Commit).map(&m0, &m1);
+    assert_eq!(verbs(&commit), ["responded", "responded"]);
+
+    let mut m2 = m1.clone();
+    let codes = session(
+        V2004,
+        &mut m2,
+        &[
+            ("cmi.score.raw", "50"),
+            ("cmi.score.min", "0"),
+            ("cmi.score.max", "100"),
+            ("cmi.score.scaled", "0.5"),
+            ("cmi.success_status", "failed"),
+            ("cmi.objectives.4.score.scaled", "0.5"),
+            ("cmi.objectives.4.score.raw", "1"),
+            ("cmi.objectives.4.score.min", "0"),
+            ("cmi.objectives.4.score.max", "2"),
+            ("cmi.progress_measure", "0.6"),
+            ("cmi.session_time", "PT10M5S"),
+            ("cmi.exit", "suspend"),
+            ("adl.nav.request", "suspendAll"),
+        ],
+    );
+    assert!(codes.iter().all(|c| *c == 0), "{codes:?}");
+    let end = Run::new(V2004, CommitEvent::Terminate).map(&m1, &m2);
+    assert_eq!(
+        verbs(&end),
+        ["failed", "scored", "progressed", "scored", "suspended"]
+    );
+    let objective_score = &end.statements[3];
+    assert_eq!(
+        objective_score["object"]["id"],
+        format!("{}/objectives/obj_playing", sco().id)
+    );
+    assert_eq!(
+        one(&end, "suspended")["result"],
+        json!({ "success": false, "completion": false,
+                "score": { "scaled": 0.5, "raw": 50.0, "min": 0.0, "max": 100.0 }, "duration": "PT10M5S" })
+    );
+
+    // The next launch resumes with everything the SCO had.
+    let rt = runtime(&end);
+    let stored = StoredAttempt {
+        runtime_state: Some(&rt),
+        ..StoredAttempt::default()
+    };
+    let (m3, decision) = restore_model(V2004, &stored, &launch).unwrap();
+    assert_eq!(decision, LaunchDecision::Resume { attempt: 1 });
+    assert_eq!(m3["cmi.entry"], "resume");
+    assert_eq!(m3["cmi.location"], "2");
+    assert_eq!(m3["cmi.total_time"], "PT10M5S");
+    assert_eq!(
+        datamodel::get_value(V2004, "cmi.objectives._count", &m3).unwrap(),
+        "5"
+    );
+    assert_eq!(
+        datamodel::get_value(V2004, "cmi.interactions._count", &m3).unwrap(),
+        "2"
+    );
+    assert_eq!(m3["cmi.objectives.4.progress_measure"], "0.5");
+    assert_eq!(
+        verbs(&Run::new(V2004, CommitEvent::Initialize).map(&m3, &m3)),
+        ["resumed"]
+    );
+}
+
+#[test]
+fn the_basic_golf_example_end_to_end_in_scorm12() {
+    let path = crate::scorm::manifest::tests::test_packages()
+        .join("scorm12/RuntimeBasicCalls_SCORM12/imsmanifest.xml");
+    let manifest =
+        crate::scorm::manifest::parse_imsmanifest(&std::fs::read(path).unwrap()).unwrap();
+    let launch = LaunchValues {
+        learner_id: "learner-42".into(),
+        learner_name: "Asha".into(),
+        item: manifest.launchables[0].values.clone(),
+        ..LaunchValues::default()
+    };
+    let (m0, _) = restore_model(V12, &StoredAttempt::default(), &launch).unwrap();
+    assert_eq!(
+        datamodel::get_value(V12, "cmi.core.lesson_status", &m0).unwrap(),
+        "not attempted"
+    );
+    assert_eq!(
+        datamodel::get_value(V12, "cmi.core.entry", &m0).unwrap(),
+        "ab-initio"
+    );
+    let mut m1 = m0.clone();
+    let codes = session(
+        V12,
+        &mut m1,
+        &[
+            ("cmi.core.lesson_status", "incomplete"),
+            ("cmi.core.lesson_location", "3"),
+            ("cmi.core.exit", "suspend"),
+            ("cmi.core.session_time", "0000:04:12.30"),
+        ],
+    );
+    assert_eq!(codes, [0; 4]);
+    let first = Run::new(V12, CommitEvent::Terminate).map(&m0, &m1);
+    assert_eq!(verbs(&first), ["suspended"]);
+
+    let rt = runtime(&first);
+    let (m2, decision) = restore_model(
+        V12,
+        &StoredAttempt {
+            runtime_state: Some(&rt),
+            ..StoredAttempt::default()
+        },
+        &launch,
+    )
+    .unwrap();
+    assert_eq!(decision, LaunchDecision::Resume { attempt: 1 });
+    assert_eq!(
+        datamodel::get_value(V12, "cmi.core.lesson_location", &m2).unwrap(),
+        "3"
+    );
+    assert_eq!(
+        datamodel::get_value(V12, "cmi.core.total_time", &m2).unwrap(),
+        "0000:04:12.30"
+    );
+    let later = Run {
+        session_start: start() + chrono::Duration::hours(2),
+        ..Run::new(V12, CommitEvent::Initialize)
+    };
+    assert_eq!(verbs(&later.map(&m2, &m2)), ["resumed"]);
+
+    let mut m3 = m2.clone();
+    let codes = session(
+        V12,
+        &mut m3,
+        &[
+            ("cmi.core.score.raw", "83"),
+            ("cmi.core.score.min", "0"),
+            ("cmi.core.score.max", "100"),
+            ("cmi.core.lesson_status", "passed"),
+            ("cmi.core.exit", ""),
+            ("cmi.core.session_time", "0000:02:00"),
+        ],
+    );
+    assert_eq!(codes, [0; 6]);
+    let end = Run {
+        session_start: start() + chrono::Duration::hours(2),
+        ..Run::new(V12, CommitEvent::Terminate)
+    }
+    .map(&m2, &m3);
+    assert_eq!(verbs(&end), ["passed", "scored", "terminated"]);
+    assert_eq!(one(&end, "passed")["result"]["score"]["scaled"], 0.83);
+    assert_eq!(
+        runtime(&end)["model"]["cmi.core.total_time"],
+        "0000:06:12.30"
+    );
+    assert_eq!(
+        launch_decision(Some(&runtime(&end))).unwrap(),
+        LaunchDecision::NewAttempt { attempt: 2 }
+    );
 }

@@ -18,9 +18,11 @@
 //!
 //! SCORM launch (SCO in the browser, statements built on the server):
 //! 1. [`mapping::sco_iri`] / [`mapping::attempt_iri`] name the activities;
-//!    [`mapping::launch_decision`] says whether a launch resumes the stored attempt or starts
-//!    a new one, and [`mapping::restore_model`] builds the run-time data model the browser
-//!    starts from (entry, location, suspend data, statuses, scores, LMS-owned values).
+//!    [`restore::launch_decision`] says whether a launch resumes the stored attempt or starts
+//!    a new one, and [`restore::restore_model`] builds the run-time data model the browser
+//!    starts from (entry, location, suspend data, statuses, scores, LMS-owned values) from
+//!    the stored documents ([`restore::StoredAttempt`]: this LRS's run-time state, the
+//!    profile's attempt state, the suspend data).
 //! 2. The browser runtime validates each `SetValue`/`GetValue` with the same tables, exported
 //!    by [`datamodel::to_json`]; the server re-checks a commit with
 //!    [`datamodel::validate_set`].
@@ -40,6 +42,7 @@ pub mod datamodel;
 pub mod manifest;
 pub mod mapping;
 pub mod package;
+pub mod restore;
 
 use std::fmt;
 
