@@ -369,6 +369,15 @@ impl Lrs {
         }
     }
 
+    /// The full URL of a path outside the xAPI endpoint (`/scorm/packages`, `/admin/…`).
+    pub fn root_url(&self, path: &str) -> String {
+        format!(
+            "{}/{}",
+            self.endpoint.trim_end_matches("/xapi"),
+            path.trim_start_matches('/')
+        )
+    }
+
     /// The credential requests use by default (scope `all`).
     pub fn key(&self) -> &str {
         &self.key

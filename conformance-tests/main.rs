@@ -33,6 +33,7 @@ mod limits;
 mod metrics;
 mod oidc;
 mod openapi;
+mod scorm;
 mod signed;
 mod statement_queries;
 mod statement_validation;

@@ -28,10 +28,13 @@ pub enum Scope {
     /// Administers the departments below the credential's and the credentials within
     /// its subtree (`/admin`). Not part of `all`, which covers the xAPI resources only.
     Admin,
+    /// Uploads, lists and launches content packages (`/scorm`), within the credential's
+    /// subtree. Not xAPI; `admin` grants it too.
+    Content,
 }
 
 impl Scope {
-    pub const ALL_NAMES: [&'static str; 9] = [
+    pub const ALL_NAMES: [&'static str; 10] = [
         "statements/write",
         "statements/read",
         "statements/read/mine",
@@ -41,6 +44,7 @@ impl Scope {
         "define",
         "profile",
         "admin",
+        "content",
     ];
 
     pub fn parse(s: &str) -> Option<Scope> {
@@ -54,6 +58,7 @@ impl Scope {
             "define" => Scope::Define,
             "profile" => Scope::Profile,
             "admin" => Scope::Admin,
+            "content" => Scope::Content,
             _ => return None,
         })
     }
@@ -73,6 +78,8 @@ pub enum Need {
     DefinitionsRead,
     /// The admin API: only the `admin` scope grants it (`all` does not).
     Admin,
+    /// Content packages: `content` or `admin`.
+    Content,
 }
 
 /// The authenticated caller of one request.
@@ -96,6 +103,9 @@ impl Credential {
         if need == Need::Admin {
             return self.has(Scope::Admin);
         }
+        if need == Need::Content {
+            return self.has(Scope::Admin) || self.has(Scope::Content);
+        }
         if self.has(Scope::All) {
             return true;
         }
@@ -115,6 +125,7 @@ impl Credential {
                     || self.has(Scope::Profile)
             }
             Need::Admin => self.has(Scope::Admin),
+            Need::Content => self.has(Scope::Admin) || self.has(Scope::Content),
         }
     }
 

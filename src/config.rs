@@ -193,6 +193,33 @@ pub struct ServeArgs {
     pub workers: Option<usize>,
     #[command(flatten, next_help_heading = "Forwarding")]
     pub forwarding: crate::forwarder::ForwardingArgs,
+    #[command(flatten, next_help_heading = "Content packages (SCORM, cmi5)")]
+    pub content: ContentArgs,
+}
+
+/// Where launched content runs: an origin of its own, apart from the LRS's.
+#[derive(Args, Debug, Clone)]
+pub struct ContentArgs {
+    /// Address of the content origin (player, package files, session commits). Default:
+    /// the `--listen` host on the next port (`127.0.0.1:8081`), or a free port when
+    /// `--listen` asks for one. Package content is untrusted: it must never share the
+    /// LRS's origin.
+    #[arg(long, env = "LRS_CONTENT_LISTEN")]
+    pub content_listen: Option<String>,
+    /// The URL learners reach the content origin at (behind a proxy: its own host name,
+    /// e.g. `https://content.lrs.example.gov.in`). Default: `http://` + the bound address.
+    #[arg(long, env = "LRS_CONTENT_ORIGIN")]
+    pub content_origin: Option<String>,
+    /// Base of the course activity IRIs given to SCORM packages (`BASE/<manifest id>`).
+    #[arg(
+        long,
+        env = "LRS_ACTIVITY_BASE",
+        default_value = "https://karmayogi-lrs.local/content"
+    )]
+    pub activity_base: String,
+    /// Largest package upload (bytes of the zip).
+    #[arg(long, env = "LRS_MAX_PACKAGE_BYTES", default_value_t = 512 * 1024 * 1024)]
+    pub max_package_bytes: usize,
 }
 
 /// Bearer-token (JWT) settings: one source of keys (a static HS256 secret or RS256 PEM, a

@@ -19,6 +19,9 @@ pub struct XapiError {
     pub path: Option<String>,
     /// The requirement violated, e.g. `Data 2.4.2.s2.b1` or `XAPI-00001`.
     pub requirement: Option<String>,
+    /// A stable machine-readable kind (snake_case) for the APIs beyond xAPI, e.g.
+    /// `package_not_found`; the domain that decides the error names it.
+    pub code: Option<&'static str>,
 }
 
 impl XapiError {
@@ -28,6 +31,7 @@ impl XapiError {
             message: message.into(),
             path: None,
             requirement: None,
+            code: None,
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -65,6 +69,10 @@ impl XapiError {
         self.requirement = Some(requirement.into());
         self
     }
+    pub fn code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
 
     pub fn body(&self) -> serde_json::Value {
         let mut e = json!({ "status": self.status.as_u16(), "message": self.message });
@@ -73,6 +81,9 @@ impl XapiError {
         }
         if let Some(r) = &self.requirement {
             e["requirement"] = json!(r);
+        }
+        if let Some(c) = self.code {
+            e["code"] = json!(c);
         }
         json!({ "error": e })
     }

@@ -17,6 +17,7 @@ pub mod forwarder;
 pub mod forwarding;
 pub mod http;
 pub mod ingest;
+pub mod launcher;
 pub mod metrics;
 pub mod scorm;
 pub mod store;

@@ -387,9 +387,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         Some(addr) => Some(metrics_server(addr, state.clone())?),
         None => None,
     };
+    let (content_server, content) = content_server(&args, &state)?;
+    let content = web::Data::new(content);
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(content.clone())
             .wrap(XapiHeaders {
                 max_body_bytes: max_body,
                 last_versions: last_versions.clone(),
@@ -414,7 +417,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot handle SIGINT: {e}"))?;
     let addrs = server.addrs();
     let server = server.run();
-    let mut handles = vec![server.handle()];
+    let mut handles = vec![server.handle(), content_server.handle()];
     handles.extend(metrics_server.as_ref().map(|m| m.handle()));
     tokio::spawn(async move {
         tokio::select! {
@@ -432,8 +435,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     let _ = std::io::stdout().flush();
     let served = match metrics_server {
-        Some(m) => futures_util::future::join(server, m).await.0,
-        None => server.await,
+        Some(m) => {
+            futures_util::future::join3(server, m, content_server)
+                .await
+                .0
+        }
+        None => futures_util::future::join(server, content_server).await.0,
     }
     .map_err(|e| e.to_string());
     // The sequencer ends between batches (an append is one transaction either way).
@@ -468,6 +475,69 @@ fn metrics_server(
         println!("metrics listening on http://{addr}");
     }
     Ok(server.run())
+}
+
+/// The content origin (`--content-listen`): the SCORM player, package files and session
+/// commits, on an origin of their own. Its address is printed before the main
+/// `listening on` line.
+fn content_server(
+    args: &ServeArgs,
+    state: &web::Data<AppState>,
+) -> Result<
+    (
+        actix_web::dev::Server,
+        karmayogi_lrs::launcher::ContentSettings,
+    ),
+    String,
+> {
+    let addr = match &args.content.content_listen {
+        Some(a) => a.clone(),
+        None => {
+            let main: std::net::SocketAddr = args.listen.parse().map_err(|e| {
+                format!(
+                    "cannot derive --content-listen from --listen {}: {e} (set --content-listen)",
+                    args.listen
+                )
+            })?;
+            let port = if main.port() == 0 {
+                0
+            } else {
+                main.port().saturating_add(1)
+            };
+            std::net::SocketAddr::new(main.ip(), port).to_string()
+        }
+    };
+    let content_state = web::Data::new(http::player::ContentState {
+        store: state.store.clone(),
+        clock: state.clock.clone(),
+    });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(content_state.clone())
+            .configure(http::player::configure)
+    })
+    .shutdown_timeout(5)
+    .disable_signals()
+    .bind(&addr)
+    .map_err(|e| format!("cannot listen on {addr} (--content-listen): {e}"))?;
+    let bound = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| format!("--content-listen {addr} bound no address"))?;
+    println!("content listening on http://{bound}");
+    let origin = args
+        .content
+        .content_origin
+        .clone()
+        .unwrap_or_else(|| format!("http://{bound}"));
+    let settings = karmayogi_lrs::launcher::ContentSettings {
+        origin,
+        activity_base: args.content.activity_base.clone(),
+        limits: karmayogi_lrs::scorm::package::PackageLimits::default(),
+        max_upload_bytes: args.content.max_package_bytes,
+    };
+    Ok((server.run(), settings))
 }
 
 /// Where the audit log's signing key lives: `--audit-key`, else beside an embedded

@@ -111,7 +111,7 @@ fn is_plain_http(path: &str) -> bool {
     if path == "/metrics" || path == "/openapi.json" {
         return true;
     }
-    ["/admin", "/audit", "/feed", "/analytics"]
+    ["/admin", "/audit", "/feed", "/analytics", "/scorm"]
         .iter()
         .any(|p| path == *p || path.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
 }

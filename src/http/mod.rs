@@ -8,6 +8,8 @@ pub mod forwarding;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod player;
+pub mod scorm;
 pub mod statements;
 
 use crate::auth::{Authenticator, Credential};
@@ -181,5 +183,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(metrics::configure)
     .configure(openapi::configure)
     .configure(analytics::configure)
+    .configure(scorm::configure)
     .default_service(web::to(middleware::not_found));
 }

@@ -42,6 +42,7 @@ pub mod datamodel;
 pub mod manifest;
 pub mod mapping;
 pub mod package;
+pub mod records;
 pub mod restore;
 
 use std::fmt;

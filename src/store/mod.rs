@@ -19,6 +19,7 @@ use crate::error::XapiError;
 pub use crate::forwarding::{
     DeliveryState, Rule as ForwardingRule, RuleRecord as ForwardingRecord,
 };
+pub use crate::scorm::records::{LaunchRecord, PackageRecord, StoredFile};
 use crate::xapi::multipart::AttachmentContent;
 pub use crate::xapi::records::{
     Document, DocumentChange, DocumentKey, DocumentScope, DocumentUpdate, Seal, StatementQuery,
@@ -319,6 +320,35 @@ pub trait Store: Send + Sync + 'static {
     /// day range, summed per group, in group order. Served by an index on the counters:
     /// the cost follows the counters read, never the number of statements.
     async fn completion_figures(&self, query: FiguresQuery) -> StoreResult<Vec<FigureRow>>;
+
+    // Content packages and launches (docs/SCORM.md), prepared by `crate::launcher`.
+
+    /// Stores a package with all its files, visible only once whole; false when its id
+    /// exists.
+    async fn put_package(
+        &self,
+        package: &PackageRecord,
+        files: Vec<StoredFile>,
+    ) -> StoreResult<bool>;
+    /// The package, if it belongs to `within` or a department below it.
+    async fn get_package(
+        &self,
+        id: &str,
+        within: &Department,
+    ) -> StoreResult<Option<PackageRecord>>;
+    /// The packages of `within`'s subtree, oldest first.
+    async fn list_packages(&self, within: &Department) -> StoreResult<Vec<PackageRecord>>;
+    /// Removes a package of `within`'s subtree, its files and its launches; false when
+    /// there was none.
+    async fn delete_package(&self, id: &str, within: &Department) -> StoreResult<bool>;
+    /// One file of a package by its path in the package.
+    async fn package_file(&self, package_id: &str, path: &str) -> StoreResult<Option<StoredFile>>;
+    /// Records a launch; false when its token hash exists. Expired launches may go.
+    async fn put_launch(&self, launch: &LaunchRecord) -> StoreResult<bool>;
+    /// The launch of a token hash (expired ones included: the caller checks).
+    async fn get_launch(&self, token_hash: &str) -> StoreResult<Option<LaunchRecord>>;
+    /// Marks a cmi5 launch's auth token as handed out; true only the first time.
+    async fn mark_launch_fetched(&self, token_hash: &str) -> StoreResult<bool>;
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -84,6 +84,8 @@ mod documents;
 mod forwarding;
 #[path = "mongo_log.rs"]
 mod log;
+#[path = "mongo_scorm.rs"]
+mod scorm;
 
 // ---------------------------------------------------------------------------------------
 // Errors
@@ -640,6 +642,7 @@ impl MongoStore {
             .await?;
         self.start_log().await?;
         self.start_completions().await?;
+        self.start_scorm().await?;
         Ok(())
     }
 
@@ -1502,6 +1505,39 @@ impl Store for MongoStore {
     }
     async fn save_forwarding_state(&self, id: &str, state: &DeliveryState) -> StoreResult<bool> {
         self.forwarding_save(id, state).await
+    }
+
+    async fn put_package(
+        &self,
+        package: &PackageRecord,
+        files: Vec<StoredFile>,
+    ) -> StoreResult<bool> {
+        self.scorm_put_package(package, files).await
+    }
+    async fn get_package(
+        &self,
+        id: &str,
+        within: &Department,
+    ) -> StoreResult<Option<PackageRecord>> {
+        self.scorm_get_package(id, within).await
+    }
+    async fn list_packages(&self, within: &Department) -> StoreResult<Vec<PackageRecord>> {
+        self.scorm_list_packages(within).await
+    }
+    async fn delete_package(&self, id: &str, within: &Department) -> StoreResult<bool> {
+        self.scorm_delete_package(id, within).await
+    }
+    async fn package_file(&self, package_id: &str, path: &str) -> StoreResult<Option<StoredFile>> {
+        self.scorm_package_file(package_id, path).await
+    }
+    async fn put_launch(&self, launch: &LaunchRecord) -> StoreResult<bool> {
+        self.scorm_put_launch(launch).await
+    }
+    async fn get_launch(&self, token_hash: &str) -> StoreResult<Option<LaunchRecord>> {
+        self.scorm_get_launch(token_hash).await
+    }
+    async fn mark_launch_fetched(&self, token_hash: &str) -> StoreResult<bool> {
+        self.scorm_mark_fetched(token_hash).await
     }
 }
 

@@ -18,6 +18,8 @@ mod completions;
 mod forwarding;
 #[path = "sqlite_log.rs"]
 mod log;
+#[path = "sqlite_scorm.rs"]
+mod scorm;
 
 /// Read connections (and concurrent reads): two cores gain nothing from more.
 const READERS: usize = 8;
@@ -82,7 +84,7 @@ pub struct SqliteStore {
 }
 
 /// Layout version of the file, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 8;
+const SCHEMA_VERSION: i64 = 9;
 
 /// Refuses a file laid out by another version rather than misreading it.
 /// Answers the version the file had.
@@ -136,6 +138,7 @@ fn check_schema_version(conn: &Connection) -> Result<i64, String> {
     // Version 8 added forwarding rules and the completion figures: new tables only
     // (`forwarding::SCHEMA`, `completions::SCHEMA`); the projection starts at position 0
     // and catches up from the feed.
+    // Version 9 added content packages and launches: new tables only (`scorm::SCHEMA`).
     Ok(v)
 }
 
@@ -255,6 +258,8 @@ impl SqliteStore {
         conn.execute_batch(forwarding::SCHEMA)
             .map_err(|e| e.to_string())?;
         conn.execute_batch(completions::SCHEMA)
+            .map_err(|e| e.to_string())?;
+        conn.execute_batch(scorm::SCHEMA)
             .map_err(|e| e.to_string())?;
         if before == 6 {
             log::backfill_feed(&conn).map_err(|e| e.to_string())?;
@@ -1347,5 +1352,38 @@ impl Store for SqliteStore {
     }
     async fn save_forwarding_state(&self, id: &str, state: &DeliveryState) -> StoreResult<bool> {
         self.forwarding_save(id, state).await
+    }
+
+    async fn put_package(
+        &self,
+        package: &PackageRecord,
+        files: Vec<StoredFile>,
+    ) -> StoreResult<bool> {
+        self.scorm_put_package(package, files).await
+    }
+    async fn get_package(
+        &self,
+        id: &str,
+        within: &Department,
+    ) -> StoreResult<Option<PackageRecord>> {
+        self.scorm_get_package(id, within).await
+    }
+    async fn list_packages(&self, within: &Department) -> StoreResult<Vec<PackageRecord>> {
+        self.scorm_list_packages(within).await
+    }
+    async fn delete_package(&self, id: &str, within: &Department) -> StoreResult<bool> {
+        self.scorm_delete_package(id, within).await
+    }
+    async fn package_file(&self, package_id: &str, path: &str) -> StoreResult<Option<StoredFile>> {
+        self.scorm_package_file(package_id, path).await
+    }
+    async fn put_launch(&self, launch: &LaunchRecord) -> StoreResult<bool> {
+        self.scorm_put_launch(launch).await
+    }
+    async fn get_launch(&self, token_hash: &str) -> StoreResult<Option<LaunchRecord>> {
+        self.scorm_get_launch(token_hash).await
+    }
+    async fn mark_launch_fetched(&self, token_hash: &str) -> StoreResult<bool> {
+        self.scorm_mark_fetched(token_hash).await
     }
 }
