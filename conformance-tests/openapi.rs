@@ -107,10 +107,15 @@ fn send(lrs: &Lrs, doc: &Value, path: &str, method: &str, op: &Value) -> Respons
     }
     if let Some(body) = op.get("requestBody") {
         let body = resolve(doc, body);
-        let ex = body
-            .pointer("/content/application~1json/example")
-            .unwrap_or_else(|| panic!("{method} {path}: no application/json example body"));
-        req = req.json(ex);
+        if let Some(ex) = body.pointer("/content/application~1octet-stream/example") {
+            // A binary upload (a package zip): the example is its bytes as text.
+            req = req.body("application/octet-stream", example_text(ex).into_bytes());
+        } else {
+            let ex = body
+                .pointer("/content/application~1json/example")
+                .unwrap_or_else(|| panic!("{method} {path}: no application/json example body"));
+            req = req.json(ex);
+        }
     }
     req.send()
 }

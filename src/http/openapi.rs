@@ -22,7 +22,7 @@ mod tests {
 
     /// The route registrations of the HTTP adapters, as written in their `configure` (a
     /// new adapter file goes here too).
-    const SOURCES: [(&str, &str); 9] = [
+    const SOURCES: [(&str, &str); 10] = [
         ("analytics.rs", include_str!("analytics.rs")),
         ("forwarding.rs", include_str!("forwarding.rs")),
         ("feed.rs", include_str!("feed.rs")),
@@ -32,6 +32,7 @@ mod tests {
         ("documents.rs", include_str!("documents.rs")),
         ("metrics.rs", include_str!("metrics.rs")),
         ("openapi.rs", include_str!("openapi.rs")),
+        ("scorm.rs", include_str!("scorm.rs")),
     ];
 
     /// `{name:regex}` and `{name}` both become `{}`.
