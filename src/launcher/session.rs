@@ -260,6 +260,9 @@ pub async fn commit(
             refused.push((element.clone(), code.0));
         }
     }
+    // What the LMS decides itself (2004: success from the passing score, completion from
+    // the threshold) is part of what the commit reports.
+    crate::scorm::evaluation::evaluate(v, &mut current);
     let course = Activity {
         id: s.course_iri.clone(),
         name: s.course_title.clone(),

@@ -39,6 +39,7 @@
 //! The mapping, IRI shapes and limits are described in `docs/SCORM.md`.
 pub mod cmi5;
 pub mod datamodel;
+pub mod evaluation;
 pub mod manifest;
 pub mod mapping;
 pub mod package;

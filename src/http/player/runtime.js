@@ -137,6 +137,28 @@
     return null;
   }
 
+  // SCORM 2004 RTE 4.2.22.1 / 4.2.4.1: the LMS decides success from the scaled passing
+  // score and completion from the completion threshold (the server applies the same rule,
+  // `scorm::evaluation`).
+  function lmsEvaluated(element) {
+    if (version !== '2004') return null;
+    var num = function (k) {
+      var v = model[k];
+      return v === undefined || v === '' || !isFinite(Number(v)) ? null : Number(v);
+    };
+    if (element === 'cmi.success_status') {
+      var passing = num('cmi.scaled_passing_score');
+      var scaled = num('cmi.score.scaled');
+      if (passing !== null && scaled !== null) return scaled >= passing ? 'passed' : 'failed';
+    }
+    if (element === 'cmi.completion_status') {
+      var threshold = num('cmi.completion_threshold');
+      var progress = num('cmi.progress_measure');
+      if (threshold !== null && progress !== null) return progress >= threshold ? 'completed' : 'incomplete';
+    }
+    return null;
+  }
+
   function getValue(element) {
     if (state === 'not-initialized') {
       fail(codes().getBeforeInit, 'GetValue before Initialize');
@@ -171,6 +193,11 @@
       ok();
       if (/\._count$/.test(element)) return String(countOf(element.replace(/\._count$/, '')));
       return row.value !== undefined ? String(row.value) : (model[element] || '');
+    }
+    var evaluated = lmsEvaluated(element);
+    if (evaluated !== null) {
+      ok();
+      return evaluated;
     }
     if (Object.prototype.hasOwnProperty.call(model, element)) {
       ok();
