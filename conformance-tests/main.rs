@@ -28,6 +28,7 @@ mod errors;
 mod export_import;
 mod feed;
 mod forwarding;
+mod front_door;
 mod head;
 mod limits;
 mod metrics;
