@@ -3,6 +3,7 @@
 //! an ordinary 404 (HTML for a browser, the JSON error for a program), with no version
 //! header asked for or sent.
 use crate::audit::root;
+use crate::browser::run_script;
 use crate::harness::{Lrs, Req, Response, VERSION_HEADER};
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -394,4 +395,21 @@ fn front_door_docs_and_icon_are_served() {
         .send();
     r.assert_status(404);
     assert_html(&r);
+}
+
+/// The page as a person sees it, in Chromium on a phone and a desktop (browser-tests/
+/// front-door.mjs): accessible, no sideways scrolling, no CSP or console error, links that
+/// lead where they say.
+#[test]
+fn front_door_in_a_real_browser() {
+    let lrs = Lrs::start();
+    let out = run_script(&lrs, "front-door.mjs");
+    assert!(
+        out.stdout.contains("ok: front door on phone and desktop"),
+        "{}",
+        out.stdout
+    );
+    for shot in ["front-door-phone", "front-door-desktop", "not-found-phone"] {
+        out.screenshot(shot);
+    }
 }

@@ -5,6 +5,7 @@
 //!
 //! Each test starts its own server (see `harness`). Run with
 //! `cargo test --test conformance` or `cargo nextest run --test conformance`.
+mod browser;
 mod harness;
 
 mod about;
