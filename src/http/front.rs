@@ -124,9 +124,9 @@ fn home_page() -> String {
          <li><a href=\"/console\">Console</a><br>Browse learning records and manage \
          departments and credentials in the browser.</li>\n\
          <li><a href=\"/xapi/about\">xAPI endpoint</a><br>Point xAPI content and tools at \
-         <code>/xapi/</code> on this server. Every request there needs a credential and the \
-         <code>X-Experience-API-Version</code> header; <code>/xapi/about</code> lists the \
-         supported versions.</li>\n\
+         <code>/xapi/</code> on this server. Requests there need a credential and the \
+         <code>X-Experience-API-Version</code> header, all but <code>/xapi/about</code>, \
+         which lists the supported versions.</li>\n\
          <li><a href=\"/openapi.json\">API description</a><br>Every endpoint of this server \
          (xAPI, administration, audit, change feed, analytics) in OpenAPI 3.1.</li>\n\
          <li><a href=\"/docs/README.md\">Documentation</a><br>The guides of this version, \
