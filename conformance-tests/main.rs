@@ -5,6 +5,7 @@
 //!
 //! Each test starts its own server (see `harness`). Run with
 //! `cargo test --test conformance` or `cargo nextest run --test conformance`.
+mod browser;
 mod harness;
 
 mod about;
@@ -28,12 +29,14 @@ mod errors;
 mod export_import;
 mod feed;
 mod forwarding;
+mod front_door;
 mod head;
 mod limits;
 mod metrics;
 mod oidc;
 mod openapi;
 mod scorm;
+mod scorm_browser;
 mod signed;
 mod statement_queries;
 mod statement_validation;

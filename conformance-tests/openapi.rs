@@ -10,8 +10,9 @@ use serde_json::Value;
 const METHODS: [&str; 5] = ["get", "head", "put", "post", "delete"];
 
 /// The 404 messages of the routers (no route matched), as opposed to a handler's 404.
-const ROUTER_404: [&str; 4] = [
+const ROUTER_404: [&str; 5] = [
     "no such xAPI resource",
+    karmayogi_lrs::http::front::NO_SUCH_RESOURCE,
     "no such admin resource",
     "no such audit resource",
     "this listener serves GET /metrics only",

@@ -154,6 +154,9 @@ impl Secantus {
     /// Stops the server the way an operator would (SIGTERM), and waits for it to exit.
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
             let _ = Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
                 .status();
@@ -308,6 +311,10 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // A reaped child's pid may belong to another process by now: signal only a live one.
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();

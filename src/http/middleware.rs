@@ -2,8 +2,10 @@
 //! 3.3), CORS for browser content, alternate request syntax (Communication 1.3, 1.0.x only)
 //! and JSON errors for anything that never reached a handler.
 //!
-//! The admin API (`/admin`) is not xAPI: it gets the JSON errors only (no version header,
-//! no alternate syntax, no CORS: it is not meant for content running in browsers).
+//! Only `/xapi` speaks xAPI. Every other path (the admin API, the audit log, the feed,
+//! analytics, metrics, the OpenAPI document, the front page, unknown paths) is ordinary
+//! HTTP: it gets the JSON errors only (no version header, no alternate syntax, no CORS:
+//! none of it is meant for content running in browsers on other origins).
 use crate::error::XapiError;
 use crate::xapi::XapiVersion;
 use actix_web::body::{BoxBody, MessageBody};
@@ -105,15 +107,10 @@ fn error_response(req: ServiceRequest, e: XapiError) -> ServiceResponse<BoxBody>
     ServiceResponse::new(http_req, actix_web::ResponseError::error_response(&e))
 }
 
-/// Whether a request path belongs to an API that is not xAPI (the admin API, the audit
-/// log, metrics, the OpenAPI document): no version header, JSON errors only.
-fn is_plain_http(path: &str) -> bool {
-    if path == "/metrics" || path == "/openapi.json" {
-        return true;
-    }
-    ["/admin", "/audit", "/feed", "/analytics", "/scorm"]
-        .iter()
-        .any(|p| path == *p || path.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
+/// Whether a request path is one of the xAPI resources (the endpoint is `/xapi`): only
+/// these get the version header, CORS and the alternate request syntax.
+pub fn is_xapi(path: &str) -> bool {
+    path == "/xapi" || path.starts_with("/xapi/")
 }
 
 /// Errors produced by the framework itself (405 for a method a resource lacks, …) get
@@ -193,7 +190,7 @@ where
 
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
-        if is_plain_http(req.path()) {
+        if !is_xapi(req.path()) {
             return Box::pin(async move {
                 let res = service.call(req).await?;
                 Ok(json_errors(res.map_into_boxed_body(), false))
@@ -350,7 +347,12 @@ async fn rewrite_alternate(
     Ok(())
 }
 
-/// Anything no route matched.
-pub async fn not_found() -> Result<HttpResponse, XapiError> {
-    Err(XapiError::not_found("no such xAPI resource"))
+/// Anything no route matched: under `/xapi` the xAPI 404; elsewhere the front door's
+/// (an HTML page for a browser, JSON for a program).
+pub async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, XapiError> {
+    if is_xapi(req.path()) {
+        Err(XapiError::not_found("no such xAPI resource"))
+    } else {
+        Ok(crate::http::front::not_found(&req))
+    }
 }

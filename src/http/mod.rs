@@ -5,6 +5,7 @@ pub mod audit;
 pub mod documents;
 pub mod feed;
 pub mod forwarding;
+pub mod front;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
@@ -160,7 +161,7 @@ async fn about(req: HttpRequest) -> HttpResponse {
     )
 }
 
-/// All xAPI resources under `/xapi`; the admin API under `/admin`.
+/// All xAPI resources under `/xapi`; the admin API under `/admin`; the front page at `/`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/xapi")
@@ -184,5 +185,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(openapi::configure)
     .configure(analytics::configure)
     .configure(scorm::configure)
+    .configure(front::configure)
     .default_service(web::to(middleware::not_found));
 }

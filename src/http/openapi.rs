@@ -22,7 +22,8 @@ mod tests {
 
     /// The route registrations of the HTTP adapters, as written in their `configure` (a
     /// new adapter file goes here too).
-    const SOURCES: [(&str, &str); 10] = [
+    const SOURCES: [(&str, &str); 11] = [
+        ("front.rs", include_str!("front.rs")),
         ("analytics.rs", include_str!("analytics.rs")),
         ("forwarding.rs", include_str!("forwarding.rs")),
         ("feed.rs", include_str!("feed.rs")),
