@@ -20,6 +20,7 @@ mod audit_witnessed;
 mod auth;
 mod bearer;
 mod completions;
+mod console;
 mod consistency;
 mod cors;
 mod credentials;

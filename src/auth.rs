@@ -213,6 +213,7 @@ pub fn random_token(bytes: usize) -> String {
 
 mod jwks;
 mod jwt;
+pub mod session;
 pub use jwks::{check_url, Jwks, JwksOrigin, JwksSettings};
 pub use jwt::{JwtConfig, JwtKeys};
 
@@ -229,6 +230,8 @@ pub struct Authenticator {
     /// token costs no store read per request, and a removed department stops working
     /// within that time.
     departments: RwLock<HashMap<Department, Instant>>,
+    /// The console's signed-in sessions (in this process's memory).
+    sessions: session::Sessions,
 }
 
 impl Authenticator {
@@ -239,7 +242,33 @@ impl Authenticator {
             jwt,
             cache: RwLock::new(HashMap::new()),
             departments: RwLock::new(HashMap::new()),
+            sessions: session::Sessions::default(),
         }
+    }
+
+    /// The console's sessions.
+    pub fn sessions(&self) -> &session::Sessions {
+        &self.sessions
+    }
+
+    /// The credential of console session `id`, when `csrf` is its token: exactly the
+    /// credential that signed in (same key, scopes, department). A revoked credential's
+    /// sessions end within `session::RECHECK`.
+    pub async fn console_session(&self, id: &str, csrf: &str) -> XapiResult<Credential> {
+        let ended = || {
+            Self::unauthorized("the console session has ended or is not valid: sign in again")
+        };
+        let found = self.sessions.verify(id, csrf).ok_or_else(ended)?;
+        if found.recheck {
+            match self.store.get_credential(&found.credential.key).await? {
+                Some(r) if !r.revoked => self.sessions.checked(id),
+                _ => {
+                    self.sessions.close_all_of(&found.credential.key);
+                    return Err(ended());
+                }
+            }
+        }
+        Ok(found.credential)
     }
 
     fn unauthorized(msg: &str) -> XapiError {

@@ -397,6 +397,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                 max_body_bytes: max_body,
                 last_versions: last_versions.clone(),
             })
+            .wrap_fn(http::console::quiet_challenge)
             .wrap(actix_web::middleware::Compress::default())
             .wrap(http::metrics::RecordRequests(metrics.clone()))
             .configure(http::configure)

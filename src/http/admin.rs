@@ -222,6 +222,8 @@ async fn revoke_credential(
     params(&req, &[])?;
     let key = req.match_info().query("key");
     admin::revoke_credential(&state.store, &cred.department, key).await?;
+    // Its console sessions end now, not at their next check.
+    state.auth.sessions().close_all_of(key);
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -79,7 +79,7 @@ const FOOTER: &str = concat!(
 );
 
 /// The documentation served under `/docs/`: (file name, title, text).
-const DOCS: [(&str, &str, &str); 7] = [
+const DOCS: [(&str, &str, &str); 8] = [
     (
         "README.md",
         "Overview, set-up and configuration",
@@ -105,6 +105,11 @@ const DOCS: [(&str, &str, &str); 7] = [
         "SCORM.md",
         "SCORM and cmi5 content",
         include_str!("../../docs/SCORM.md"),
+    ),
+    (
+        "CONSOLE.md",
+        "The console",
+        include_str!("../../docs/CONSOLE.md"),
     ),
     (
         "PERFORMANCE.md",
@@ -183,7 +188,7 @@ impl Page {
 
 /// A weak validator of the content (weak: the compression middleware may change the bytes
 /// on the wire, never the content).
-fn etag(content: &str) -> String {
+pub(super) fn etag(content: &str) -> String {
     let digest = Sha256::digest(content);
     format!("W/\"{}\"", hex::encode(&digest[..16]))
 }
@@ -199,7 +204,7 @@ fn not_modified(req: &HttpRequest, etag: &str) -> bool {
 }
 
 /// The headers every response of the front door carries.
-fn secured(status: StatusCode, csp: &str) -> HttpResponseBuilder {
+pub(super) fn secured(status: StatusCode, csp: &str) -> HttpResponseBuilder {
     let mut b = HttpResponse::build(status);
     b.insert_header((header::CONTENT_SECURITY_POLICY, csp))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
@@ -211,7 +216,7 @@ fn secured(status: StatusCode, csp: &str) -> HttpResponseBuilder {
 /// A static content with its validator: 304 when the client has it, else 200. The same
 /// for every version of this binary, so clients may keep it but must revalidate
 /// (`no-cache`): an upgrade shows at once.
-fn cached(
+pub(super) fn cached(
     req: &HttpRequest,
     csp: &str,
     content_type: &'static str,

@@ -2,6 +2,7 @@
 pub mod admin;
 pub mod analytics;
 pub mod audit;
+pub mod console;
 pub mod documents;
 pub mod feed;
 pub mod forwarding;
@@ -49,13 +50,21 @@ pub fn version(req: &HttpRequest) -> XapiVersion {
         .unwrap_or(XapiVersion::V2_0)
 }
 
-/// Authenticates the request's `Authorization` header.
+/// Authenticates the request: its `Authorization` header or, when it has none, a console
+/// session (the `lrs_console` cookie together with its `X-Console-CSRF` token; a cookie
+/// without the token counts as no credential at all). The one place a request becomes a
+/// credential.
 pub async fn authenticate(req: &HttpRequest, state: &AppState) -> XapiResult<Credential> {
-    let header = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    state.auth.authenticate(header).await
+    let header = req.headers().get(actix_web::http::header::AUTHORIZATION);
+    if header.is_none() {
+        if let Some((id, csrf)) = console::session_of(req) {
+            return state.auth.console_session(&id, &csrf).await;
+        }
+    }
+    state
+        .auth
+        .authenticate(header.and_then(|v| v.to_str().ok()))
+        .await
 }
 
 fn too_large(limit: usize) -> XapiError {
@@ -185,6 +194,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(openapi::configure)
     .configure(analytics::configure)
     .configure(scorm::configure)
+    .configure(console::configure)
     .configure(front::configure)
     .default_service(web::to(middleware::not_found));
 }

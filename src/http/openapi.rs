@@ -22,7 +22,7 @@ mod tests {
 
     /// The route registrations of the HTTP adapters, as written in their `configure` (a
     /// new adapter file goes here too).
-    const SOURCES: [(&str, &str); 11] = [
+    const SOURCES: [(&str, &str); 12] = [
         ("front.rs", include_str!("front.rs")),
         ("analytics.rs", include_str!("analytics.rs")),
         ("forwarding.rs", include_str!("forwarding.rs")),
@@ -34,6 +34,7 @@ mod tests {
         ("metrics.rs", include_str!("metrics.rs")),
         ("openapi.rs", include_str!("openapi.rs")),
         ("scorm.rs", include_str!("scorm.rs")),
+        ("console/mod.rs", include_str!("console/mod.rs")),
     ];
 
     /// `{name:regex}` and `{name}` both become `{}`.
