@@ -173,11 +173,11 @@ async fn sign_in(
     if key.contains(':') {
         return Err(XapiError::unauthorized("invalid credentials"));
     }
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{key}:{secret}"));
-    let cred = state
-        .auth
-        .authenticate(Some(&format!("Basic {basic}")))
-        .await?;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{key}:{secret}"))
+    );
+    let cred = state.auth.authenticate(Some(basic.as_str())).await?;
     let opened = state.auth.sessions().open(cred.clone());
     let max_age = crate::auth::session::LIFETIME.as_secs();
     Ok(json_response(

@@ -165,6 +165,17 @@
     return sn === 0n ? r : null;
   }
 
+  /** AUDIT.md 6.3, 6.4: the leaf hash of a canonical statement. */
+  async function leafHash(jcs, salt, department, storedMicros) {
+    const dept = encoder.encode(department);
+    const commitment = await sha256(
+      encoder.encode('karmayogi-lrs/statement/v1'), Uint8Array.of(0), salt,
+      u16(dept.length), dept, u32(jcs.length), jcs,
+    );
+    const entry = concat(Uint8Array.of(1, 1), commitment, u64(storedMicros));
+    return sha256(Uint8Array.of(0), entry);
+  }
+
   /** `c2sp.org/tlog-proof@v1` text: index, hashes and checkpoint. */
   function parseTlogProof(text) {
     const head = 'c2sp.org/tlog-proof@v1\n';
@@ -389,13 +400,7 @@
         if (!jcs) {
           fail(`Statement ${n} cannot be put in canonical form.`);
         } else {
-          const dept = encoder.encode(item.department);
-          const commitment = await sha256(
-            encoder.encode('karmayogi-lrs/statement/v1'), Uint8Array.of(0), salt,
-            u16(dept.length), dept, u32(jcs.length), jcs,
-          );
-          const entry = concat(Uint8Array.of(1, 1), commitment, u64(micros(stored)));
-          const leaf = await sha256(Uint8Array.of(0), entry);
+          const leaf = await leafHash(jcs, salt, item.department, micros(stored));
           const root = await inclusionRoot(BigInt(item.leafIndex), checkpoint.size, leaf, proof.hashes);
           if (!root || !equalBytes(root, checkpoint.root)) {
             fail(`Statement ${n} (${s.id}) is not the one the log recorded: it, its salt or its department was changed, or its proof is wrong.`);
@@ -478,5 +483,7 @@
     return done();
   }
 
-  window.CertVerify = { verify, canonical, describeAgent, parseTime };
+  window.CertVerify = {
+    verify, canonical, describeAgent, parseTime, leafHash, micros, fromHex, hex,
+  };
 }());
