@@ -203,11 +203,11 @@ run('console pages', async (browser) => {
       // A tampered certificate: one byte of the learner's address changed.
       await showView(page, 'verify');
       const text = cert.toString('utf8');
-      const at = text.indexOf('asha.rao') + 1;
+      const at = text.lastIndexOf('asha.rao') + 1; // inside the certified statement
       const tampered = Buffer.from(text.slice(0, at) + 'z' + text.slice(at + 1), 'utf8');
       const bad = await verifyCertificate(page, 'tampered.json', tampered);
       expect(bad.heading === 'Not verified', `tampered certificate: ${bad.text}`);
-      expect(/changed|not the one the log recorded|another learner/.test(bad.text), `the failure does not say why: ${bad.text}`);
+      expect(/not the one the log recorded/.test(bad.text), `the failure does not say why: ${bad.text}`);
       expect(await page.getAttribute('#verify-result', 'role') === 'alert', 'the failure is not announced');
       await check(page, 'verify-tampered', label);
 

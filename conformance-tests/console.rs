@@ -200,10 +200,13 @@ fn console_session_ends_when_its_credential_is_revoked() {
         .header("X-Console-CSRF", &csrf)
         .send()
         .assert_status(200);
-    lrs.request("DELETE", &lrs.root_url(&format!("/admin/credentials/{key}")))
-        .no_version()
-        .send()
-        .assert_status(204);
+    lrs.request(
+        "DELETE",
+        &lrs.root_url(&format!("/admin/credentials/{key}")),
+    )
+    .no_version()
+    .send()
+    .assert_status(204);
     lrs.get("/statements")
         .no_auth()
         .header("Cookie", &cookie)
@@ -300,7 +303,10 @@ fn console_page_and_assets_are_served_with_a_strict_policy() {
         "no inline script: only <script src>"
     );
     for asset in ["console.css", "console.js", "verify.js", "charts.js"] {
-        assert!(html.contains(&format!("/console/assets/{asset}")), "{asset}");
+        assert!(
+            html.contains(&format!("/console/assets/{asset}")),
+            "{asset}"
+        );
         let r = plain(&lrs, "GET", &format!("/console/assets/{asset}")).send();
         r.assert_status(200);
         assert!(r.header("ETag").is_some());
@@ -328,11 +334,7 @@ fn console_in_a_real_browser() {
         .env("SIBLING_SECRET", s_secret)
         .timeout(Duration::from_secs(240))
         .run();
-    assert!(
-        out.stdout.contains("ok: console pages"),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.contains("ok: console pages"), "{}", out.stdout);
     for shot in [
         "console-signin-phone",
         "console-departments-desktop",

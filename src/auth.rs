@@ -255,9 +255,8 @@ impl Authenticator {
     /// credential that signed in (same key, scopes, department). A revoked credential's
     /// sessions end within `session::RECHECK`.
     pub async fn console_session(&self, id: &str, csrf: &str) -> XapiResult<Credential> {
-        let ended = || {
-            Self::unauthorized("the console session has ended or is not valid: sign in again")
-        };
+        let ended =
+            || Self::unauthorized("the console session has ended or is not valid: sign in again");
         let found = self.sessions.verify(id, csrf).ok_or_else(ended)?;
         if found.recheck {
             match self.store.get_credential(&found.credential.key).await? {

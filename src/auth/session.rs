@@ -76,8 +76,7 @@ impl Sessions {
         if let Ok(mut map) = self.map.lock() {
             map.retain(|_, s| !s.expired(now));
             if map.len() >= MAX_SESSIONS {
-                if let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last_used).map(|(k, _)| *k)
-                {
+                if let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last_used).map(|(k, _)| *k) {
                     map.remove(&oldest);
                 }
             }
@@ -168,7 +167,10 @@ mod tests {
         let o = s.open(cred("k"));
         assert_eq!(o.id.len(), 43, "256 bits, base64url");
         assert_ne!(o.id, o.csrf);
-        assert_eq!(s.verify(&o.id, &o.csrf).map(|f| f.credential.key), Some("k".into()));
+        assert_eq!(
+            s.verify(&o.id, &o.csrf).map(|f| f.credential.key),
+            Some("k".into())
+        );
         assert!(s.verify(&o.id, "").is_none());
         assert!(s.verify(&o.id, &o.id).is_none());
         assert!(s.verify(&o.csrf, &o.csrf).is_none());
@@ -181,7 +183,9 @@ mod tests {
         let s = Sessions::default();
         let t0 = Instant::now();
         let o = s.open_at(cred("k"), t0);
-        assert!(s.find_at(&o.id, t0 + IDLE - Duration::from_secs(1)).is_some());
+        assert!(s
+            .find_at(&o.id, t0 + IDLE - Duration::from_secs(1))
+            .is_some());
         // Used just now: idle counts from the last use.
         let later = t0 + IDLE + IDLE / 2;
         assert!(s.find_at(&o.id, later).is_some());
@@ -193,7 +197,10 @@ mod tests {
             t += IDLE / 2;
             assert!(s.find_at(&o.id, t).is_some());
         }
-        assert!(s.find_at(&o.id, t0 + LIFETIME).is_none(), "past its lifetime");
+        assert!(
+            s.find_at(&o.id, t0 + LIFETIME).is_none(),
+            "past its lifetime"
+        );
     }
 
     #[test]

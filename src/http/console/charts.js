@@ -25,7 +25,7 @@
    * Grouped bars: `labels` along the x axis, one bar per series in each group.
    * series: [{ name, values: [number|null], cls }]. `format` writes an axis value.
    */
-  function bars({ id, title, description, labels, series, max, format = String }) {
+  function bars({ id, title, description, labels, series, max, integer = false, format = String }) {
     const width = 640;
     const height = 260;
     const left = 44;
@@ -34,7 +34,9 @@
     const plotW = width - left - 8;
     const plotH = height - top - bottom;
     const all = series.flatMap((s) => s.values.filter((v) => v !== null));
-    const ymax = max !== undefined ? max : niceMax(Math.max(0, ...all));
+    const top1 = Math.max(0, ...all);
+    // Counts get whole-number grid lines (four steps).
+    const ymax = max !== undefined ? max : (integer ? Math.max(4, Math.ceil(top1 / 4) * 4) : niceMax(top1));
     const svg = el('svg', {
       viewBox: `0 0 ${width} ${height}`,
       role: 'img',
@@ -52,10 +54,10 @@
     }
     const n = Math.max(labels.length, 1);
     const group = plotW / n;
-    const barW = Math.max(1, (group * 0.8) / series.length);
+    const barW = Math.max(1, Math.min((group * 0.8) / series.length, 40));
     const every = Math.ceil(n / 8);
     labels.forEach((label, i) => {
-      const x0 = left + i * group + group * 0.1;
+      const x0 = left + i * group + (group - barW * series.length) / 2;
       series.forEach((s, j) => {
         const v = s.values[i];
         if (v === null || v === undefined) return;

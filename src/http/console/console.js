@@ -451,6 +451,7 @@
         title: `Completed, passed and failed ${what}`,
         description: data.rows.map((r) => `${r[group]}: ${r.completed} completed, ${r.passed} passed, ${r.failed} failed`).join('; '),
         labels,
+        integer: true,
         series: [
           { name: 'Completed', cls: 's1', values: data.rows.map((r) => r.completed) },
           { name: 'Passed', cls: 's2', values: data.rows.map((r) => r.passed) },

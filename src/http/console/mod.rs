@@ -104,9 +104,7 @@ fn cookie<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 }
 
 fn csrf_header(req: &HttpRequest) -> Option<&str> {
-    req.headers()
-        .get(CSRF_HEADER)
-        .and_then(|v| v.to_str().ok())
+    req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok())
 }
 
 /// The session id and CSRF token a request presents, when it has both.
@@ -156,7 +154,11 @@ async fn sign_in(
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
     if !json {
         return Err(XapiError::new(
             actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,

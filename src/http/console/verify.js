@@ -91,8 +91,10 @@
 
   /** A vkey `<name>+<key id>+base64(0x01 ‖ key)` (AUDIT.md section 4). */
   async function parseVkey(text) {
-    const parts = text.trim().split('+');
-    if (parts.length !== 3 || !parts[0] || !/^[0-9a-f]{8}$/.test(parts[1])) {
+    // The key's base64 may itself hold `+`: name and key id end at the first two.
+    const m = /^([^+]+)\+([0-9a-f]{8})\+(.+)$/.exec(text.trim());
+    const parts = m ? m.slice(1) : [];
+    if (!m) {
       throw new Error('the verifier key is not of the form name+keyid+key');
     }
     const raw = fromBase64(parts[2]);
