@@ -25,9 +25,10 @@
    * Grouped bars: `labels` along the x axis, one bar per series in each group.
    * series: [{ name, values: [number|null], cls }]. `format` writes an axis value.
    */
-  function bars({ id, title, description, labels, series, max, integer = false, format = String }) {
-    const width = 640;
-    const height = 260;
+  function bars({ id, title, description, labels, series, max, integer = false, format = String, width = 640 }) {
+    // Drawn at the width it will be shown at (a phone gets a narrower picture, not smaller
+    // text).
+    const height = Math.round(Math.max(200, Math.min(260, width * 0.5)));
     const left = 44;
     const bottom = 36;
     const top = 12;

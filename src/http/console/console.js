@@ -446,11 +446,13 @@
     if (data.rows.length) {
       const labels = data.rows.map((r) => (group === 'day' ? r.day.slice(5) : String(r[group])));
       const what = group === 'day' ? 'per day' : `per ${group}`;
+      const width = Math.round(Math.min(640, Math.max(280, $('main').clientWidth - 32)));
       charts.append(window.Charts.bars({
         id: 'chart-outcomes',
         title: `Completed, passed and failed ${what}`,
         description: data.rows.map((r) => `${r[group]}: ${r.completed} completed, ${r.passed} passed, ${r.failed} failed`).join('; '),
         labels,
+        width,
         integer: true,
         series: [
           { name: 'Completed', cls: 's1', values: data.rows.map((r) => r.completed) },
@@ -463,6 +465,7 @@
         title: `Average score ${what}`,
         description: data.rows.map((r) => `${r[group]}: ${percent(r.averageScaledScore) || 'no score'}`).join('; '),
         labels,
+        width,
         max: 1,
         format: (v) => `${Math.round(v * 100)}%`,
         series: [{ name: 'Average scaled score', cls: 's4', values: data.rows.map((r) => (r.averageScaledScore === undefined ? null : r.averageScaledScore)) }],
