@@ -19,6 +19,7 @@ mod audit_witness;
 mod audit_witnessed;
 mod auth;
 mod bearer;
+mod cmi5;
 mod completions;
 mod consistency;
 mod console;

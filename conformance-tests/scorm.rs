@@ -45,14 +45,19 @@ fn add_dir(zip: &mut zip::ZipWriter<std::io::Cursor<Vec<u8>>>, root: &Path, dir:
 
 /// A test-data package as an uploadable zip.
 pub fn zip_package(rel: &str) -> Vec<u8> {
-    let dir = package_dir(rel);
+    zip_folder(&package_dir(rel))
+}
+
+/// Any folder as an uploadable zip, its files at the root of the archive.
+pub fn zip_folder(dir: &Path) -> Vec<u8> {
+    assert!(dir.is_dir(), "no folder {}", dir.display());
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    add_dir(&mut zip, &dir, &dir);
+    add_dir(&mut zip, dir, dir);
     zip.finish().expect("zip").into_inner()
 }
 
 /// A zip of the given (name, content) entries.
-fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+pub fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, content) in entries {
         zip.start_file(*name, zip::write::SimpleFileOptions::default())

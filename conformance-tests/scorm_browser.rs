@@ -67,3 +67,24 @@ fn scorm_2004_interactions_and_objectives_become_statements_in_a_real_browser() 
         "scorm-2004-advanced",
     );
 }
+
+/// cmi5: the AU of `browser-tests/cmi5-au` (written for these tests) launched through the
+/// LRS, run in Chromium on the content origin: fetch, LaunchData, defined statements,
+/// and `terminated` also when the page is closed without Exit.
+#[test]
+fn cmi5_au_reports_through_its_own_session_in_a_real_browser() {
+    let lrs = Lrs::start();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser-tests/cmi5-au");
+    let p = upload(&lrs, crate::scorm::zip_folder(&dir));
+    assert_eq!(p["kind"], "cmi5");
+    let id = p["id"].as_str().expect("package id");
+    let out = BrowserRun::new(&lrs, "cmi5-course.mjs")
+        .env("CMI5_PACKAGE_ID", id)
+        .timeout(Duration::from_secs(180))
+        .run();
+    assert!(
+        out.stdout.contains("ok: cmi5 AU through the LRS"),
+        "{}",
+        out.stdout
+    );
+}

@@ -511,11 +511,16 @@ fn content_server(
     let content_state = web::Data::new(http::player::ContentState {
         store: state.store.clone(),
         clock: state.clock.clone(),
+        audit: state.audit.clone(),
+        metrics: state.metrics.clone(),
+        max_body_bytes: state.limits.max_body_bytes,
+        last_versions: std::sync::Arc::new(LastVersions::default()),
     });
     let server = HttpServer::new(move || {
+        let routes = content_state.clone();
         App::new()
             .app_data(content_state.clone())
-            .configure(http::player::configure)
+            .configure(move |c| http::player::configure(c, &routes))
     })
     .shutdown_timeout(5)
     .disable_signals()

@@ -5,8 +5,10 @@
 //! update closure to the store (which runs it atomically against the current document)
 //! and writes the response.
 use crate::auth::Need;
+use crate::departments::Department;
 use crate::error::{XapiError, XapiResult};
 use crate::http::{authenticate, body, version, AppState, Params};
+use crate::store::DynStore;
 use crate::xapi::document::{self as doc, DocTarget, Op, Preconditions, Resource};
 use crate::xapi::{agent, validate};
 use actix_web::http::header::{self, HeaderMap, HeaderName, HttpDate};
@@ -57,7 +59,7 @@ fn http_date(us: i64) -> HttpDate {
 }
 
 /// The validated parameters of a document request.
-fn target(req: &HttpRequest, resource: Resource, op: Op) -> XapiResult<DocTarget> {
+pub(crate) fn target(req: &HttpRequest, resource: Resource, op: Op) -> XapiResult<DocTarget> {
     let params = Params::parse(req)?;
     let pairs: Vec<(&str, &str)> = params
         .names()
@@ -85,12 +87,6 @@ fn header_list(headers: &HeaderMap, name: HeaderName) -> XapiResult<Option<Strin
     Ok(out)
 }
 
-fn preconditions(req: &HttpRequest) -> XapiResult<Preconditions> {
-    let m = header_list(req.headers(), header::IF_MATCH)?;
-    let n = header_list(req.headers(), header::IF_NONE_MATCH)?;
-    Ok(Preconditions::parse(m.as_deref(), n.as_deref()))
-}
-
 fn read_need(resource: Resource) -> Need {
     match resource {
         Resource::State => Need::StateRead,
@@ -116,10 +112,21 @@ async fn get_document(
     let cred = authenticate(&req, &state).await?;
     cred.require(read_need(resource))?;
     let target = target(&req, resource, Op::Get)?;
-    match target.key(&cred.department) {
+    read(&req, &state.store, &cred.department, resource, &target).await
+}
+
+/// What a GET/HEAD of `target` in `department` answers (also the cmi5 AU endpoint's).
+pub(crate) async fn read(
+    req: &HttpRequest,
+    store: &DynStore,
+    department: &Department,
+    resource: Resource,
+    target: &DocTarget,
+) -> XapiResult<HttpResponse> {
+    match target.key(department) {
         Some(key) => {
-            let pre = preconditions(&req)?;
-            let document = state.store.get_document(&key).await?.ok_or_else(|| {
+            let pre = preconditions(req)?;
+            let document = store.get_document(&key).await?.ok_or_else(|| {
                 XapiError::not_found(format!(
                     "no such document (`{}` = `{}`)",
                     resource.id_param(),
@@ -148,9 +155,8 @@ async fn get_document(
                 .body(document.content))
         }
         None => {
-            let ids = state
-                .store
-                .list_documents(&cred.department, &target.scope, target.since_us)
+            let ids = store
+                .list_documents(department, &target.scope, target.since_us)
                 .await?;
             let body = Value::from(ids).to_string();
             Ok(HttpResponse::Ok()
@@ -158,6 +164,15 @@ async fn get_document(
                 .insert_header((header::ETAG, doc::quoted(&doc::etag(body.as_bytes()))))
                 .body(body))
         }
+    }
+}
+
+/// PUT or POST, from the request's method.
+pub(crate) fn write_op(req: &HttpRequest) -> Op {
+    if req.method() == Method::PUT {
+        Op::Put
+    } else {
+        Op::Post
     }
 }
 
@@ -169,16 +184,43 @@ async fn write_document(
     state: web::Data<AppState>,
 ) -> XapiResult<HttpResponse> {
     let resource = **resource;
-    let op = if req.method() == Method::PUT {
-        Op::Put
-    } else {
-        Op::Post
-    };
+    let op = write_op(&req);
     let cred = authenticate(&req, &state).await?;
     cred.require(write_need(resource))?;
     let target = target(&req, resource, op)?;
     let pre = preconditions(&req)?;
     let content = body(&req, payload, &state).await?;
+    write(
+        &req,
+        &state.store,
+        &cred.department,
+        resource,
+        &target,
+        pre,
+        content,
+    )
+    .await
+}
+
+/// The preconditions (If-Match / If-None-Match) of a request.
+pub(crate) fn preconditions(req: &HttpRequest) -> XapiResult<Preconditions> {
+    let m = header_list(req.headers(), header::IF_MATCH)?;
+    let n = header_list(req.headers(), header::IF_NONE_MATCH)?;
+    Ok(Preconditions::parse(m.as_deref(), n.as_deref()))
+}
+
+/// Stores `content` as `target` in `department` (PUT or POST after the request's method;
+/// also the cmi5 AU endpoint's).
+pub(crate) async fn write(
+    req: &HttpRequest,
+    store: &DynStore,
+    department: &Department,
+    resource: Resource,
+    target: &DocTarget,
+    pre: Preconditions,
+    content: bytes::Bytes,
+) -> XapiResult<HttpResponse> {
+    let op = write_op(req);
     let content_type = match req.headers().get(header::CONTENT_TYPE) {
         Some(v) => v
             .to_str()
@@ -196,20 +238,13 @@ async fn write_document(
         content_type
     };
     let key = target
-        .key(&cred.department)
+        .key(department)
         .ok_or_else(|| XapiError::internal("document request without a document id"))?;
     let update = match op {
-        Op::Put => doc::put_update(
-            resource,
-            version(&req),
-            pre,
-            content_type,
-            content,
-            now_us(),
-        ),
+        Op::Put => doc::put_update(resource, version(req), pre, content_type, content, now_us()),
         _ => doc::post_update(pre, content_type, content, now_us())?,
     };
-    let stored = state.store.update_document(&key, update).await?;
+    let stored = store.update_document(&key, update).await?;
     let mut res = HttpResponse::NoContent();
     if let Some(d) = stored {
         res.insert_header((header::ETAG, doc::quoted(&d.etag)));
@@ -228,20 +263,22 @@ async fn delete_document(
     let cred = authenticate(&req, &state).await?;
     cred.require(write_need(resource))?;
     let target = target(&req, resource, Op::Delete)?;
-    match target.key(&cred.department) {
+    delete(&req, &state.store, &cred.department, &target).await
+}
+
+/// What a DELETE of `target` in `department` does (also the cmi5 AU endpoint's).
+pub(crate) async fn delete(
+    req: &HttpRequest,
+    store: &DynStore,
+    department: &Department,
+    target: &DocTarget,
+) -> XapiResult<HttpResponse> {
+    match target.key(department) {
         Some(key) => {
-            let pre = preconditions(&req)?;
-            state
-                .store
-                .update_document(&key, doc::delete_update(pre))
-                .await?;
+            let pre = preconditions(req)?;
+            store.update_document(&key, doc::delete_update(pre)).await?;
         }
-        None => {
-            state
-                .store
-                .delete_documents(&cred.department, &target.scope)
-                .await?
-        }
+        None => store.delete_documents(department, &target.scope).await?,
     }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -110,7 +110,13 @@ fn error_response(req: ServiceRequest, e: XapiError) -> ServiceResponse<BoxBody>
 /// Whether a request path is one of the xAPI resources (the endpoint is `/xapi`): only
 /// these get the version header, CORS and the alternate request syntax.
 pub fn is_xapi(path: &str) -> bool {
-    path == "/xapi" || path.starts_with("/xapi/")
+    let under = |p: &str| p == "/xapi" || p.starts_with("/xapi/");
+    // The content origin's cmi5 endpoint of one session: `/cmi5/{token}/xapi/…`.
+    under(path)
+        || path
+            .strip_prefix("/cmi5/")
+            .and_then(|rest| rest.find('/').map(|i| &rest[i..]))
+            .is_some_and(under)
 }
 
 /// Errors produced by the framework itself (405 for a method a resource lacks, …) get

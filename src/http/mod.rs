@@ -157,7 +157,7 @@ impl Params {
     }
 }
 
-async fn about(req: HttpRequest) -> HttpResponse {
+pub(crate) async fn about(req: HttpRequest) -> HttpResponse {
     let _ = version(&req);
     HttpResponse::Ok().content_type("application/json").body(
         json!({

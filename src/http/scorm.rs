@@ -131,8 +131,9 @@ async fn remove(req: HttpRequest, state: web::Data<AppState>) -> XapiResult<Http
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// POST /scorm/packages/{id}/launch {actor, registration?, sco?} → 201 with the player
-/// URL, whose token is shown only here.
+/// POST /scorm/packages/{id}/launch {actor, registration?, sco?} → 201 with the URL to
+/// open (the player page for SCORM, the AU's launch URL for cmi5), whose token is shown
+/// only here.
 async fn launch(
     req: HttpRequest,
     payload: web::Payload,
@@ -162,6 +163,7 @@ async fn launch(
     let id = req.match_info().query("id").to_owned();
     let launched = launcher::launch(
         &state.store,
+        &state.clock,
         &cred.department,
         &cred.authority,
         &id,
@@ -170,18 +172,24 @@ async fn launch(
         now_us(),
     )
     .await?;
+    // A cmi5 launch stored statements (`launched`, `abandoned`).
+    state.audit.wake();
     let s = &launched.session;
+    let mut body = json!({
+        "session": s.id,
+        "kind": s.kind,
+        "registration": s.registration,
+        "sco": s.item,
+        "activityId": s.activity_id,
+        "courseActivityId": s.course_iri,
+        "playerUrl": launched.player_url,
+        "expires": crate::xapi::statement::format_us(launched.expires_us),
+    });
+    if let Some(m) = launched.launch_method {
+        body["launchMethod"] = json!(m);
+    }
     Ok(json_response(
         HttpResponse::Created().insert_header((header::CACHE_CONTROL, "no-store")),
-        &json!({
-            "session": s.id,
-            "kind": s.kind,
-            "registration": s.registration,
-            "sco": s.item,
-            "activityId": s.activity_id,
-            "courseActivityId": s.course_iri,
-            "playerUrl": launched.player_url,
-            "expires": crate::xapi::statement::format_us(launched.expires_us),
-        }),
+        &body,
     ))
 }

@@ -39,7 +39,10 @@ pub(super) fn reading_department(req: &HttpRequest, cred: &Credential) -> XapiRe
 
 /// Every Statements response, errors included, says how far reads are consistent
 /// (Communication 2.1.3.s2.b4): the store's answer, taken before the request's own reads.
-fn respond(consistent_through_us: i64, result: XapiResult<HttpResponse>) -> HttpResponse {
+pub(crate) fn respond(
+    consistent_through_us: i64,
+    result: XapiResult<HttpResponse>,
+) -> HttpResponse {
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => e.error_response(),
@@ -128,6 +131,15 @@ async fn put_inner(
     let cred = authenticate(req, state).await?;
     cred.require(Need::StatementsWrite)?;
     let v = version(req);
+    let id = put_statement_id(req)?;
+    let raw = body(req, payload, state).await?;
+    let (statement, attachments) = put_statement(req, &raw, v, &id)?;
+    store_statements(vec![statement], false, attachments, &cred, v, state).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The `statementId` of a PUT (its only parameter), checked before the body is read.
+pub(crate) fn put_statement_id(req: &HttpRequest) -> XapiResult<String> {
     let params = Params::parse(req)?;
     params.only(&["statementId"], "Communication 2.1.1")?;
     let id = params
@@ -138,16 +150,25 @@ async fn put_inner(
             .at("statementId")
             .req("Communication 2.1.1"));
     }
-    let raw = body(req, payload, state).await?;
-    let (mut statement, attachments) = read_statements(&content_type(req), &raw, v)?;
+    Ok(id)
+}
+
+/// The statement a PUT carries, with the `statementId` as its id, and its attachments.
+pub(crate) fn put_statement(
+    req: &HttpRequest,
+    raw: &[u8],
+    v: XapiVersion,
+    id: &str,
+) -> XapiResult<(Value, Vec<AttachmentContent>)> {
+    let (mut statement, attachments) = read_statements(&content_type(req), raw, v)?;
     let obj = statement.as_object_mut().ok_or_else(|| {
         XapiError::bad_request("PUT takes exactly one statement object").req("Communication 2.1.1")
     })?;
     match obj.get("id") {
         None => {
-            obj.insert("id".into(), Value::from(id.clone()));
+            obj.insert("id".into(), Value::from(id));
         }
-        Some(Value::String(given)) if given.eq_ignore_ascii_case(&id) => {}
+        Some(Value::String(given)) if given.eq_ignore_ascii_case(id) => {}
         Some(_) => {
             return Err(XapiError::bad_request(
                 "the statement's id differs from the statementId parameter",
@@ -156,8 +177,7 @@ async fn put_inner(
             .req("Communication 2.1.1.s1"));
         }
     }
-    store_statements(vec![statement], false, attachments, &cred, v, state).await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok((statement, attachments))
 }
 
 async fn post_inner(
@@ -168,10 +188,25 @@ async fn post_inner(
     let cred = authenticate(req, state).await?;
     cred.require(Need::StatementsWrite)?;
     let v = version(req);
-    let params = Params::parse(req)?;
-    params.only(&[], "Communication 2.1.2")?;
+    post_params(req)?;
     let raw = body(req, payload, state).await?;
-    let (statements, attachments) = read_statements(&content_type(req), &raw, v)?;
+    let (list, batch, attachments) = post_statements(req, &raw, v)?;
+    let ids = store_statements(list, batch, attachments, &cred, v, state).await?;
+    Ok(post_answer(&ids))
+}
+
+/// A POST takes no parameter.
+pub(crate) fn post_params(req: &HttpRequest) -> XapiResult<()> {
+    Params::parse(req)?.only(&[], "Communication 2.1.2")
+}
+
+/// The statements a POST carries: the list, whether the body was an array, attachments.
+pub(crate) fn post_statements(
+    req: &HttpRequest,
+    raw: &[u8],
+    v: XapiVersion,
+) -> XapiResult<(Vec<Value>, bool, Vec<AttachmentContent>)> {
+    let (statements, attachments) = read_statements(&content_type(req), raw, v)?;
     let (list, batch) = match statements {
         Value::Array(list) => (list, true),
         obj @ Value::Object(_) => (vec![obj], false),
@@ -187,10 +222,14 @@ async fn post_inner(
             XapiError::bad_request("an empty batch stores nothing").req("Communication 2.1.2")
         );
     }
-    let ids = store_statements(list, batch, attachments, &cred, v, state).await?;
-    Ok(HttpResponse::Ok()
+    Ok((list, batch, attachments))
+}
+
+/// The answer to a POST: the ids, in order.
+pub(crate) fn post_answer(ids: &[String]) -> HttpResponse {
+    HttpResponse::Ok()
         .content_type("application/json")
-        .body(Value::from(ids).to_string()))
+        .body(Value::from(ids).to_string())
 }
 
 /// Prepares and stores statements atomically (`ingest`).

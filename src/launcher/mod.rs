@@ -8,7 +8,10 @@
 //! was uploaded to; that department and those above it see, launch and delete it; a
 //! package elsewhere gets the same 404 as one that does not exist. A launch token is a
 //! capability: it opens one package's files for one learner, and what it writes is built
-//! here from the SCORM data model, about that learner and that package only.
+//! here from the SCORM data model, about that learner and that package only. A cmi5 AU
+//! writes xAPI itself, through an endpoint of its own that accepts that learner's
+//! statements and documents for that registration only (`cmi5`).
+pub mod cmi5;
 pub mod session;
 
 use crate::departments::Department;
@@ -17,6 +20,7 @@ use crate::scorm::manifest::{Au, Cmi5Node, Launchable, PackageManifest};
 use crate::scorm::package::{read_package, Package, PackageLimits};
 use crate::scorm::records::{LaunchRecord, PackageRecord, StoredFile};
 use crate::scorm::{mapping, ScormError, ScormVersion};
+use crate::store::clock::StoredClock;
 use crate::store::{DynStore, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -289,15 +293,30 @@ pub struct Session {
     /// The launch URL relative to the package root (SCORM), or the AU URL (cmi5).
     pub launch_url: String,
     pub scorm_version: Option<ScormVersion>,
+    /// cmi5 sessions only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmi5: Option<Cmi5Session>,
 }
 
-/// A launch as answered to the caller: the session, the token (shown once) and the
-/// player URL on the content origin.
+/// What a cmi5 session keeps beside the common part (`launcher::cmi5`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Cmi5Session {
+    /// The random salt the auth token's secret is derived with (hex).
+    pub auth_salt: String,
+    /// The launch data's `masteryScore`, which an AU's scores are checked against.
+    pub mastery_score: Option<f64>,
+}
+
+/// A launch as answered to the caller: the session, the token (shown once) and the URL
+/// to open: the player page on the content origin (SCORM), or the AU's launch URL (cmi5).
 pub struct Launched {
     pub session: Session,
     pub token: String,
     pub expires_us: i64,
     pub player_url: String,
+    /// cmi5: the AU's `launchMethod` (`OwnWindow` or `AnyWindow`).
+    pub launch_method: Option<&'static str>,
 }
 
 fn launchable<'a>(list: &'a [Launchable], item: Option<&str>) -> XapiResult<&'a Launchable> {
@@ -319,10 +338,12 @@ fn launchable<'a>(list: &'a [Launchable], item: Option<&str>) -> XapiResult<&'a 
 }
 
 /// Starts a session: checks the actor, picks the SCO or AU, records the launch under the
-/// hash of a fresh token.
+/// hash of a fresh token. A cmi5 launch also does what cmi5 asks of the LMS before the AU
+/// runs (`cmi5::start`), with `clock` for its statements.
 #[allow(clippy::too_many_arguments)]
 pub async fn launch(
     store: &DynStore,
+    clock: &StoredClock,
     caller: &Department,
     authority: &Value,
     id: &str,
@@ -340,10 +361,10 @@ pub async fn launch(
     } else {
         caller.as_str().to_owned()
     };
-    let session = match &manifest {
+    let (session, au) = match &manifest {
         PackageManifest::Scorm(m) => {
             let l = launchable(&m.launchables, request.item.as_deref())?;
-            Session {
+            let s = Session {
                 id: session_id,
                 kind: "scorm".into(),
                 package_id: record.id.clone(),
@@ -358,7 +379,9 @@ pub async fn launch(
                 activity_id: mapping::sco_iri(&course, &l.item_identifier),
                 launch_url: l.launch_url.clone(),
                 scorm_version: Some(m.version),
-            }
+                cmi5: None,
+            };
+            (s, None)
         }
         PackageManifest::Cmi5(c) => {
             let list = course_aus(&manifest);
@@ -367,11 +390,14 @@ pub async fn launch(
                 None => list.first(),
             }
             .ok_or_else(|| {
-                XapiError::bad_request("the course has no such AU")
-                    .at("/sco")
-                    .code("no_such_item")
+                XapiError::bad_request(match request.item.as_deref() {
+                    Some(id) => format!("the course has no AU `{id}`"),
+                    None => "the course has no AU to launch".to_owned(),
+                })
+                .at("/sco")
+                .code("no_such_item")
             })?;
-            Session {
+            let s = Session {
                 id: session_id,
                 kind: "cmi5".into(),
                 package_id: record.id.clone(),
@@ -395,11 +421,25 @@ pub async fn launch(
                 activity_id: crate::scorm::cmi5::au_activity_id(&course, &au.id),
                 launch_url: au.url.clone(),
                 scorm_version: None,
-            }
+                cmi5: Some(cmi5::new_session_part(au)),
+            };
+            (s, Some(au.clone()))
         }
     };
     let token = crate::auth::random_token(32);
     let expires_us = now_us.saturating_add(LAUNCH_TTL_US);
+    let (player_url, launch_method) = match &au {
+        None => (
+            format!("{}/player/{token}/", settings.origin.trim_end_matches('/')),
+            None,
+        ),
+        // cmi5 wants the launch data and `launched` recorded before the AU can run: before
+        // the launch record below makes the token valid.
+        Some(au) => (
+            cmi5::start(store, clock, &session, au, &token, settings, now_us).await?,
+            Some(au.launch_method.as_str()),
+        ),
+    };
     let launch = LaunchRecord {
         token_hash: token_hash(&token),
         package_id: record.id.clone(),
@@ -413,12 +453,12 @@ pub async fn launch(
     if !store.put_launch(&launch).await.map_err(store_error)? {
         return Err(XapiError::internal("a launch token was drawn twice"));
     }
-    let player_url = format!("{}/player/{token}/", settings.origin.trim_end_matches('/'));
     Ok(Launched {
         session,
         token,
         expires_us,
         player_url,
+        launch_method,
     })
 }
 

@@ -326,7 +326,7 @@ pub async fn commit(
     })
 }
 
-async fn write_document(
+pub(super) async fn write_document(
     store: &DynStore,
     dept: &Department,
     w: mapping::DocumentWrite,

@@ -34,10 +34,13 @@
 //!
 //! cmi5 launch: [`cmi5::launch_url`], [`cmi5::launch_data`] (the `LMS.LaunchData` state
 //! document), [`cmi5::launched_statement`], and the fetch URL bodies
-//! [`cmi5::fetch_token_body`] / [`cmi5::fetch_error_body`].
+//! [`cmi5::fetch_token_body`] / [`cmi5::fetch_error_body`]. What an AU then sends is checked
+//! by [`cmi5_rules::check_statements`]; a relaunch abandons the sessions left open
+//! ([`cmi5_rules::open_sessions`], [`cmi5_rules::abandoned_statement`]).
 //!
 //! The mapping, IRI shapes and limits are described in `docs/SCORM.md`.
 pub mod cmi5;
+pub mod cmi5_rules;
 pub mod datamodel;
 pub mod evaluation;
 pub mod manifest;
