@@ -23,6 +23,7 @@ mod cmi5;
 mod completions;
 mod consistency;
 mod console;
+mod console_oidc;
 mod cors;
 mod credentials;
 mod departments;

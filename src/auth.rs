@@ -214,7 +214,7 @@ pub fn random_token(bytes: usize) -> String {
 mod jwks;
 mod jwt;
 pub mod session;
-pub use jwks::{check_url, Jwks, JwksOrigin, JwksSettings};
+pub use jwks::{check_url, discovery_url, get_json, post_form, Jwks, JwksOrigin, JwksSettings};
 pub use jwt::{JwtConfig, JwtKeys};
 
 /// Verified Basic credentials are cached briefly so argon2 runs once per credential,
@@ -258,7 +258,17 @@ impl Authenticator {
         let ended =
             || Self::unauthorized("the console session has ended or is not valid: sign in again");
         let found = self.sessions.verify(id, csrf).ok_or_else(ended)?;
-        if found.recheck {
+        // A session opened with a bearer token (`jwt:` keys; no Basic key has a `:`) has no
+        // credential record to look up: it ends with the token's expiry, or when its
+        // department is gone.
+        if found.recheck && found.credential.key.starts_with("jwt:") {
+            if self.department_exists(&found.credential.department).await? {
+                self.sessions.checked(id);
+            } else {
+                self.sessions.close(id);
+                return Err(ended());
+            }
+        } else if found.recheck {
             match self.store.get_credential(&found.credential.key).await? {
                 Some(r) if !r.revoked => self.sessions.checked(id),
                 _ => {
@@ -387,6 +397,47 @@ impl Authenticator {
             scopes,
             department,
         })
+    }
+
+    /// The console's OpenID Connect sign-in: `access_token` becomes the credential exactly
+    /// as `Authorization: Bearer` would (same checks, same credential); `id_token` must
+    /// verify with the same keys and issuer, name `client_id` in `aud`, carry `nonce` and
+    /// the same `sub`. Returns the credential and the access token's `exp`.
+    pub async fn oidc_sign_in(
+        &self,
+        access_token: &str,
+        id_token: &str,
+        client_id: &str,
+        nonce: &str,
+    ) -> XapiResult<(Credential, f64)> {
+        let jwt = self
+            .jwt
+            .as_ref()
+            .ok_or_else(|| Self::unauthorized("bearer tokens are not enabled on this LRS"))?;
+        let cred = self.bearer(access_token).await?;
+        let exp = jwt
+            .verify(access_token)
+            .await?
+            .get("exp")
+            .and_then(Value::as_f64)
+            .ok_or_else(|| Self::unauthorized("bearer token has no `exp` claim"))?;
+        let id = jwt.verify_id_token(id_token, client_id).await?;
+        let given = id.get("nonce").and_then(Value::as_str).unwrap_or("");
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            given.as_bytes(),
+            nonce.as_bytes(),
+        )) {
+            return Err(Self::unauthorized(
+                "the ID token's nonce is not this sign-in's",
+            ));
+        }
+        let sub = id.get("sub").and_then(Value::as_str).unwrap_or("");
+        if cred.key != format!("jwt:{sub}") {
+            return Err(Self::unauthorized(
+                "the ID token and the access token name different people",
+            ));
+        }
+        Ok((cred, exp))
     }
 
     /// Whether a token's department exists.

@@ -242,6 +242,23 @@ pub struct JwtArgs {
     /// `ISSUER/.well-known/openid-configuration`, and tokens must carry `iss` = ISSUER.
     #[arg(long, env = "LRS_OIDC_ISSUER", conflicts_with_all = ["jwt_jwks_url", "jwt_hs256_secret", "jwt_rs256_public_key"])]
     pub oidc_issuer: Option<String>,
+    /// The console's client id at the OpenID Connect issuer: with it (and
+    /// `--oidc-issuer`) the console's sign-in page offers "Sign in with <issuer>".
+    #[arg(long, env = "LRS_OIDC_CLIENT_ID", requires = "oidc_issuer")]
+    pub oidc_client_id: Option<String>,
+    /// A file (mode 0600) holding the console's client secret, for a confidential client
+    /// (sent with HTTP Basic to the token endpoint). Without it the console is a public
+    /// client (PKCE only).
+    #[arg(long, env = "LRS_OIDC_CLIENT_SECRET_FILE", requires = "oidc_client_id")]
+    pub oidc_client_secret_file: Option<String>,
+    /// Scopes the console asks for besides `openid` (space- or comma-separated).
+    #[arg(long, env = "LRS_OIDC_SCOPES", default_value = "")]
+    pub oidc_scopes: String,
+    /// The URL people reach the LRS at (e.g. `https://lrs.example.gov.in`): the console's
+    /// OpenID Connect redirect URI is `URL/console/oidc/callback`. Default: from the
+    /// request (scheme and Host, or `Forwarded` behind a proxy).
+    #[arg(long, env = "LRS_CONSOLE_PUBLIC_URL")]
+    pub console_public_url: Option<String>,
     /// URL of a JWK set (RS256, ES256 and EdDSA keys) that verifies bearer tokens.
     #[arg(long, env = "LRS_JWT_JWKS_URL", conflicts_with_all = ["jwt_hs256_secret", "jwt_rs256_public_key"])]
     pub jwt_jwks_url: Option<String>,

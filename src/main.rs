@@ -380,6 +380,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             max_page_size: args.max_page_size.max(1),
         },
         metrics: metrics.clone(),
+        console_oidc: karmayogi_lrs::http::console::oidc::ConsoleOidc::from_args(&args.jwt)?
+            .map(std::sync::Arc::new),
     });
     let max_body = args.max_body_bytes;
     let last_versions = std::sync::Arc::new(LastVersions::default());

@@ -344,7 +344,7 @@ pub fn algorithm_of(jwk: &Jwk) -> Option<Algorithm> {
 }
 
 /// GET `url` as JSON, on the blocking pool, with a time limit and a size limit.
-async fn get_json(url: String, timeout: Duration) -> Result<Value, String> {
+pub async fn get_json(url: String, timeout: Duration) -> Result<Value, String> {
     check_url(&url)?;
     let shown = url.clone();
     let body = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
@@ -376,6 +376,49 @@ async fn get_json(url: String, timeout: Duration) -> Result<Value, String> {
     .and_then(|r| r)
     .map_err(|e| format!("GET {shown}: {e}"))?;
     serde_json::from_slice(&body).map_err(|e| format!("GET {shown}: not JSON ({e})"))
+}
+
+/// POST `form` (application/x-www-form-urlencoded) to `url` and read a JSON answer, on
+/// the blocking pool, with the same limits as `get_json`; `basic` is HTTP Basic client
+/// authentication. Error messages name the URL and the HTTP status only, never the form.
+pub async fn post_form(
+    url: String,
+    form: Vec<(String, String)>,
+    basic: Option<String>,
+    timeout: Duration,
+) -> Result<Value, String> {
+    check_url(&url)?;
+    let shown = url.clone();
+    let body = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(timeout)
+            .timeout(timeout)
+            .redirects(0)
+            .build();
+        let mut req = agent.post(&url).set("Accept", "application/json");
+        if let Some(b) = &basic {
+            req = req.set("Authorization", b);
+        }
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let resp = req.send_form(&pairs).map_err(|e| match e {
+            ureq::Error::Status(code, _) => format!("HTTP {code}"),
+            ureq::Error::Transport(t) => t.kind().to_string(),
+        })?;
+        let mut body = Vec::new();
+        resp.into_reader()
+            .take(MAX_DOCUMENT + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| e.to_string())?;
+        if body.len() as u64 > MAX_DOCUMENT {
+            return Err(format!("larger than {MAX_DOCUMENT} bytes"));
+        }
+        Ok(body)
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r)
+    .map_err(|e| format!("POST {shown}: {e}"))?;
+    serde_json::from_slice(&body).map_err(|_| format!("POST {shown}: the answer is not JSON"))
 }
 
 #[cfg(test)]

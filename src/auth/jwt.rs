@@ -75,7 +75,7 @@ impl JwtConfig {
         )
     }
 
-    fn validation(&self, alg: Algorithm) -> Validation {
+    fn validation(&self, alg: Algorithm, audience: Option<&str>) -> Validation {
         let mut v = Validation::new(alg);
         // Time claims are checked by `check_times` (own messages, NumericDate with
         // fractions, one leeway); the signature, `iss` and `aud` by the library.
@@ -86,7 +86,7 @@ impl JwtConfig {
             v.set_issuer(&[iss]);
             v.required_spec_claims.insert("iss".into());
         }
-        match &self.audience {
+        match audience {
             Some(aud) => {
                 v.set_audience(&[aud]);
                 v.required_spec_claims.insert("aud".into());
@@ -99,6 +99,16 @@ impl JwtConfig {
     /// Verifies a compact JWS and returns its claims; every failure is a 401 (503 while
     /// an identity provider's keys were never loaded).
     pub async fn verify(&self, token: &str) -> XapiResult<Value> {
+        self.verify_for(token, self.audience.as_deref()).await
+    }
+
+    /// Verifies an OpenID Connect ID token: the same keys, issuer and time rules as a
+    /// bearer token, with `aud` = the console's client id.
+    pub async fn verify_id_token(&self, token: &str, client_id: &str) -> XapiResult<Value> {
+        self.verify_for(token, Some(client_id)).await
+    }
+
+    async fn verify_for(&self, token: &str, audience: Option<&str>) -> XapiResult<Value> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| {
             refuse(format!(
                 "invalid bearer token: malformed header or unsupported algorithm ({e})"
@@ -112,7 +122,7 @@ impl JwtConfig {
                         "bearer token algorithm {alg:?} is not accepted (this LRS takes {algorithm:?})"
                     )));
                 }
-                let claims = self.decode(token, key, alg)?;
+                let claims = self.decode(token, key, alg, audience)?;
                 self.check(claims)
             }
             JwtKeys::Jwks(jwks) => {
@@ -141,7 +151,7 @@ impl JwtConfig {
                 };
                 let mut last = None;
                 for i in candidates {
-                    match self.decode(token, &keys[i].key, alg) {
+                    match self.decode(token, &keys[i].key, alg, audience) {
                         Ok(claims) => return self.check(claims),
                         Err(e) => last = Some(e),
                     }
@@ -151,8 +161,14 @@ impl JwtConfig {
         }
     }
 
-    fn decode(&self, token: &str, key: &DecodingKey, alg: Algorithm) -> XapiResult<Value> {
-        jsonwebtoken::decode::<Value>(token, key, &self.validation(alg))
+    fn decode(
+        &self,
+        token: &str,
+        key: &DecodingKey,
+        alg: Algorithm,
+        audience: Option<&str>,
+    ) -> XapiResult<Value> {
+        jsonwebtoken::decode::<Value>(token, key, &self.validation(alg, audience))
             .map(|d| d.claims)
             .map_err(|e| {
                 refuse(match e.kind() {

@@ -33,11 +33,15 @@ struct Session {
     created: Instant,
     last_used: Instant,
     checked: Instant,
+    /// A session opened with a token ends when the token does.
+    until: Option<Instant>,
 }
 
 impl Session {
     fn expired(&self, now: Instant) -> bool {
-        now.duration_since(self.last_used) >= IDLE || now.duration_since(self.created) >= LIFETIME
+        now.duration_since(self.last_used) >= IDLE
+            || now.duration_since(self.created) >= LIFETIME
+            || self.until.is_some_and(|u| now >= u)
     }
 }
 
@@ -67,10 +71,16 @@ fn fingerprint(id: &str) -> [u8; 32] {
 impl Sessions {
     /// Opens a session for `credential`.
     pub fn open(&self, credential: Credential) -> Opened {
-        self.open_at(credential, Instant::now())
+        self.open_at(credential, Instant::now(), None)
     }
 
-    fn open_at(&self, credential: Credential, now: Instant) -> Opened {
+    /// Opens a session for `credential` that ends at `until` at the latest (the expiry of
+    /// the token it was opened with).
+    pub fn open_until(&self, credential: Credential, until: Instant) -> Opened {
+        self.open_at(credential, Instant::now(), Some(until))
+    }
+
+    fn open_at(&self, credential: Credential, now: Instant, until: Option<Instant>) -> Opened {
         let id = random_token(TOKEN_BYTES);
         let csrf = random_token(TOKEN_BYTES);
         if let Ok(mut map) = self.map.lock() {
@@ -88,6 +98,7 @@ impl Sessions {
                     created: now,
                     last_used: now,
                     checked: now,
+                    until,
                 },
             );
         }
@@ -182,7 +193,7 @@ mod tests {
     fn sessions_expire_when_idle_and_after_their_lifetime() {
         let s = Sessions::default();
         let t0 = Instant::now();
-        let o = s.open_at(cred("k"), t0);
+        let o = s.open_at(cred("k"), t0, None);
         assert!(s
             .find_at(&o.id, t0 + IDLE - Duration::from_secs(1))
             .is_some());
@@ -191,7 +202,7 @@ mod tests {
         assert!(s.find_at(&o.id, later).is_some());
         assert!(s.find_at(&o.id, later + IDLE).is_none(), "idle too long");
 
-        let o = s.open_at(cred("k"), t0);
+        let o = s.open_at(cred("k"), t0, None);
         let mut t = t0;
         while t + IDLE / 2 < t0 + LIFETIME {
             t += IDLE / 2;
@@ -201,6 +212,16 @@ mod tests {
             s.find_at(&o.id, t0 + LIFETIME).is_none(),
             "past its lifetime"
         );
+    }
+
+    #[test]
+    fn a_session_opened_with_a_token_ends_with_the_token() {
+        let s = Sessions::default();
+        let t0 = Instant::now();
+        let until = t0 + Duration::from_secs(60);
+        let o = s.open_at(cred("jwt:a"), t0, Some(until));
+        assert!(s.find_at(&o.id, t0 + Duration::from_secs(59)).is_some());
+        assert!(s.find_at(&o.id, until).is_none(), "the token has expired");
     }
 
     #[test]

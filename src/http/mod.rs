@@ -40,6 +40,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Prometheus metrics of this process.
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// The console's "Sign in with OpenID Connect" (when an issuer and a client id are set).
+    pub console_oidc: Option<std::sync::Arc<console::oidc::ConsoleOidc>>,
 }
 
 /// The xAPI version governing this request (set by the middleware).

@@ -177,7 +177,22 @@
     } catch (_) { /* not signed in */ }
     window.addEventListener('hashchange', route);
     route();
+    // A failed sign-in with the identity provider comes back as /console?oidc_error=…
+    const failed = new URLSearchParams(location.search).get('oidc_error');
+    if (failed !== null) {
+      history.replaceState(null, '', '/console' + location.hash);
+      if (!state.who) signedOut(OIDC_ERRORS[failed] || OIDC_ERRORS.refused);
+    }
   }
+
+  const OIDC_ERRORS = {
+    provider: 'The identity provider cannot be reached now. Try again later, or sign in with a key and secret.',
+    expired: 'The sign-in took too long or was started in another window. Please sign in again.',
+    state: 'The answer of the identity provider does not belong to this sign-in. Please sign in again.',
+    denied: 'The identity provider did not sign you in.',
+    token: 'The identity provider did not hand over your tokens. Please sign in again.',
+    refused: 'Your account at the identity provider may not use this LRS (its token was refused: department, scopes or expiry).',
+  };
 
   $('signin-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();

@@ -22,7 +22,9 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use serde_json::json;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
+
+pub mod oidc;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "lrs_console";
@@ -74,6 +76,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(sign_in))
             .route(web::delete().to(sign_out)),
     )
+    .service(web::resource("/console/oidc/login").route(web::get().to(oidc::login)))
+    .service(web::resource("/console/oidc/callback").route(web::get().to(oidc::callback)))
     .service(
         web::resource("/console/assets/{name}")
             .route(web::get().to(asset))
@@ -81,8 +85,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-async fn page(req: HttpRequest) -> HttpResponse {
-    cached(&req, CSP, "text/html; charset=utf-8", PAGE, &PAGE_ETAG)
+/// The page with the "Sign in with <issuer>" link when OpenID Connect sign-in is
+/// configured (the same for the whole process, so built once).
+static OIDC_PAGE: OnceLock<(String, String)> = OnceLock::new();
+
+/// Where the page marks the place of the OpenID Connect link.
+const OIDC_MARK: &str = "<!--oidc-sign-in-->";
+
+async fn page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match state.console_oidc.as_deref() {
+        None => cached(&req, CSP, "text/html; charset=utf-8", PAGE, &PAGE_ETAG),
+        Some(o) => {
+            let (text, tag) = OIDC_PAGE.get_or_init(|| {
+                let host = o
+                    .issuer_host()
+                    .replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+                    .replace('"', "&quot;");
+                let link = format!(
+                    "<p><a class=\"button\" id=\"signin-oidc\" href=\"/console/oidc/login\">Sign in with {host}</a></p>"
+                );
+                let text = PAGE.replace(OIDC_MARK, &link);
+                let tag = etag(&text);
+                (text, tag)
+            });
+            cached(&req, CSP, "text/html; charset=utf-8", text, tag)
+        }
+    }
 }
 
 async fn asset(req: HttpRequest, name: web::Path<String>) -> HttpResponse {
@@ -93,7 +123,7 @@ async fn asset(req: HttpRequest, name: web::Path<String>) -> HttpResponse {
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
-fn cookie<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+pub(super) fn cookie<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers()
         .get_all(header::COOKIE)
         .filter_map(|v| v.to_str().ok())
@@ -116,7 +146,7 @@ pub fn session_of(req: &HttpRequest) -> Option<(String, String)> {
 
 /// `Set-Cookie` for `value`; `Max-Age=0` clears it. Secure when the request came over
 /// https (directly or, per `Forwarded`/`X-Forwarded-Proto`, through a proxy).
-fn set_cookie(req: &HttpRequest, value: &str, max_age: Option<u64>) -> String {
+pub(super) fn set_cookie(req: &HttpRequest, value: &str, max_age: Option<u64>) -> String {
     let mut c = format!("{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/");
     if let Some(age) = max_age {
         c.push_str(&format!("; Max-Age={age}"));
