@@ -37,6 +37,8 @@ struct Shared {
     access: Mutex<Value>,
     /// An ID token nonce other than the one asked for.
     nonce_override: Mutex<Option<String>>,
+    /// A confidential client: the token endpoint wants this secret by HTTP Basic.
+    secret: Mutex<Option<String>>,
     stop: AtomicBool,
 }
 
@@ -70,6 +72,7 @@ impl Idp {
             codes: Mutex::new(HashMap::new()),
             access: Mutex::new(access),
             nonce_override: Mutex::new(None),
+            secret: Mutex::new(None),
             stop: AtomicBool::new(false),
         });
         let s = shared.clone();
@@ -196,10 +199,26 @@ fn serve_one(mut stream: TcpStream, s: &Shared) {
                 .collect();
             let code = f.get("code").and_then(|c| lock(&s.codes).remove(c));
             let verifier = f.get("code_verifier").cloned().unwrap_or_default();
+            let basic = head
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("authorization"))
+                .map(|(_, v)| v.trim().to_owned());
+            let client_ok = match lock(&s.secret).clone() {
+                None => f.get("client_id").map(String::as_str) == Some(CLIENT),
+                Some(secret) => {
+                    basic
+                        == Some(format!(
+                            "Basic {}",
+                            base64::engine::general_purpose::STANDARD
+                                .encode(format!("{CLIENT}:{secret}"))
+                        ))
+                }
+            };
             match code {
                 Some(c)
                     if f.get("grant_type").map(String::as_str) == Some("authorization_code")
-                        && f.get("client_id").map(String::as_str) == Some(CLIENT)
+                        && client_ok
                         && f.get("redirect_uri") == Some(&c.redirect_uri)
                         && B64.encode(Sha256::digest(verifier.as_bytes())) == c.challenge =>
                 {
@@ -457,4 +476,48 @@ fn console_oidc_is_absent_without_a_client_id() {
     plain(&lrs, "GET", "/console/oidc/login")
         .send()
         .assert_status(404);
+}
+
+#[test]
+fn console_oidc_confidential_client_sends_its_secret_from_a_private_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let idp = Idp::start(json!({"sub": "m", "scope": "admin", "department": "/"}));
+    *lock(&idp.shared.secret) = Some("s3cret-value".into());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("client-secret");
+    std::fs::write(&file, "s3cret-value\n").expect("write the secret");
+    // Readable by others: refused at start.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_karmayogi-lrs"))
+        .args(["--listen", "127.0.0.1:0", "--oidc-issuer", &idp.issuer()])
+        .args(["--oidc-client-id", CLIENT, "--oidc-client-secret-file"])
+        .arg(&file)
+        .arg("--store")
+        .arg(format!("sqlite:{}", dir.path().join("lrs.db").display()))
+        .output()
+        .expect("run the server");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("chmod 600"), "{err}");
+    assert!(!err.contains("s3cret-value"), "the secret is not shown");
+
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let lrs = Lrs::builder()
+        .arg("--oidc-issuer")
+        .arg(idp.issuer())
+        .arg("--oidc-client-id")
+        .arg(CLIENT)
+        .arg("--oidc-client-secret-file")
+        .arg(file.display().to_string())
+        .start();
+    lrs.require_spawned("the server must be started with a confidential OpenID Connect client");
+    let s = start_sign_in(&lrs);
+    let r = callback(&lrs, &s.callback, &s.cookie);
+    r.assert_status(302);
+    assert_eq!(r.assert_header("Location"), "/console", "{}", r.describe());
+    assert!(set_cookie(&r, "lrs_console").is_some());
+    // The wrong secret at the provider: the exchange fails.
+    *lock(&idp.shared.secret) = Some("another".into());
+    let s = start_sign_in(&lrs);
+    assert_refused(&callback(&lrs, &s.callback, &s.cookie), "token");
 }
