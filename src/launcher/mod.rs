@@ -163,7 +163,8 @@ pub fn describe(record: &PackageRecord, manifest: &PackageManifest, base: &str) 
     })
 }
 
-/// Reads, checks and stores an uploaded zip.
+/// Reads, checks and stores an uploaded zip; answers the record and the package read
+/// (its files moved to the store).
 pub async fn upload(
     store: &DynStore,
     department: &Department,
@@ -171,7 +172,7 @@ pub async fn upload(
     settings: &ContentSettings,
     now_us: i64,
 ) -> XapiResult<(PackageRecord, Package)> {
-    let package = read_package(zip, &settings.limits).map_err(|e| package_error(&e))?;
+    let mut package = read_package(zip, &settings.limits).map_err(|e| package_error(&e))?;
     let record = PackageRecord {
         id: uuid::Uuid::new_v4().to_string(),
         department: department.clone(),
@@ -182,13 +183,14 @@ pub async fn upload(
         size: package.total_size,
         file_count: package.files.len() as u64,
     };
-    let files = package
-        .files
-        .iter()
+    // The bytes move to the store (a package may be a gigabyte: never held twice); the
+    // package answered keeps its manifest and notes, not its files.
+    let files = std::mem::take(&mut package.files)
+        .into_iter()
         .map(|f| StoredFile {
-            path: f.path.clone(),
+            path: f.path,
             content_type: f.content_type.to_owned(),
-            content: f.bytes.clone(),
+            content: f.bytes,
         })
         .collect();
     if !store

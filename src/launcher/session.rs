@@ -120,9 +120,18 @@ async fn stored_state(store: &DynStore, s: &Session) -> XapiResult<Stored> {
 
 /// The model the SCO starts from and what the runtime needs with it.
 pub async fn start(store: &DynStore, s: &Session) -> XapiResult<(Model, u32, bool)> {
+    let stored = stored_state(store, s).await?;
+    restore_from(store, s, &stored).await
+}
+
+/// As [`start`], from state already read.
+async fn restore_from(
+    store: &DynStore,
+    s: &Session,
+    stored: &Stored,
+) -> XapiResult<(Model, u32, bool)> {
     let v = version(s)?;
     let (_, manifest) = load(store, &Department::root(), &s.package_id).await?;
-    let stored = stored_state(store, s).await?;
     let (model, decision) = restore::restore_model(
         v,
         &StoredAttempt {
@@ -228,8 +237,10 @@ pub async fn commit(
     now_us: i64,
 ) -> XapiResult<Committed> {
     let v = version(s)?;
-    let runtime = stored_state(store, s).await?.runtime;
-    let restored = start(store, s).await?;
+    // One read of the stored state serves both the restore and the previous model.
+    let stored = stored_state(store, s).await?;
+    let restored = restore_from(store, s, &stored).await?;
+    let runtime = stored.runtime;
     // The model as last committed in this attempt (a fresh start: as restored).
     let (previous, attempt) = match (&c.event, &runtime) {
         (CommitEvent::Initialize, _) | (_, None) => (restored.0.clone(), restored.1),
