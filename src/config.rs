@@ -67,6 +67,18 @@ pub struct StoreArg {
     /// `sqlite:PATH` (embedded) or a `mongodb://…` URI.
     #[arg(long, env = "LRS_STORE", default_value = "sqlite:./data/lrs.db")]
     pub store: String,
+    /// Embedded store: size in MiB past which the write-ahead log is checkpointed and
+    /// truncated while writes go on (readers never let it wrap by itself under load).
+    #[arg(long, env = "LRS_SQLITE_WAL_LIMIT_MB", default_value_t = 64)]
+    pub sqlite_wal_limit_mb: u64,
+}
+
+impl StoreArg {
+    pub fn options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            wal_limit_bytes: self.sqlite_wal_limit_mb.max(1).saturating_mul(1 << 20),
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]

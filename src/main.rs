@@ -304,7 +304,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let witnesses = karmayogi_lrs::auditlog::witnesses::parse_list(&args.audit_witness)?;
     // Held while the server runs (released when the process ends).
     let _exclusive = store::exclusive(&args.store.store)?;
-    let store = store::open(&args.store.store).await?;
+    let store = store::open_with(&args.store.store, &args.store.options()).await?;
     match (&args.bootstrap_key, &args.bootstrap_secret) {
         (Some(key), Some(secret)) => {
             let record = auth::new_credential(

@@ -304,7 +304,7 @@ async fn import(args: ImportArgs) -> Result<Tally, String> {
         p.push(".rejects.ndjson");
         PathBuf::from(p)
     });
-    let store = store::open(&args.store.store).await?;
+    let store = store::open_with(&args.store.store, &args.store.options()).await?;
     if !store
         .department_exists(&department)
         .await

@@ -291,7 +291,7 @@ pub(super) fn open(path: &str, statements: &Connection) -> Result<(Connection, i
     // The index is rebuilt from the statements after a crash, so its commits need no
     // fsync; NORMAL keeps the file consistent (WAL) without one.
     conn.execute_batch(
-        "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=2048; PRAGMA temp_store=MEMORY;",
+        "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=2048; PRAGMA temp_store=MEMORY; PRAGMA journal_size_limit=67108864;",
     )
     .map_err(e)?;
     conn.execute_batch(SCHEMA).map_err(e)?;

@@ -384,9 +384,29 @@ pub fn exclusive(spec: &str) -> Result<Option<std::fs::File>, String> {
 }
 
 /// Opens the store named by `--store`.
+/// Settings that tune a backend without changing what it stores.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Embedded store: the write-ahead log is checkpointed and truncated past this size.
+    pub wal_limit_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            wal_limit_bytes: 64 << 20,
+        }
+    }
+}
+
 pub async fn open(spec: &str) -> Result<DynStore, String> {
+    open_with(spec, &StoreOptions::default()).await
+}
+
+pub async fn open_with(spec: &str, options: &StoreOptions) -> Result<DynStore, String> {
     if let Some(path) = spec.strip_prefix("sqlite:") {
-        let s = sqlite::SqliteStore::open(path).map_err(|e| format!("cannot open {spec}: {e}"))?;
+        let s = sqlite::SqliteStore::open_with(path, options)
+            .map_err(|e| format!("cannot open {spec}: {e}"))?;
         Ok(Arc::new(s))
     } else if spec.starts_with("mongodb://") || spec.starts_with("mongodb+srv://") {
         let s = mongo::MongoStore::open(spec).await?;
