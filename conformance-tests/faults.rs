@@ -1,6 +1,7 @@
 //! Fault injection (issue 17, docs/RELIABILITY-faults.md): a process killed with SIGKILL
 //! in the middle of its work loses nothing it acknowledged and stores nothing twice once
-//! the work is done again.
+//! the work is done again; a full disk is answered with 507 and writes resume once space
+//! is freed, without a restart.
 //!
 //! A crash of the server while the audit-log sequencer is busy is covered by
 //! `audit::checkpoints_stay_consistent_across_restarts_and_crashes`.
@@ -111,4 +112,88 @@ fn an_import_killed_mid_way_and_run_again_stores_each_statement_exactly_once() {
     let distinct: HashSet<&String> = ids.iter().collect();
     assert_eq!(distinct.len(), ids.len(), "a statement is stored twice");
     assert_eq!(ids.len(), IMPORTED, "every imported statement, once");
+}
+
+/// Unmounts the test's filesystem however the test ends.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_answers_507_loses_nothing_and_writes_resume_once_space_is_freed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=48m", "tmpfs"])
+        .arg(dir.path())
+        .status()
+        .expect("run mount");
+    assert!(
+        mounted.success(),
+        "mounting a 48 MB tmpfs needs root: run this test as root"
+    );
+    let _mount = Mounted(dir.path().to_owned());
+    let filler = dir.path().join("filler");
+    std::fs::write(&filler, vec![0u8; 20 << 20]).expect("filler");
+    // The embedded store, whatever the pass, in a directory on the small filesystem (one
+    // test per process under nextest, so the environment is this test's own).
+    std::env::remove_var("LRS_TEST_STORE");
+    std::env::set_var("TMPDIR", dir.path());
+    let mut lrs = Lrs::start();
+    lrs.require_spawned("it fills the store's filesystem");
+    let pad = "x".repeat(800);
+    let mut acked: Vec<String> = Vec::new();
+    let mut full = None;
+    for i in 0..3000 {
+        let body: Vec<_> = (0..100)
+            .map(|j| {
+                let mut s = statement(
+                    &format!("full{i}-{j}"),
+                    "completed",
+                    "https://igot.gov.in/c/d",
+                );
+                s["result"]["response"] = serde_json::json!(pad);
+                s
+            })
+            .collect();
+        let r = lrs.post("statements").json(&serde_json::json!(body)).send();
+        if r.status == 200 {
+            acked.extend(serde_json::from_value::<Vec<String>>(r.json()).expect("ids"));
+        } else {
+            full = Some(r);
+            break;
+        }
+    }
+    let r = full.expect("the filesystem never filled up");
+    assert_eq!(r.status, 507, "{}", r.describe());
+    assert_eq!(r.json()["error"]["code"], "store_full", "{}", r.describe());
+    assert!(r.header("retry-after").is_some(), "{}", r.describe());
+    assert!(
+        !acked.is_empty(),
+        "nothing was acknowledged before the disk filled"
+    );
+    // Space freed: the same server writes again.
+    std::fs::remove_file(&filler).expect("free space");
+    let r = lrs
+        .post("statements")
+        .json(&statement("after", "completed", "https://igot.gov.in/c/d"))
+        .send();
+    assert_eq!(r.status, 200, "{}", r.describe());
+    // After a restart (the store opens, so it is whole) a sample of the acknowledged is there.
+    lrs.restart(Stop::Term);
+    for id in acked.iter().step_by(97) {
+        let r = lrs.get("statements").query("statementId", id).send();
+        assert_eq!(r.status, 200, "{id}: {}", r.describe());
+    }
+    eprintln!(
+        "{} statements acknowledged before the disk filled",
+        acked.len()
+    );
+    lrs.stop(Stop::Term);
 }
