@@ -30,6 +30,7 @@ mod departments;
 mod documents;
 mod errors;
 mod export_import;
+mod faults;
 mod feed;
 mod forwarding;
 mod front_door;

@@ -113,6 +113,10 @@ impl ResponseError for XapiError {
         if self.status == StatusCode::UNAUTHORIZED {
             b.insert_header(("WWW-Authenticate", "Basic realm=\"xAPI\""));
         }
+        if self.status == StatusCode::INSUFFICIENT_STORAGE {
+            // A full disk clears when an operator frees space: the client retries, later.
+            b.insert_header(("Retry-After", "30"));
+        }
         b.content_type("application/json")
             .body(self.body().to_string())
     }

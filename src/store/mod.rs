@@ -37,6 +37,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("store failure: {0}")]
     Internal(String),
+    /// No space left for the write (disk or filesystem full): nothing of it was stored.
+    #[error("the store is full: {0}")]
+    Full(String),
     #[error("{0}")]
     Rejected(XapiError),
 }
@@ -50,6 +53,14 @@ impl From<StoreError> for XapiError {
             StoreError::Internal(m) => {
                 tracing::error!("store failure: {m}");
                 XapiError::internal("internal store failure")
+            }
+            StoreError::Full(m) => {
+                tracing::error!("store full: {m}");
+                XapiError::new(
+                    actix_web::http::StatusCode::INSUFFICIENT_STORAGE,
+                    "the store has no space left; nothing of this request was stored, retry later",
+                )
+                .code("store_full")
             }
             StoreError::Rejected(x) => x,
         }

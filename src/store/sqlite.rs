@@ -231,7 +231,18 @@ CREATE TABLE IF NOT EXISTS audit_erasures (
 ";
 
 fn internal(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Internal(e.to_string())
+    failure(e.to_string())
+}
+
+/// A failed SQLite call as a store error: a full disk (SQLITE_FULL, whose text SQLite fixes)
+/// is `Full`, so the client is told to retry later rather than of a fault; the writer keeps
+/// going and the next group succeeds once space is freed.
+fn failure(m: String) -> StoreError {
+    if m.contains("database or disk is full") {
+        StoreError::Full(m)
+    } else {
+        StoreError::Internal(m)
+    }
 }
 
 fn split_list(s: &str) -> Vec<String> {
@@ -497,7 +508,7 @@ enum Reply {
 
 impl Reply {
     fn send(self, commit_error: Option<&str>) {
-        let fail = |m: &str| StoreError::Internal(format!("commit failed: {m}"));
+        let fail = |m: &str| failure(format!("commit failed: {m}"));
         match self {
             Reply::Insert(tx, r) => {
                 let _ = tx.send(commit_error.map_or(r, |m| Err(fail(m))));
@@ -519,7 +530,7 @@ impl Reply {
 }
 
 fn fail_op(op: WriteOp, m: &str) {
-    let e = || StoreError::Internal(format!("cannot begin transaction: {m}"));
+    let e = || failure(format!("cannot begin transaction: {m}"));
     match op {
         WriteOp::Insert(_, _, tx) => drop(tx.send(Err(e()))),
         WriteOp::UpdateDocument(_, _, tx) => drop(tx.send(Err(e()))),

@@ -1,0 +1,199 @@
+//! Fault injection (issue 17, docs/RELIABILITY-faults.md): a process killed with SIGKILL
+//! in the middle of its work loses nothing it acknowledged and stores nothing twice once
+//! the work is done again; a full disk is answered with 507 and writes resume once space
+//! is freed, without a restart.
+//!
+//! A crash of the server while the audit-log sequencer is busy is covered by
+//! `audit::checkpoints_stay_consistent_across_restarts_and_crashes`.
+use crate::audit::statement;
+use crate::harness::{clean_command, Lrs, Stop};
+use std::collections::HashSet;
+use std::io::Write;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// Enough statements that the import is still running when it is killed.
+const IMPORTED: usize = 40_000;
+
+/// Ids of every statement the LRS holds (root reader), each counted once per page seen.
+fn stored_ids(lrs: &Lrs) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut more: Option<String> = None;
+    loop {
+        let r = match &more {
+            None => lrs.get("statements").query("limit", "1000").send(),
+            Some(m) => lrs.get(&format!("{}{m}", crate::audit::root(lrs))).send(),
+        };
+        assert_eq!(r.status, 200, "{}", r.describe());
+        let body = r.json();
+        for s in body["statements"].as_array().expect("statements") {
+            out.push(s["id"].as_str().expect("id").to_owned());
+        }
+        match body["more"].as_str() {
+            Some(m) if !m.is_empty() => more = Some(m.to_owned()),
+            _ => return out,
+        }
+    }
+}
+
+#[test]
+fn an_import_killed_mid_way_and_run_again_stores_each_statement_exactly_once() {
+    let mut lrs = Lrs::start();
+    lrs.require_spawned("it kills an import writing into the store");
+    let embedded = lrs.store().is_some_and(|s| s.starts_with("sqlite:"));
+    if embedded {
+        // The embedded store has one writer: the import runs while the server does not.
+        lrs.stop(Stop::Term);
+    }
+    let store = lrs.store().expect("store").to_owned();
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("big.ndjson");
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&file).expect("create"));
+        for i in 0..IMPORTED {
+            let mut s = statement(&format!("imp{i}"), "completed", "https://igot.gov.in/c/f");
+            s["id"] = serde_json::json!(uuid::Uuid::from_u128(0xfa17_0000 + i as u128));
+            writeln!(w, "{s}").expect("write");
+        }
+        w.flush().expect("flush");
+    }
+    let path = file.to_str().expect("path");
+    let args = [
+        "import", "--quiet", "--batch", "100", "--store", &store, path,
+    ];
+    let mut child = clean_command(&[])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the import");
+    // Kill it once it has had time to write some batches but not all.
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "the import finished before it could be killed: make the file larger"
+    );
+    child.kill().expect("SIGKILL the import");
+    child.wait().expect("reap");
+    // The same import again completes and reports what the killed one had already stored.
+    let started = Instant::now();
+    let out = clean_command(&[])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the import again");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    // "…: S stored, A already there, R rejected": A is what the killed import committed.
+    let count = |before: &str| -> usize {
+        said.split(before)
+            .next()
+            .and_then(|head| head.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count before {before:?}: {said}"))
+    };
+    let (stored, there) = (count(" stored, "), count(" already there"));
+    assert_eq!(count(" rejected"), 0, "{said}");
+    assert_eq!(stored + there, IMPORTED, "{said}");
+    assert!(
+        there > 0 && there < IMPORTED,
+        "the killed import should have committed some but not all: {said}"
+    );
+    eprintln!(
+        "re-run after the kill: {} in {:.1} s",
+        said.trim(),
+        started.elapsed().as_secs_f64()
+    );
+    if embedded {
+        lrs.start_again();
+    }
+    let ids = stored_ids(&lrs);
+    let distinct: HashSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "a statement is stored twice");
+    assert_eq!(ids.len(), IMPORTED, "every imported statement, once");
+}
+
+/// Unmounts the test's filesystem however the test ends.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_answers_507_loses_nothing_and_writes_resume_once_space_is_freed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=48m", "tmpfs"])
+        .arg(dir.path())
+        .status()
+        .expect("run mount");
+    assert!(
+        mounted.success(),
+        "mounting a 48 MB tmpfs needs root: run this test as root"
+    );
+    let _mount = Mounted(dir.path().to_owned());
+    let filler = dir.path().join("filler");
+    std::fs::write(&filler, vec![0u8; 20 << 20]).expect("filler");
+    // The embedded store, whatever the pass, in a directory on the small filesystem (one
+    // test per process under nextest, so the environment is this test's own).
+    std::env::remove_var("LRS_TEST_STORE");
+    std::env::set_var("TMPDIR", dir.path());
+    let mut lrs = Lrs::start();
+    lrs.require_spawned("it fills the store's filesystem");
+    let pad = "x".repeat(800);
+    let mut acked: Vec<String> = Vec::new();
+    let mut full = None;
+    for i in 0..3000 {
+        let body: Vec<_> = (0..100)
+            .map(|j| {
+                let mut s = statement(
+                    &format!("full{i}-{j}"),
+                    "completed",
+                    "https://igot.gov.in/c/d",
+                );
+                s["result"]["response"] = serde_json::json!(pad);
+                s
+            })
+            .collect();
+        let r = lrs.post("statements").json(&serde_json::json!(body)).send();
+        if r.status == 200 {
+            acked.extend(serde_json::from_value::<Vec<String>>(r.json()).expect("ids"));
+        } else {
+            full = Some(r);
+            break;
+        }
+    }
+    let r = full.expect("the filesystem never filled up");
+    assert_eq!(r.status, 507, "{}", r.describe());
+    assert_eq!(r.json()["error"]["code"], "store_full", "{}", r.describe());
+    assert!(r.header("retry-after").is_some(), "{}", r.describe());
+    assert!(
+        !acked.is_empty(),
+        "nothing was acknowledged before the disk filled"
+    );
+    // Space freed: the same server writes again.
+    std::fs::remove_file(&filler).expect("free space");
+    let r = lrs
+        .post("statements")
+        .json(&statement("after", "completed", "https://igot.gov.in/c/d"))
+        .send();
+    assert_eq!(r.status, 200, "{}", r.describe());
+    // After a restart (the store opens, so it is whole) a sample of the acknowledged is there.
+    lrs.restart(Stop::Term);
+    for id in acked.iter().step_by(97) {
+        let r = lrs.get("statements").query("statementId", id).send();
+        assert_eq!(r.status, 200, "{id}: {}", r.describe());
+    }
+    eprintln!(
+        "{} statements acknowledged before the disk filled",
+        acked.len()
+    );
+    lrs.stop(Stop::Term);
+}
