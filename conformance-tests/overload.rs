@@ -27,10 +27,10 @@ fn host_port(lrs: &Lrs) -> String {
 
 const SLOW: usize = 2000;
 const HEADER_TIMEOUT_MS: u64 = 2000;
-/// 2,000 idle connections cost the server a socket and a small read buffer each (a few
-/// KiB): well under this. A server that buffered without bound or spawned per connection
-/// would pass it quickly.
-const RSS_GROWTH_LIMIT_KIB: u64 = 64 * 1024;
+/// Measured: 2,000 idle connections cost the server about 28 KiB each (socket state and
+/// read buffers), ~57 MiB. The bound allows 64 KiB each: a server that buffered partial
+/// headers without bound or kept a thread per connection would exceed it.
+const RSS_GROWTH_LIMIT_KIB: u64 = 128 * 1024;
 
 #[test]
 fn slow_header_clients_are_cut_off_and_others_served() {
@@ -122,7 +122,7 @@ fn sixteen_times_w1_sheds_with_503_and_loses_nothing() {
                                 let t = Instant::now();
                                 let r = lrs.post("/statements").json(&st).send();
                                 let code = if r.status == 503 {
-                                    r.assert_error_body()["error"]["code"]
+                                    r.assert_error_body()["code"]
                                         .as_str()
                                         .unwrap_or_default()
                                         .to_string()

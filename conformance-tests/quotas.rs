@@ -7,8 +7,8 @@ use std::time::Duration;
 
 fn assert_429(r: &Response, limit: &str) -> u64 {
     let body = r.assert_error(429);
-    assert_eq!(body["error"]["code"], "rate_limited", "{}", r.describe());
-    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert_eq!(body["code"], "rate_limited", "{}", r.describe());
+    let message = body["message"].as_str().unwrap_or_default();
     assert!(message.contains(limit), "{}", r.describe());
     let secs: u64 = r
         .header("Retry-After")
