@@ -341,6 +341,14 @@ impl Lrs {
     }
 
     /// Whether this harness started (and so can configure) the server.
+    /// The server process's id, when this harness spawned it (to read its memory use).
+    pub fn pid(&self) -> Option<u32> {
+        self.spawned
+            .as_ref()
+            .and_then(|s| s.child.as_ref())
+            .map(|c| c.id())
+    }
+
     pub fn spawned(&self) -> bool {
         self.spawned.is_some()
     }

@@ -39,6 +39,8 @@ mod limits;
 mod metrics;
 mod oidc;
 mod openapi;
+mod overload;
+mod quotas;
 mod scorm;
 mod scorm_browser;
 mod signed;

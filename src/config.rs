@@ -15,6 +15,8 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
+// Parsed once at start-up and matched once: the size of the serve variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the LRS (the default).
@@ -203,6 +205,44 @@ pub struct ServeArgs {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "LRS_WORKERS")]
     pub workers: Option<usize>,
+    /// Overload bounds: a client must send its request headers within this many
+    /// milliseconds or the connection is closed with 408 (slow-header clients cannot hold
+    /// connections open forever).
+    #[arg(long, env = "LRS_CLIENT_REQUEST_TIMEOUT_MS", default_value_t = 5000)]
+    pub client_request_timeout_ms: u64,
+    /// Milliseconds a closing connection may take to shut down before it is dropped.
+    #[arg(long, env = "LRS_CLIENT_DISCONNECT_TIMEOUT_MS", default_value_t = 1000)]
+    pub client_disconnect_timeout_ms: u64,
+    /// Seconds an idle keep-alive connection is kept (0 disables keep-alive).
+    #[arg(long, env = "LRS_KEEP_ALIVE_SECS", default_value_t = 5)]
+    pub keep_alive_secs: u64,
+    /// Connections each worker holds at most; further connections wait in the backlog.
+    #[arg(long, env = "LRS_MAX_CONNECTIONS", default_value_t = 2048)]
+    pub max_connections: usize,
+    /// New connections (TLS or not) each worker accepts concurrently at most.
+    #[arg(long, env = "LRS_MAX_CONNECTION_RATE", default_value_t = 256)]
+    pub max_connection_rate: usize,
+    /// Per-credential request rate limit (requests per second; 0 = unlimited). Counted
+    /// in this process's memory: a restart refills it, several processes count apart.
+    #[arg(long, env = "LRS_RATE_REQUESTS", default_value_t = 0.0)]
+    pub rate_requests: f64,
+    /// Requests a credential may make at once above its rate (default: the rate).
+    #[arg(long, env = "LRS_RATE_REQUESTS_BURST", default_value_t = 0.0)]
+    pub rate_requests_burst: f64,
+    /// Per-credential statement rate limit (statements per second, each statement of a
+    /// batch counted; 0 = unlimited). A batch over the allowance is refused whole.
+    #[arg(long, env = "LRS_RATE_STATEMENTS", default_value_t = 0.0)]
+    pub rate_statements: f64,
+    /// Statements a credential may send at once above its rate (default: the rate).
+    #[arg(long, env = "LRS_RATE_STATEMENTS_BURST", default_value_t = 0.0)]
+    pub rate_statements_burst: f64,
+    /// Requests served at once across all workers; past it a request gets 503 with
+    /// Retry-After at once instead of waiting in a queue (0 = unbounded).
+    #[arg(long, env = "LRS_MAX_IN_FLIGHT", default_value_t = 1024)]
+    pub max_in_flight: usize,
+    /// Listen backlog: connections the kernel queues before the server accepts them.
+    #[arg(long, env = "LRS_BACKLOG", default_value_t = 1024)]
+    pub backlog: u32,
     #[command(flatten, next_help_heading = "Forwarding")]
     pub forwarding: crate::forwarder::ForwardingArgs,
     #[command(flatten, next_help_heading = "Content packages (SCORM, cmi5)")]

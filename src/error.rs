@@ -22,6 +22,8 @@ pub struct XapiError {
     /// A stable machine-readable kind (snake_case) for the APIs beyond xAPI, e.g.
     /// `package_not_found`; the domain that decides the error names it.
     pub code: Option<&'static str>,
+    /// Seconds for a `Retry-After` header (429, 503).
+    pub retry_after: Option<u64>,
 }
 
 impl XapiError {
@@ -32,6 +34,7 @@ impl XapiError {
             path: None,
             requirement: None,
             code: None,
+            retry_after: None,
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -113,9 +116,12 @@ impl ResponseError for XapiError {
         if self.status == StatusCode::UNAUTHORIZED {
             b.insert_header(("WWW-Authenticate", "Basic realm=\"xAPI\""));
         }
-        if self.status == StatusCode::INSUFFICIENT_STORAGE {
-            // A full disk clears when an operator frees space: the client retries, later.
-            b.insert_header(("Retry-After", "30"));
+        // A full disk clears when an operator frees space: the client retries, later.
+        let retry_after = self
+            .retry_after
+            .or((self.status == StatusCode::INSUFFICIENT_STORAGE).then_some(30));
+        if let Some(secs) = retry_after {
+            b.insert_header(("Retry-After", secs.to_string()));
         }
         b.content_type("application/json")
             .body(self.body().to_string())

@@ -19,6 +19,7 @@ pub mod http;
 pub mod ingest;
 pub mod launcher;
 pub mod metrics;
+pub mod quota;
 pub mod scorm;
 pub mod store;
 pub mod witness_client;

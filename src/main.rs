@@ -380,6 +380,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             max_page_size: args.max_page_size.max(1),
         },
         metrics: metrics.clone(),
+        quotas: std::sync::Arc::new(karmayogi_lrs::quota::Quotas::new(
+            karmayogi_lrs::quota::Limit::new(args.rate_requests, args.rate_requests_burst),
+            karmayogi_lrs::quota::Limit::new(args.rate_statements, args.rate_statements_burst),
+        )),
         console_oidc: karmayogi_lrs::http::console::oidc::ConsoleOidc::from_args(&args.jwt)?
             .map(std::sync::Arc::new),
     });
@@ -391,7 +395,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     };
     let (content_server, content) = content_server(&args, &state)?;
     let content = web::Data::new(content);
+    let in_flight = http::middleware::InFlight::new(args.max_in_flight);
     let mut server = HttpServer::new(move || {
+        let in_flight = in_flight.clone();
         App::new()
             .app_data(state.clone())
             .app_data(content.clone())
@@ -403,8 +409,25 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             .wrap(actix_web::middleware::Compress::default())
             .wrap(http::metrics::RecordRequests(metrics.clone()))
             .configure(http::configure)
+            .wrap_fn(move |req, srv| http::middleware::shed_load(&in_flight, req, srv))
     })
-    .shutdown_timeout(30);
+    .shutdown_timeout(30)
+    // Slow or idle clients are cut off on a deadline instead of holding a connection
+    // (and its buffers) for ever; connection counts are capped so memory stays bounded.
+    .client_request_timeout(std::time::Duration::from_millis(
+        args.client_request_timeout_ms,
+    ))
+    .client_disconnect_timeout(std::time::Duration::from_millis(
+        args.client_disconnect_timeout_ms,
+    ))
+    .keep_alive(if args.keep_alive_secs == 0 {
+        actix_web::http::KeepAlive::Disabled
+    } else {
+        actix_web::http::KeepAlive::Timeout(std::time::Duration::from_secs(args.keep_alive_secs))
+    })
+    .max_connections(args.max_connections.max(1))
+    .max_connection_rate(args.max_connection_rate.max(1))
+    .backlog(args.backlog.max(1));
     if let Some(w) = args.workers {
         server = server.workers(w.max(1));
     }

@@ -125,6 +125,9 @@ pub struct Snapshot {
 pub struct Metrics {
     routes: RwLock<HashMap<String, Arc<RouteMethods>>>,
     statements_stored: AtomicU64,
+    /// Refusals by the rate limits: [requests, statements]. No credential or department
+    /// label: their number is unbounded, and a series each would grow /metrics with them.
+    rate_limited: [AtomicU64; 2],
     feed_readers: Arc<AtomicI64>,
     rules: RwLock<HashMap<String, Arc<RuleSeries>>>,
 }
@@ -179,6 +182,11 @@ impl Metrics {
     /// Statements the store acknowledged as stored.
     pub fn statements_stored(&self, n: u64) {
         self.statements_stored.fetch_add(n, Relaxed);
+    }
+
+    /// One request refused by a rate limit (`statements` = the statement limit).
+    pub fn rate_limited(&self, statements: bool) {
+        self.rate_limited[usize::from(statements)].fetch_add(1, Relaxed);
     }
 
     /// One feed reader connected; the count drops when the guard is dropped.
@@ -237,6 +245,19 @@ impl Metrics {
             "lrs_statements_stored_total {}",
             self.statements_stored.load(Relaxed)
         );
+        family(
+            &mut out,
+            "lrs_rate_limited_total",
+            "counter",
+            "Requests refused with 429 by a per-credential rate limit.",
+        );
+        for (i, limit) in ["requests", "statements"].iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "lrs_rate_limited_total{{limit=\"{limit}\"}} {}",
+                self.rate_limited[i].load(Relaxed)
+            );
+        }
         family(
             &mut out,
             "lrs_store_queue_depth",
@@ -502,6 +523,7 @@ mod tests {
             "lrs_http_requests_total",
             "lrs_http_request_duration_seconds",
             "lrs_statements_stored_total",
+            "lrs_rate_limited_total",
             "lrs_store_queue_depth",
             "lrs_audit_log_size",
             "lrs_audit_merge_delay_seconds",

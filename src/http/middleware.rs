@@ -362,3 +362,72 @@ pub async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, Xapi
         Ok(crate::http::front::not_found(&req))
     }
 }
+
+/// Requests being served now, across all workers. Past the bound a request is refused at
+/// once with 503 + Retry-After: queueing it would only grow memory and latency for all.
+#[derive(Debug)]
+pub struct InFlight {
+    count: std::sync::atomic::AtomicUsize,
+    /// 0 = unbounded.
+    max: usize,
+}
+
+/// Holds one in-flight place; gives it back when the response is done (or dropped).
+pub struct InFlightGuard(Arc<InFlight>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+impl InFlight {
+    pub fn new(max: usize) -> Arc<InFlight> {
+        Arc::new(InFlight {
+            count: std::sync::atomic::AtomicUsize::new(0),
+            max,
+        })
+    }
+
+    pub fn try_enter(self: &Arc<Self>) -> Option<InFlightGuard> {
+        let before = self.count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let guard = InFlightGuard(self.clone());
+        (self.max == 0 || before < self.max).then_some(guard)
+    }
+}
+
+/// For `wrap_fn`, outermost: sheds a request when the in-flight bound is reached.
+pub fn shed_load<S, B>(
+    in_flight: &Arc<InFlight>,
+    req: ServiceRequest,
+    srv: &S,
+) -> LocalBoxFuture<'static, Result<ServiceResponse<BoxBody>, Error>>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    S::Future: 'static,
+    B: MessageBody + 'static,
+{
+    match in_flight.try_enter() {
+        Some(guard) => {
+            let fut = srv.call(req);
+            Box::pin(async move {
+                let res = fut.await;
+                drop(guard);
+                res.map(ServiceResponse::map_into_boxed_body)
+            })
+        }
+        None => {
+            let mut err = XapiError::unavailable(format!(
+                "the server is serving its maximum of {} requests; retry shortly",
+                in_flight.max
+            ));
+            err.code = Some("overloaded");
+            let mut resp = actix_web::ResponseError::error_response(&err);
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            Box::pin(ready(Ok(req.into_response(resp))))
+        }
+    }
+}

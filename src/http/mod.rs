@@ -40,6 +40,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Prometheus metrics of this process.
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// Per-credential rate limits (in memory, per process).
+    pub quotas: std::sync::Arc<crate::quota::Quotas>,
     /// The console's "Sign in with OpenID Connect" (when an issuer and a client id are set).
     pub console_oidc: Option<std::sync::Arc<console::oidc::ConsoleOidc>>,
 }
@@ -57,6 +59,31 @@ pub fn version(req: &HttpRequest) -> XapiVersion {
 /// without the token counts as no credential at all). The one place a request becomes a
 /// credential.
 pub async fn authenticate(req: &HttpRequest, state: &AppState) -> XapiResult<Credential> {
+    let cred = authenticate_only(req, state).await?;
+    rate_limit(state, &cred.key, 0)?;
+    Ok(cred)
+}
+
+/// Applies the credential's rate limits to one request (`statements == 0`) or to a
+/// batch of statements, counted whole.
+pub fn rate_limit(state: &AppState, key: &str, statements: usize) -> XapiResult<()> {
+    state.quotas.check(key, statements).map_err(|r| {
+        state.metrics.rate_limited(statements > 0);
+        let what = r.kind.label();
+        let mut e = XapiError::new(
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "rate limit exceeded: {what} limited to {} per second (burst {}); retry after {} s",
+                r.limit.per_second, r.limit.burst, r.retry_after_secs
+            ),
+        );
+        e.code = Some("rate_limited");
+        e.retry_after = Some(r.retry_after_secs);
+        e
+    })
+}
+
+async fn authenticate_only(req: &HttpRequest, state: &AppState) -> XapiResult<Credential> {
     let header = req.headers().get(actix_web::http::header::AUTHORIZATION);
     if header.is_none() {
         if let Some((id, csrf)) = console::session_of(req) {
