@@ -1,4 +1,4 @@
-//! Fault injection (issue 17, docs/RELIABILITY-faults.md): a process killed with SIGKILL
+//! Fault injection (issue 17, docs/RELIABILITY.md, "Fault injection"): a process killed with SIGKILL
 //! in the middle of its work loses nothing it acknowledged and stores nothing twice once
 //! the work is done again; a full disk is answered with 507 and writes resume once space
 //! is freed, without a restart.
