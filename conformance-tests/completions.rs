@@ -137,7 +137,8 @@ fn wait_projected(lrs: &Lrs, leaves: usize) {
     // A process killed inside a MongoDB transaction (the sequencer's or the projector's)
     // leaves it to the server's transaction timeout (60 s by default) before the log and
     // the projection move on.
-    let deadline = Instant::now() + Duration::from_secs(180);
+    // A busy SecantusDB reads thousands of unlogged statements in seconds: 240 s.
+    let deadline = Instant::now() + Duration::from_secs(240);
     loop {
         let (p, n) = progress(lrs);
         if n >= leaves as u64 && p >= n {
@@ -145,7 +146,7 @@ fn wait_projected(lrs: &Lrs, leaves: usize) {
         }
         assert!(
             Instant::now() < deadline,
-            "figures projected through {p} of {n} leaves ({leaves} expected) after 180 s\n{}",
+            "figures projected through {p} of {n} leaves ({leaves} expected) after 240 s\n{}",
             lrs.server_log()
         );
         std::thread::sleep(Duration::from_millis(50));

@@ -79,6 +79,7 @@ impl StoreArg {
     pub fn options(&self) -> crate::store::StoreOptions {
         crate::store::StoreOptions {
             wal_limit_bytes: self.sqlite_wal_limit_mb.max(1).saturating_mul(1 << 20),
+            ..Default::default()
         }
     }
 }

@@ -65,6 +65,10 @@ pub struct LogAppend {
     pub through: Option<(i64, String)>,
     /// The sequencer's lease holder (a store shared by several processes checks it).
     pub holder: String,
+    /// How long each renewal of the lease lasts (µs): a store shared by several
+    /// processes renews it while a long append goes on, so that the append is not given
+    /// up for a lease that ran out while the holder was working.
+    pub lease_us: i64,
 }
 
 /// What the log knows of one statement.

@@ -276,6 +276,7 @@ async fn step(
                 erasures: logged_erasures,
                 through,
                 holder: holder.to_owned(),
+                lease_us: LEASE.as_micros() as i64,
             })
             .await
             .map_err(|e| e.to_string())?;

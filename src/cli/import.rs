@@ -304,7 +304,13 @@ async fn import(args: ImportArgs) -> Result<Tally, String> {
         p.push(".rejects.ndjson");
         PathBuf::from(p)
     });
-    let store = store::open_with(&args.store.store, &args.store.options()).await?;
+    // Past the server's transaction timeout: a run right after a killed one meets the
+    // killed one's open transaction until the server expires it.
+    let options = store::StoreOptions {
+        conflict_retry: std::time::Duration::from_secs(120),
+        ..args.store.options()
+    };
+    let store = store::open_with(&args.store.store, &options).await?;
     if !store
         .department_exists(&department)
         .await

@@ -47,8 +47,13 @@ pub enum StoreError {
 impl From<StoreError> for XapiError {
     fn from(e: StoreError) -> Self {
         match e {
+            // The database is down or unreachable: the client retries shortly, the
+            // LRS reconnects by itself.
             StoreError::Unavailable(m) => {
-                XapiError::unavailable(format!("the store is unavailable: {m}"))
+                let mut e = XapiError::unavailable(format!("the store is unavailable: {m}"))
+                    .code("store_unavailable");
+                e.retry_after = Some(5);
+                e
             }
             StoreError::Internal(m) => {
                 tracing::error!("store failure: {m}");
@@ -148,6 +153,8 @@ impl StatementBatch {
 pub struct DepartmentRecord {
     pub path: Department,
     pub created_us: i64,
+    /// Rate limits set for this department (empty: inherited from above).
+    pub limits: crate::quota::DepartmentLimits,
 }
 
 /// Result of inserting a batch.
@@ -212,6 +219,13 @@ pub trait Store: Send + Sync + 'static {
     /// Adds a department; false when it already exists.
     async fn put_department(&self, department: &DepartmentRecord) -> StoreResult<bool>;
     async fn get_department(&self, path: &Department) -> StoreResult<Option<DepartmentRecord>>;
+    /// Sets a department's rate limits (replacing what it had); false when there is no
+    /// such department.
+    async fn set_department_limits(
+        &self,
+        path: &Department,
+        limits: &crate::quota::DepartmentLimits,
+    ) -> StoreResult<bool>;
     /// Every department (not the root), in path order.
     async fn list_departments(&self) -> StoreResult<Vec<DepartmentRecord>>;
     /// Removes a department record; false when there was none.
@@ -400,12 +414,18 @@ pub fn exclusive(spec: &str) -> Result<Option<std::fs::File>, String> {
 pub struct StoreOptions {
     /// Embedded store: the write-ahead log is checkpointed and truncated past this size.
     pub wal_limit_bytes: u64,
+    /// MongoDB: how long a transaction that keeps meeting write conflicts is tried
+    /// again. A request should not wait long; an import run again right after one was
+    /// killed meets the killed one's transaction until the server expires it (60 s by
+    /// default), and waits past that.
+    pub conflict_retry: std::time::Duration,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             wal_limit_bytes: 64 << 20,
+            conflict_retry: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -420,7 +440,7 @@ pub async fn open_with(spec: &str, options: &StoreOptions) -> Result<DynStore, S
             .map_err(|e| format!("cannot open {spec}: {e}"))?;
         Ok(Arc::new(s))
     } else if spec.starts_with("mongodb://") || spec.starts_with("mongodb+srv://") {
-        let s = mongo::MongoStore::open(spec).await?;
+        let s = mongo::MongoStore::open_with(spec, options).await?;
         Ok(Arc::new(s))
     } else {
         Err(format!(

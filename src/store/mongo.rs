@@ -38,8 +38,6 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_DATABASE: &str = "karmayogi_lrs";
 /// Contents up to this size stay inside their document; larger ones go to `chunks`.
 const CHUNK_BYTES: usize = 8 * 1024 * 1024;
-/// How long a transaction that keeps meeting write conflicts is retried.
-const RETRY_FOR: Duration = Duration::from_secs(30);
 /// Defaults when the URI sets none (the driver's own are 30 s and 10 s: too long to hold a
 /// request before answering 503).
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -74,6 +72,8 @@ pub struct MongoStore {
     log_state: Collection<BsonDoc>,
     log_erasures: Collection<BsonDoc>,
     write_concern: WriteConcern,
+    /// How long a transaction that keeps meeting write conflicts is tried again.
+    retry_for: Duration,
 }
 
 #[path = "mongo_completions.rs"]
@@ -494,6 +494,14 @@ impl MongoStore {
     /// Connects, checks that the server answers and runs transactions (a replica set or a
     /// sharded cluster), and creates the indexes (idempotent).
     pub async fn open(uri: &str) -> Result<MongoStore, String> {
+        Self::open_with(uri, &super::StoreOptions::default()).await
+    }
+
+    /// Opens with `options` (`conflict_retry` is what applies here).
+    pub async fn open_with(
+        uri: &str,
+        store_options: &super::StoreOptions,
+    ) -> Result<MongoStore, String> {
         let shown = redact(uri);
         let mut options = ClientOptions::parse(uri)
             .await
@@ -567,6 +575,7 @@ impl MongoStore {
             client,
             db,
             write_concern: wc,
+            retry_for: store_options.conflict_retry,
         };
         store
             .create_indexes()
@@ -721,9 +730,9 @@ impl MongoStore {
             let no_server = matches!(error.kind.as_ref(), ErrorKind::ServerSelection { .. });
             // A lost connection is retried once (a failover, a restarted server), but not
             // when no server could be selected at all (that already waited for one); write
-            // conflicts and duplicate keys are retried until RETRY_FOR has passed.
+            // conflicts and duplicate keys are retried until `retry_for` has passed.
             let again = retry_transaction(&error)
-                && started.elapsed() < RETRY_FOR
+                && started.elapsed() < self.retry_for
                 && !no_server
                 && (!unavailable || attempt < 2);
             if !again {
@@ -1305,7 +1314,24 @@ impl Store for MongoStore {
         Ok(found.map(|d| DepartmentRecord {
             path: path.clone(),
             created_us: get_int(&d, "created").unwrap_or(0),
+            limits: crate::quota::DepartmentLimits::from_stored(get_str(&d, "limits")),
         }))
+    }
+
+    async fn set_department_limits(
+        &self,
+        path: &Department,
+        limits: &crate::quota::DepartmentLimits,
+    ) -> StoreResult<bool> {
+        let r = self
+            .departments
+            .update_one(
+                doc! { "_id": path.as_str() },
+                doc! { "$set": { "limits": limits.to_json().to_string() } },
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(r.matched_count > 0)
     }
 
     async fn list_departments(&self) -> StoreResult<Vec<DepartmentRecord>> {
@@ -1322,6 +1348,7 @@ impl Store for MongoStore {
                 out.push(DepartmentRecord {
                     path,
                     created_us: get_int(&d, "created").unwrap_or(0),
+                    limits: crate::quota::DepartmentLimits::from_stored(get_str(&d, "limits")),
                 });
             }
         }

@@ -17,6 +17,8 @@ const TREE: &str = "tree";
 /// Keys per `$in` list.
 const IN_SLICE: usize = 200;
 const LEASE: &str = "lease";
+/// Documents per insert of an append, the lease renewed before each.
+const APPEND_CHUNK: usize = 1_000;
 
 fn i64_of(n: u64) -> Result<i64, StoreError> {
     i64::try_from(n)
@@ -204,7 +206,10 @@ impl MongoStore {
     /// moves last by compare-and-set, and statements or erasures whose `lq`/`logged` mark
     /// a crash left behind are recognised by their leaf (`s`, `x`) and not logged twice.
     pub(super) async fn append_log_unshared(&self, a: &LogAppend) -> StoreResult<bool> {
-        if !self.holds_lease(&a.holder).await? {
+        // The lease is renewed before every step, so an append that takes longer than
+        // the lease (a large one on a busy server) goes on rather than being given up
+        // and started again forever; a holder that lost it stops before moving the size.
+        if !self.keep_lease(a).await? {
             return Ok(false);
         }
         let tree = self
@@ -244,17 +249,32 @@ impl MongoStore {
             }
             leaves.push(d);
         }
-        if !leaves.is_empty() {
-            self.log_leaves.insert_many(leaves).await.map_err(db_err)?;
+        for chunk in leaves.chunks(APPEND_CHUNK) {
+            if !self.keep_lease(a).await? {
+                return Ok(false);
+            }
+            self.log_leaves
+                .insert_many(chunk.to_vec())
+                .await
+                .map_err(db_err)?;
         }
         let mut hashes = Vec::with_capacity(a.hashes.len());
         for (i, h) in a.hashes.iter().enumerate() {
             hashes.push(doc! { "_id": first_hash + i as i64, "h": bin(&h.0) });
         }
-        if !hashes.is_empty() {
-            self.log_hashes.insert_many(hashes).await.map_err(db_err)?;
+        for chunk in hashes.chunks(APPEND_CHUNK) {
+            if !self.keep_lease(a).await? {
+                return Ok(false);
+            }
+            self.log_hashes
+                .insert_many(chunk.to_vec())
+                .await
+                .map_err(db_err)?;
         }
-        for (key, salt, cm) in &a.seals {
+        for (i, (key, salt, cm)) in a.seals.iter().enumerate() {
+            if i % APPEND_CHUNK == 0 && !self.keep_lease(a).await? {
+                return Ok(false);
+            }
             self.statements
                 .update_one(
                     doc! { "_id": key },
@@ -263,7 +283,7 @@ impl MongoStore {
                 .await
                 .map_err(db_err)?;
         }
-        if !self.holds_lease(&a.holder).await? {
+        if !self.keep_lease(a).await? {
             return Ok(false);
         }
         let new_size = i64_of(a.old_size + a.entries.len() as u64)?;
@@ -531,15 +551,24 @@ impl MongoStore {
         Ok(())
     }
 
-    async fn holds_lease(&self, holder: &str) -> StoreResult<bool> {
-        // A margin below the lease's end: an append takes far less.
-        let soon = chrono::Utc::now().timestamp_micros() + 1_000_000;
-        Ok(self
+    /// Renews the sequencer lease of the append's holder while it is still theirs; false
+    /// when another process has taken it. A lease that ran out while its holder was busy
+    /// (reading thousands of unlogged statements from a slow server takes longer than the
+    /// lease) is still the holder's until another process takes it: taking and renewing
+    /// are single-document updates, so exactly one of two racing processes gets it. A
+    /// check that wanted time left on the lease instead gave up every such append and
+    /// started it again, forever, on a busy server.
+    async fn keep_lease(&self, a: &LogAppend) -> StoreResult<bool> {
+        let now = chrono::Utc::now().timestamp_micros();
+        let renewed = self
             .log_state
-            .find_one(doc! { "_id": LEASE, "holder": holder, "until": { "$gt": soon } })
+            .update_one(
+                doc! { "_id": LEASE, "holder": &a.holder },
+                doc! { "$set": { "until": now.saturating_add(a.lease_us.max(1_000_000)) } },
+            )
             .await
-            .map_err(db_err)?
-            .is_some())
+            .map_err(db_err)?;
+        Ok(renewed.matched_count > 0)
     }
 
     /// Of these statement keys (`s`) or erasure ids (`x`), those already logged below
