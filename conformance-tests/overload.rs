@@ -194,4 +194,14 @@ fn sixteen_times_w1_sheds_with_503_and_loses_nothing() {
         .json(&statement())
         .send()
         .assert_status(200);
+    // /metrics counts every request shed (and those of the reads above, if any).
+    let scrape = lrs.get(&lrs.root_url("/metrics")).no_version().send();
+    scrape.assert_status(200);
+    let counted: usize = scrape
+        .text()
+        .lines()
+        .find_map(|l| l.strip_prefix("lrs_overloaded_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no lrs_overloaded_total in /metrics"));
+    assert!(counted >= shed, "{counted} counted, {shed} shed");
 }

@@ -106,3 +106,124 @@ fn statement_batch_over_allowance_is_refused_whole() {
         .assert_status(200);
     assert!(rate_limited_total(&lrs, "statements") >= 1.0);
 }
+
+/// PATCH /admin/departments/{path} with `limits`.
+fn set_limits(lrs: &Lrs, admin: &(String, String), path: &str, limits: Value) -> Response {
+    lrs.request(
+        "PATCH",
+        &lrs.root_url(&format!("/admin/departments/{path}")),
+    )
+    .no_version()
+    .auth(&admin.0, &admin.1)
+    .json(&serde_json::json!({ "limits": limits }))
+    .send()
+}
+
+/// Limits per department, set through the admin API: a department's limit applies to
+/// every credential in its subtree, a sub-department's own setting (here: unlimited)
+/// overrides it, a department without one has the server's; a department's
+/// administrators set them only below their own department; the limits survive a restart.
+#[test]
+fn department_limits_apply_to_the_subtree_and_a_sub_department_overrides_them() {
+    let mut lrs = Lrs::builder()
+        .args(["--rate-statements", "20", "--rate-statements-burst", "20"])
+        .start();
+    lrs.require_spawned("it sets --rate-statements and restarts");
+    for d in ["moe", "moe/dhe", "moe/dsel", "mohfw"] {
+        lrs.cli(&["departments", "create", d]);
+    }
+    let root = (lrs.key().to_owned(), lrs.secret().to_owned());
+    let moe_admin = lrs.department_credential("moe", &["admin"]);
+    let moe = lrs.department_credential("moe", &["all"]);
+    let dhe = lrs.department_credential("moe/dhe", &["all"]);
+    let dsel = lrs.department_credential("moe/dsel", &["all"]);
+    let mohfw = lrs.department_credential("mohfw", &["all"]);
+
+    let ten = serde_json::json!({ "statements": { "perSecond": 1, "burst": 10 } });
+    let r = set_limits(&lrs, &root, "moe", ten.clone());
+    r.assert_status(200);
+    assert_eq!(r.json()["path"], "moe", "{}", r.describe());
+    assert_eq!(
+        r.json()["limits"]["statements"]["burst"],
+        10.0,
+        "{}",
+        r.describe()
+    );
+    // Not their own department, and nothing outside their subtree (the same answer
+    // whether or not the department exists there).
+    let own = set_limits(&lrs, &moe_admin, "moe", serde_json::json!({}));
+    own.assert_error(403);
+    let elsewhere = set_limits(&lrs, &moe_admin, "mohfw", serde_json::json!({}));
+    let nowhere = set_limits(&lrs, &moe_admin, "mocl", serde_json::json!({}));
+    assert_eq!(elsewhere.status, 403, "{}", elsewhere.describe());
+    assert_eq!(nowhere.status, 403, "{}", nowhere.describe());
+    set_limits(&lrs, &moe_admin, "moe/none", serde_json::json!({})).assert_error(404);
+    for (bad, path) in [
+        (serde_json::json!(5), "/limits"),
+        (
+            serde_json::json!({ "statements": { "perSecond": 0 } }),
+            "/limits/statements/perSecond",
+        ),
+        (
+            serde_json::json!({ "statement": null }),
+            "/limits/statement",
+        ),
+    ] {
+        let r = set_limits(&lrs, &moe_admin, "moe/dhe", bad);
+        assert_eq!(r.assert_error(400)["path"], path, "{}", r.describe());
+    }
+    // The department's administrator lifts the limit for one sub-department.
+    set_limits(
+        &lrs,
+        &moe_admin,
+        "moe/dhe",
+        serde_json::json!({ "statements": null }),
+    )
+    .assert_status(200);
+
+    let listed = lrs
+        .get(&lrs.root_url("/admin/departments"))
+        .no_version()
+        .send();
+    listed.assert_status(200);
+    let limits_of = |path: &str| -> Value {
+        listed.json()["departments"]
+            .as_array()
+            .and_then(|a| a.iter().find(|d| d["path"] == path).cloned())
+            .map(|d| d["limits"].clone())
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(
+        limits_of("moe"),
+        serde_json::json!({ "statements": { "perSecond": 1.0, "burst": 10.0 } })
+    );
+    assert_eq!(
+        limits_of("moe/dhe"),
+        serde_json::json!({ "statements": null })
+    );
+    assert_eq!(limits_of("mohfw"), serde_json::json!({}));
+
+    let batch =
+        |n: usize| -> Value { Value::from((0..n).map(|_| statement()).collect::<Vec<_>>()) };
+    let post = |lrs: &Lrs, who: &(String, String), n: usize| {
+        lrs.post("/statements")
+            .auth(&who.0, &who.1)
+            .json(&batch(n))
+            .send()
+    };
+    let check = |lrs: &Lrs, note: &str| {
+        // moe's limit (burst 10) in moe and below it, dhe excepted.
+        assert_429(&post(lrs, &moe, 11), "statements");
+        post(lrs, &moe, 10).assert_status(200);
+        assert_429(&post(lrs, &dsel, 11), "statements");
+        // Unlimited in dhe: past moe's limit and the server's.
+        post(lrs, &dhe, 60).assert_status(200);
+        // No setting in mohfw: the server's (burst 20).
+        assert_429(&post(lrs, &mohfw, 21), "statements");
+        post(lrs, &mohfw, 20).assert_status(200);
+        eprintln!("department limits hold {note}");
+    };
+    check(&lrs, "as set");
+    lrs.restart(crate::harness::Stop::Term);
+    check(&lrs, "after a restart");
+}

@@ -33,11 +33,13 @@ pub fn require_admin(cred: &Credential) -> XapiResult<()> {
 }
 
 /// A department as the admin API and the command line show it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DepartmentView {
     pub path: Department,
     /// When it was created; `None` for the root (which always exists).
     pub created_us: Option<i64>,
+    /// The rate limits it sets (none: those of the department above apply).
+    pub limits: crate::quota::DepartmentLimits,
 }
 
 impl DepartmentView {
@@ -45,12 +47,14 @@ impl DepartmentView {
         self.path.parent()
     }
 
-    /// `{"path", "parent", "created"}`; `parent` and `created` are null for the root.
+    /// `{"path", "parent", "created", "limits"}`; `parent` and `created` are null for
+    /// the root, whose limits are the server's own (`--rate-*`) and not shown here.
     pub fn to_json(&self) -> Value {
         json!({
             "path": self.path.to_string(),
             "parent": self.parent().map(|p| p.to_string()),
             "created": self.created_us.map(format_us),
+            "limits": self.limits.to_json(),
         })
     }
 }
@@ -60,6 +64,7 @@ impl From<DepartmentRecord> for DepartmentView {
         DepartmentView {
             path: r.path,
             created_us: Some(r.created_us),
+            limits: r.limits,
         }
     }
 }
@@ -150,7 +155,7 @@ fn parse_path(path: &str, at: &str) -> XapiResult<Department> {
 fn not_below(caller: &Department, target: &Department) -> XapiError {
     XapiError::forbidden(format!(
         "department `{target}` is not below `{caller}`: an administrator of `{caller}` \
-         creates and removes only the departments below it"
+         creates, changes and removes only the departments below it"
     ))
 }
 
@@ -183,6 +188,7 @@ pub async fn create_department(
     let record = DepartmentRecord {
         path: target.clone(),
         created_us: chrono::Utc::now().timestamp_micros(),
+        limits: Default::default(),
     };
     if !store.put_department(&record).await? {
         return Err(
@@ -199,16 +205,13 @@ pub async fn list_departments(
     caller: &Department,
 ) -> XapiResult<Vec<DepartmentView>> {
     let all = store.list_departments().await?;
-    let own = if caller.is_root() {
-        DepartmentView {
-            path: Department::root(),
-            created_us: None,
-        }
-    } else {
-        DepartmentView {
+    let own = match all.iter().find(|r| &r.path == caller) {
+        Some(r) if !caller.is_root() => DepartmentView::from(r.clone()),
+        _ => DepartmentView {
             path: caller.clone(),
-            created_us: all.iter().find(|r| &r.path == caller).map(|r| r.created_us),
-        }
+            created_us: None,
+            limits: Default::default(),
+        },
     };
     let mut out = vec![own];
     out.extend(
@@ -217,6 +220,47 @@ pub async fn list_departments(
             .map(DepartmentView::from),
     );
     Ok(out)
+}
+
+/// Sets the rate limits of department `path`, strictly below the caller's (a
+/// department's administrators cannot raise their own allowance). `limits` replaces
+/// what the department had: a member left out inherits, `null` is unlimited.
+pub async fn set_department_limits(
+    store: &DynStore,
+    caller: &Department,
+    path: &str,
+    limits: &Value,
+) -> XapiResult<DepartmentView> {
+    let target = parse_path(path, "path")?;
+    if !departments::may_administer_department(caller, &target) {
+        return Err(not_below(caller, &target));
+    }
+    let limits = crate::quota::DepartmentLimits::from_json(limits)
+        .map_err(|e| XapiError::bad_request(e.message).at(e.path))?;
+    if !store.set_department_limits(&target, &limits).await? {
+        return Err(no_department(&target));
+    }
+    tracing::info!(
+        "rate limits of department `{target}` set to {} by an administrator of `{caller}`",
+        limits.to_json()
+    );
+    match store.get_department(&target).await? {
+        Some(r) => Ok(r.into()),
+        None => Err(no_department(&target)),
+    }
+}
+
+/// Every department's rate limits, for the process's limiter.
+pub async fn department_limits(
+    store: &DynStore,
+) -> XapiResult<std::collections::HashMap<Department, crate::quota::DepartmentLimits>> {
+    Ok(store
+        .list_departments()
+        .await?
+        .into_iter()
+        .filter(|r| !r.limits.is_empty())
+        .map(|r| (r.path, r.limits))
+        .collect())
 }
 
 /// What department `d`'s subtree holds: active credentials, statements, documents.

@@ -215,7 +215,7 @@ mod jwks;
 mod jwt;
 pub mod session;
 pub use jwks::{check_url, discovery_url, get_json, post_form, Jwks, JwksOrigin, JwksSettings};
-pub use jwt::{JwtConfig, JwtKeys};
+pub use jwt::{check_times, department_of, JwtConfig, JwtKeys};
 
 /// Verified Basic credentials are cached briefly so argon2 runs once per credential,
 /// not once per request; a revoked credential stops working within `CACHE_TTL`.

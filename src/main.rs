@@ -387,6 +387,26 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         console_oidc: karmayogi_lrs::http::console::oidc::ConsoleOidc::from_args(&args.jwt)?
             .map(std::sync::Arc::new),
     });
+    // Departments' rate limits: read now, and again every `quota::REFRESH` for those
+    // another process sharing the store sets (this process applies its own at once).
+    {
+        let quotas = state.quotas.clone();
+        let store = store.clone();
+        quotas.set_department_limits(
+            karmayogi_lrs::admin::department_limits(&store)
+                .await
+                .map_err(|e| format!("cannot read the departments' rate limits: {e}"))?,
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(karmayogi_lrs::quota::REFRESH).await;
+                match karmayogi_lrs::admin::department_limits(&store).await {
+                    Ok(l) => quotas.set_department_limits(l),
+                    Err(e) => tracing::warn!("cannot read the departments' rate limits: {e}"),
+                }
+            }
+        });
+    }
     let max_body = args.max_body_bytes;
     let last_versions = std::sync::Arc::new(LastVersions::default());
     let metrics_server = match &args.metrics_listen {
@@ -395,7 +415,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     };
     let (content_server, content) = content_server(&args, &state)?;
     let content = web::Data::new(content);
-    let in_flight = http::middleware::InFlight::new(args.max_in_flight);
+    let in_flight = http::middleware::InFlight::new(args.max_in_flight, metrics.clone());
     let mut server = HttpServer::new(move || {
         let in_flight = in_flight.clone();
         App::new()

@@ -128,6 +128,8 @@ pub struct Metrics {
     /// Refusals by the rate limits: [requests, statements]. No credential or department
     /// label: their number is unbounded, and a series each would grow /metrics with them.
     rate_limited: [AtomicU64; 2],
+    /// Requests shed with 503 because the in-flight bound was reached.
+    overloaded: AtomicU64,
     feed_readers: Arc<AtomicI64>,
     rules: RwLock<HashMap<String, Arc<RuleSeries>>>,
 }
@@ -187,6 +189,11 @@ impl Metrics {
     /// One request refused by a rate limit (`statements` = the statement limit).
     pub fn rate_limited(&self, statements: bool) {
         self.rate_limited[usize::from(statements)].fetch_add(1, Relaxed);
+    }
+
+    /// One request shed with 503 at the in-flight bound.
+    pub fn overloaded(&self) {
+        self.overloaded.fetch_add(1, Relaxed);
     }
 
     /// One feed reader connected; the count drops when the guard is dropped.
@@ -258,6 +265,17 @@ impl Metrics {
                 self.rate_limited[i].load(Relaxed)
             );
         }
+        family(
+            &mut out,
+            "lrs_overloaded_total",
+            "counter",
+            "Requests shed with 503 because --max-in-flight requests were already being served.",
+        );
+        let _ = writeln!(
+            out,
+            "lrs_overloaded_total {}",
+            self.overloaded.load(Relaxed)
+        );
         family(
             &mut out,
             "lrs_store_queue_depth",
@@ -524,6 +542,7 @@ mod tests {
             "lrs_http_request_duration_seconds",
             "lrs_statements_stored_total",
             "lrs_rate_limited_total",
+            "lrs_overloaded_total",
             "lrs_store_queue_depth",
             "lrs_audit_log_size",
             "lrs_audit_merge_delay_seconds",

@@ -78,3 +78,134 @@ pub fn query(data: &[u8]) {
         let _ = decode_cursor(v);
     }
 }
+
+/// A multipart/mixed statement request: the first line is the request's Content-Type
+/// (where the boundary comes from), the rest its body. Never panics; a body that parses
+/// into statements and attachments gives statements the validator can judge.
+pub fn multipart(data: &[u8]) {
+    use karmayogi_lrs::xapi::multipart::{boundary, parse, statements_request};
+    let (head, body) = match data.iter().position(|&b| b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (&b""[..], data),
+    };
+    let content_type = String::from_utf8_lossy(head);
+    let Some(b) = boundary(&content_type) else {
+        return;
+    };
+    let Ok(parts) = parse(body, &b) else {
+        return;
+    };
+    for version in [XapiVersion::V1_0, XapiVersion::V2_0] {
+        if let Ok((statements, _attachments)) = statements_request(parts.clone(), version) {
+            let items = match statements {
+                Value::Array(items) => items,
+                one => vec![one],
+            };
+            for s in items {
+                let _ = validate_statement(&s, version);
+            }
+        }
+    }
+}
+
+/// The key the JWT target signs and verifies with (HS256).
+pub const JWT_SECRET: &[u8] = b"fuzz-secret-of-thirty-two-bytes!";
+/// The fixed "now" of the JWT target (seconds), so a run repeats.
+pub const JWT_NOW: u64 = 1_750_000_000;
+
+/// Bearer tokens. First byte even: the rest is a token as sent (header, signature and
+/// claims all under the fuzzer's control). Odd: the rest is a claims object, signed with
+/// the configured key, so the claims checks after the signature are reached. Never
+/// panics; a token is accepted only with a valid signature, an `exp` in the future and a
+/// lifetime within the maximum.
+pub fn jwt(data: &[u8]) {
+    use karmayogi_lrs::auth::{check_times, department_of, JwtConfig, JwtKeys};
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let config = JwtConfig {
+        keys: JwtKeys::Static {
+            key: jsonwebtoken::DecodingKey::from_secret(JWT_SECRET),
+            algorithm: jsonwebtoken::Algorithm::HS256,
+        },
+        issuer: None,
+        audience: None,
+        authority_homepage: "https://lrs.example.gov.in".into(),
+        department_claim: "department".into(),
+        leeway_secs: 60,
+        max_lifetime_secs: 86_400,
+    };
+    let token = if mode & 1 == 0 {
+        String::from_utf8_lossy(rest).into_owned()
+    } else {
+        let Ok(claims) = serde_json::from_slice::<Value>(rest) else {
+            return;
+        };
+        let _ = check_times(&claims, JWT_NOW as f64, 60, 86_400);
+        let _ = department_of(&claims, "department", mode & 2 == 0);
+        let key = jsonwebtoken::EncodingKey::from_secret(JWT_SECRET);
+        match jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key) {
+            Ok(t) => t,
+            Err(_) => return,
+        }
+    };
+    // The static-key path never waits: one poll finishes it.
+    use std::future::Future;
+    let mut verify = std::pin::pin!(config.verify(&token));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    if let std::task::Poll::Ready(Ok(claims)) = verify.as_mut().poll(&mut cx) {
+        // The real clock decides expiry here; an accepted token has an `exp`.
+        assert!(
+            claims.get("exp").is_some(),
+            "accepted a token without exp: {token}"
+        );
+    }
+}
+
+/// Signed notes, checkpoints, verifier keys and completion certificates as an auditor's
+/// tool reads them. Never panics; a note opened with the log's key is one that key signed.
+pub fn notes(data: &[u8]) {
+    use karmayogi_lrs::audit::{certificate, note};
+    let signer = note::Signer::from_seed("lrs.fuzz.example", &[7u8; 32]).expect("a valid name");
+    let verifier = signer.verifier();
+    let _ = note::parse(data);
+    if let Ok(opened) = note::open(data, std::slice::from_ref(&verifier)) {
+        let _ = note::Checkpoint::parse(&opened.text);
+    }
+    let text = String::from_utf8_lossy(data);
+    let _ = note::Checkpoint::parse(&text);
+    let _ = note::Verifier::parse(&text);
+    let _ = certificate::TlogProof::parse(&text);
+    if certificate::verify(data, &verifier).ok {
+        // A certificate verifies only under the key that signed its checkpoint.
+        let other = note::Signer::from_seed("lrs.fuzz.example", &[8u8; 32])
+            .expect("a valid name")
+            .verifier();
+        assert!(
+            !certificate::verify(data, &other).ok,
+            "a certificate verified under two keys"
+        );
+    }
+}
+
+/// SCORM and cmi5 content: `imsmanifest.xml`, `cmi5.xml` and the package zip. Never
+/// panics, and a package that reads stays within the limits it was read under.
+pub fn scorm(data: &[u8]) {
+    use karmayogi_lrs::scorm::manifest::{parse_cmi5, parse_imsmanifest};
+    use karmayogi_lrs::scorm::package::{read_package, PackageLimits};
+    let _ = parse_imsmanifest(data);
+    let _ = parse_cmi5(data);
+    let limits = PackageLimits {
+        max_files: 64,
+        max_file_size: 1 << 20,
+        max_total_size: 4 << 20,
+        ..PackageLimits::default()
+    };
+    if let Ok(p) = read_package(data, &limits) {
+        let total: u64 = p.files.iter().map(|f| f.bytes.len() as u64).sum();
+        assert!(
+            total <= limits.max_total_size && p.files.len() <= limits.max_files,
+            "a package past its limits was read"
+        );
+    }
+}

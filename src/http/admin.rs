@@ -20,7 +20,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::post().to(create_department)),
             )
             .service(
-                web::resource("/departments/{path:.*}").route(web::delete().to(remove_department)),
+                web::resource("/departments/{path:.*}")
+                    .route(web::patch().to(change_department))
+                    .route(web::delete().to(remove_department)),
             )
             .service(
                 web::resource("/credentials")
@@ -152,6 +154,29 @@ async fn create_department(
         &mut HttpResponse::Created(),
         &created.to_json(),
     ))
+}
+
+/// PATCH /admin/departments/{path} `{"limits": {"requests": {"perSecond": 50, "burst":
+/// 100}, "statements": null}}` → 200 and the department. The limits apply in this process
+/// at once and in others sharing the store within `quota::REFRESH`.
+async fn change_department(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> XapiResult<HttpResponse> {
+    let cred = administrator(&req, &state).await?;
+    params(&req, &[])?;
+    let map = object(&body(&req, payload, &state).await?, &["limits"])?;
+    let Some(limits) = map.get("limits") else {
+        return Err(XapiError::bad_request("`limits` is required").at("/limits"));
+    };
+    let path = req.match_info().query("path");
+    let changed =
+        admin::set_department_limits(&state.store, &cred.department, path, limits).await?;
+    state
+        .quotas
+        .set_department_limits(admin::department_limits(&state.store).await?);
+    Ok(json_response(&mut HttpResponse::Ok(), &changed.to_json()))
 }
 
 /// DELETE /admin/departments/{path}[?force=true] → 204.

@@ -365,11 +365,12 @@ pub async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, Xapi
 
 /// Requests being served now, across all workers. Past the bound a request is refused at
 /// once with 503 + Retry-After: queueing it would only grow memory and latency for all.
-#[derive(Debug)]
 pub struct InFlight {
     count: std::sync::atomic::AtomicUsize,
     /// 0 = unbounded.
     max: usize,
+    /// Counts the requests shed (`lrs_overloaded_total`).
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Holds one in-flight place; gives it back when the response is done (or dropped).
@@ -384,10 +385,11 @@ impl Drop for InFlightGuard {
 }
 
 impl InFlight {
-    pub fn new(max: usize) -> Arc<InFlight> {
+    pub fn new(max: usize, metrics: Arc<crate::metrics::Metrics>) -> Arc<InFlight> {
         Arc::new(InFlight {
             count: std::sync::atomic::AtomicUsize::new(0),
             max,
+            metrics,
         })
     }
 
@@ -419,6 +421,7 @@ where
             })
         }
         None => {
+            in_flight.metrics.overloaded();
             let mut err = XapiError::unavailable(format!(
                 "the server is serving its maximum of {} requests; retry shortly",
                 in_flight.max

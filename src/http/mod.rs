@@ -60,27 +60,30 @@ pub fn version(req: &HttpRequest) -> XapiVersion {
 /// credential.
 pub async fn authenticate(req: &HttpRequest, state: &AppState) -> XapiResult<Credential> {
     let cred = authenticate_only(req, state).await?;
-    rate_limit(state, &cred.key, 0)?;
+    rate_limit(state, &cred, 0)?;
     Ok(cred)
 }
 
-/// Applies the credential's rate limits to one request (`statements == 0`) or to a
-/// batch of statements, counted whole.
-pub fn rate_limit(state: &AppState, key: &str, statements: usize) -> XapiResult<()> {
-    state.quotas.check(key, statements).map_err(|r| {
-        state.metrics.rate_limited(statements > 0);
-        let what = r.kind.label();
-        let mut e = XapiError::new(
-            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-            format!(
+/// Applies the credential's rate limits (its department's, else the server's) to one
+/// request (`statements == 0`) or to a batch of statements, counted whole.
+pub fn rate_limit(state: &AppState, cred: &Credential, statements: usize) -> XapiResult<()> {
+    state
+        .quotas
+        .check(&cred.key, &cred.department, statements)
+        .map_err(|r| {
+            state.metrics.rate_limited(statements > 0);
+            let what = r.kind.label();
+            let mut e = XapiError::new(
+                actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+                format!(
                 "rate limit exceeded: {what} limited to {} per second (burst {}); retry after {} s",
                 r.limit.per_second, r.limit.burst, r.retry_after_secs
             ),
-        );
-        e.code = Some("rate_limited");
-        e.retry_after = Some(r.retry_after_secs);
-        e
-    })
+            );
+            e.code = Some("rate_limited");
+            e.retry_after = Some(r.retry_after_secs);
+            e
+        })
 }
 
 async fn authenticate_only(req: &HttpRequest, state: &AppState) -> XapiResult<Credential> {

@@ -134,7 +134,7 @@ async fn put_inner(
     let id = put_statement_id(req)?;
     let raw = body(req, payload, state).await?;
     let (statement, attachments) = put_statement(req, &raw, v, &id)?;
-    crate::http::rate_limit(state, &cred.key, 1)?;
+    crate::http::rate_limit(state, &cred, 1)?;
     store_statements(vec![statement], false, attachments, &cred, v, state).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -193,7 +193,7 @@ async fn post_inner(
     let raw = body(req, payload, state).await?;
     let (list, batch, attachments) = post_statements(req, &raw, v)?;
     // Counted before anything is stored: a batch over the allowance is refused whole.
-    crate::http::rate_limit(state, &cred.key, list.len())?;
+    crate::http::rate_limit(state, &cred, list.len())?;
     let ids = store_statements(list, batch, attachments, &cred, v, state).await?;
     Ok(post_answer(&ids))
 }

@@ -5,6 +5,8 @@
 //! bucket, all or nothing, so a batch over the allowance is refused whole. State lives in
 //! process memory: a restart refills every bucket, and several processes each count alone.
 
+use crate::departments::Department;
+use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -37,6 +39,117 @@ pub struct DepartmentLimits {
     pub statements: Option<Option<Limit>>,
 }
 
+impl Limit {
+    fn to_json(self) -> Value {
+        json!({ "perSecond": self.per_second, "burst": self.burst })
+    }
+}
+
+/// What was wrong with a department's `limits` object: where (a JSON pointer below
+/// `/limits`) and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitsError {
+    pub path: String,
+    pub message: String,
+}
+
+fn limits_error(path: &str, message: impl Into<String>) -> LimitsError {
+    LimitsError {
+        path: format!("/limits{path}"),
+        message: message.into(),
+    }
+}
+
+impl DepartmentLimits {
+    /// The JSON form an administrator sends and reads back:
+    /// `{"requests": {"perSecond": 50, "burst": 100}, "statements": null}`. A missing
+    /// member inherits from the department above; `null` is explicitly unlimited.
+    pub fn from_json(v: &Value) -> Result<DepartmentLimits, LimitsError> {
+        let Value::Object(map) = v else {
+            return Err(limits_error("", "`limits` must be a JSON object"));
+        };
+        if let Some(k) = map
+            .keys()
+            .find(|k| !matches!(k.as_str(), "requests" | "statements"))
+        {
+            return Err(limits_error(
+                &format!("/{k}"),
+                format!("unknown member `{k}`: only `requests` and `statements` are limits"),
+            ));
+        }
+        Ok(DepartmentLimits {
+            requests: member(map, "requests")?,
+            statements: member(map, "statements")?,
+        })
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut out = Map::new();
+        for (name, l) in [("requests", self.requests), ("statements", self.statements)] {
+            if let Some(l) = l {
+                out.insert(name.into(), l.map(Limit::to_json).unwrap_or(Value::Null));
+            }
+        }
+        Value::Object(out)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_none() && self.statements.is_none()
+    }
+
+    /// The stored text (`to_json` written out) read back; text that does not read, which
+    /// only a hand edit could leave, counts as nothing set.
+    pub fn from_stored(text: Option<&str>) -> DepartmentLimits {
+        text.and_then(|t| serde_json::from_str::<Value>(t).ok())
+            .and_then(|v| DepartmentLimits::from_json(&v).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// One member of `limits`: absent → inherit, `null` → unlimited, else a rate.
+fn member(map: &Map<String, Value>, name: &str) -> Result<Option<Option<Limit>>, LimitsError> {
+    let Some(v) = map.get(name) else {
+        return Ok(None);
+    };
+    let Value::Object(l) = v else {
+        return match v {
+            Value::Null => Ok(Some(None)),
+            _ => Err(limits_error(
+                &format!("/{name}"),
+                "a limit is an object {\"perSecond\": n, \"burst\": n} or null (unlimited)",
+            )),
+        };
+    };
+    if let Some(k) = l
+        .keys()
+        .find(|k| !matches!(k.as_str(), "perSecond" | "burst"))
+    {
+        return Err(limits_error(
+            &format!("/{name}/{k}"),
+            format!("unknown member `{k}`: a limit has `perSecond` and `burst`"),
+        ));
+    }
+    let number = |k: &str, required: bool| -> Result<Option<f64>, LimitsError> {
+        match l.get(k) {
+            None if !required => Ok(None),
+            Some(n) => match n.as_f64() {
+                Some(f) if f.is_finite() && f > 0.0 && f <= 1e9 => Ok(Some(f)),
+                _ => Err(limits_error(
+                    &format!("/{name}/{k}"),
+                    format!("`{k}` must be a number above 0 (at most 1e9)"),
+                )),
+            },
+            None => Err(limits_error(
+                &format!("/{name}/{k}"),
+                format!("`{k}` is required"),
+            )),
+        }
+    };
+    let per_second = number("perSecond", true)?.unwrap_or(1.0);
+    let burst = number("burst", false)?.unwrap_or(0.0);
+    Ok(Some(Limit::new(per_second, burst)))
+}
+
 /// Limits in force for a credential: the nearest department (self, then ancestors) that
 /// sets a limit wins; none set means the server-wide default. `Some(None)` set by a
 /// department means explicitly unlimited, overriding its parent.
@@ -55,6 +168,10 @@ pub fn effective(
         .unwrap_or(default_statements);
     (requests, statements)
 }
+
+/// How often a process reads the departments' limits again from the store (those set
+/// through another process sharing a MongoDB database).
+pub const REFRESH: Duration = Duration::from_secs(10);
 
 /// One token bucket.
 #[derive(Debug, Clone)]
@@ -186,12 +303,14 @@ impl Limiter {
     }
 }
 
-/// The limiter of one process with the server-wide default limits.
+/// The limiter of one process with the server-wide default limits and the limits
+/// departments set (a copy of the store's, refreshed by the caller).
 #[derive(Debug, Default)]
 pub struct Quotas {
     limiter: std::sync::Mutex<Limiter>,
     pub requests: Option<Limit>,
     pub statements: Option<Limit>,
+    departments: std::sync::RwLock<HashMap<Department, DepartmentLimits>>,
 }
 
 impl Quotas {
@@ -200,15 +319,61 @@ impl Quotas {
             limiter: std::sync::Mutex::new(Limiter::default()),
             requests,
             statements,
+            departments: Default::default(),
         }
     }
 
-    /// Counts one request (`statements == 0`) or a batch of statements of `credential`.
-    pub fn check(&self, credential: &str, statements: usize) -> Result<(), Refusal> {
+    /// Replaces the departments' limits (as stored). When they changed, every bucket
+    /// starts again full under the new limits.
+    pub fn set_department_limits(&self, limits: HashMap<Department, DepartmentLimits>) {
+        let mut current = self
+            .departments
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *current == limits {
+            return;
+        }
+        *current = limits;
+        drop(current);
+        self.limiter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .reset();
+    }
+
+    /// The limits in force in `department`: its own setting, else the nearest
+    /// department above that sets one, else the server-wide default.
+    pub fn limits_for(&self, department: &Department) -> (Option<Limit>, Option<Limit>) {
+        let set = self
+            .departments
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if set.is_empty() {
+            return (self.requests, self.statements);
+        }
+        let mut chain: Vec<DepartmentLimits> = department
+            .lineage()
+            .iter()
+            .filter_map(|d| set.get(d).copied())
+            .collect();
+        // Lineage runs root first: the nearest is last.
+        chain.reverse();
+        effective(&chain, self.requests, self.statements)
+    }
+
+    /// Counts one request (`statements == 0`) or a batch of statements of `credential`,
+    /// which belongs to `department`.
+    pub fn check(
+        &self,
+        credential: &str,
+        department: &Department,
+        statements: usize,
+    ) -> Result<(), Refusal> {
+        let (requests, stm) = self.limits_for(department);
         let (requests, stm) = if statements == 0 {
-            (self.requests, None)
+            (requests, None)
         } else {
-            (None, self.statements)
+            (None, stm)
         };
         if requests.is_none() && stm.is_none() {
             return Ok(());
@@ -362,5 +527,85 @@ mod tests {
             .is_ok());
         q.prune(t0 + Duration::from_secs(60), Duration::from_secs(30));
         assert_eq!(q.len(), 1);
+    }
+
+    fn dept(p: &str) -> Department {
+        Department::parse(p).expect("a department path")
+    }
+
+    #[test]
+    fn department_limits_read_back_as_written() {
+        let v = json!({ "requests": { "perSecond": 5, "burst": 10 }, "statements": null });
+        let l = DepartmentLimits::from_json(&v).expect("valid");
+        assert_eq!(l.requests, Some(Some(lim(5.0, 10.0))));
+        assert_eq!(l.statements, Some(None));
+        assert_eq!(
+            l.to_json(),
+            json!({ "requests": { "perSecond": 5.0, "burst": 10.0 }, "statements": null })
+        );
+        let inherit = DepartmentLimits::from_json(&json!({})).expect("valid");
+        assert!(inherit.is_empty());
+        assert_eq!(inherit.to_json(), json!({}));
+    }
+
+    #[test]
+    fn malformed_department_limits_name_the_member() {
+        for (v, path) in [
+            (json!([]), "/limits"),
+            (json!({ "request": null }), "/limits/request"),
+            (json!({ "requests": 5 }), "/limits/requests"),
+            (json!({ "requests": {} }), "/limits/requests/perSecond"),
+            (
+                json!({ "requests": { "perSecond": 0 } }),
+                "/limits/requests/perSecond",
+            ),
+            (
+                json!({ "requests": { "perSecond": -1 } }),
+                "/limits/requests/perSecond",
+            ),
+            (
+                json!({ "statements": { "perSecond": 1, "burst": "x" } }),
+                "/limits/statements/burst",
+            ),
+            (
+                json!({ "statements": { "perSecond": 1, "every": 2 } }),
+                "/limits/statements/every",
+            ),
+        ] {
+            let e = DepartmentLimits::from_json(&v).expect_err("malformed");
+            assert_eq!(e.path, path, "{v}");
+        }
+    }
+
+    #[test]
+    fn a_department_limit_applies_below_it_unless_overridden() {
+        let q = Quotas::new(None, Some(lim(1000.0, 1000.0)));
+        let mut set = HashMap::new();
+        set.insert(
+            dept("moe"),
+            DepartmentLimits {
+                requests: None,
+                statements: Some(Some(lim(10.0, 10.0))),
+            },
+        );
+        set.insert(
+            dept("moe/dhe"),
+            DepartmentLimits {
+                requests: None,
+                statements: Some(None),
+            },
+        );
+        q.set_department_limits(set);
+        assert_eq!(q.limits_for(&dept("moe")).1, Some(lim(10.0, 10.0)));
+        assert_eq!(q.limits_for(&dept("moe/dsel/x")).1, Some(lim(10.0, 10.0)));
+        assert_eq!(q.limits_for(&dept("moe/dhe")).1, None);
+        assert_eq!(q.limits_for(&dept("mohfw")).1, Some(lim(1000.0, 1000.0)));
+        assert_eq!(
+            q.limits_for(&Department::root()).1,
+            Some(lim(1000.0, 1000.0))
+        );
+        assert!(q.check("k", &dept("moe/a"), 11).is_err());
+        assert!(q.check("k", &dept("moe/a"), 10).is_ok());
+        assert!(q.check("d", &dept("moe/dhe"), 5000).is_ok());
     }
 }

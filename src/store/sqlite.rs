@@ -84,7 +84,7 @@ pub struct SqliteStore {
 }
 
 /// Layout version of the file, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 9;
+const SCHEMA_VERSION: i64 = 10;
 
 /// Refuses a file laid out by another version rather than misreading it.
 /// Answers the version the file had.
@@ -139,6 +139,7 @@ fn check_schema_version(conn: &Connection) -> Result<i64, String> {
     // (`forwarding::SCHEMA`, `completions::SCHEMA`); the projection starts at position 0
     // and catches up from the feed.
     // Version 9 added content packages and launches: new tables only (`scorm::SCHEMA`).
+    // Version 10 added departments' rate limits: a new table only (`department_limits`).
     Ok(v)
 }
 
@@ -187,6 +188,10 @@ CREATE TABLE IF NOT EXISTS credentials (
 CREATE TABLE IF NOT EXISTS departments (
     path TEXT PRIMARY KEY,
     created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS department_limits (
+    path TEXT PRIMARY KEY,
+    limits TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS audit_leaves (
     leaf INTEGER PRIMARY KEY,
@@ -1165,29 +1170,71 @@ impl Store for SqliteStore {
     async fn get_department(&self, path: &Department) -> StoreResult<Option<DepartmentRecord>> {
         let path = path.clone();
         self.read(move |c| {
-            c.prepare_cached("SELECT created FROM departments WHERE path = ?1")?
-                .query_row(params![path.as_str()], |r| r.get::<_, i64>(0))
-                .optional()
-                .map(|created| {
-                    created.map(|created_us| DepartmentRecord {
-                        path: path.clone(),
-                        created_us,
-                    })
+            c.prepare_cached(
+                "SELECT d.created, l.limits FROM departments d \
+                 LEFT JOIN department_limits l ON l.path = d.path WHERE d.path = ?1",
+            )?
+            .query_row(params![path.as_str()], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+            })
+            .optional()
+            .map(|found| {
+                found.map(|(created_us, limits)| DepartmentRecord {
+                    path: path.clone(),
+                    created_us,
+                    limits: crate::quota::DepartmentLimits::from_stored(limits.as_deref()),
                 })
+            })
+        })
+        .await
+    }
+
+    async fn set_department_limits(
+        &self,
+        path: &Department,
+        limits: &crate::quota::DepartmentLimits,
+    ) -> StoreResult<bool> {
+        let path = path.as_str().to_owned();
+        let text = limits.to_json().to_string();
+        self.write(|tx| {
+            WriteOp::Admin(
+                Box::new(move |t| {
+                    t.execute(
+                        "INSERT INTO department_limits (path, limits) \
+                         SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM departments WHERE path = ?1) \
+                         ON CONFLICT(path) DO UPDATE SET limits = excluded.limits",
+                        params![path, text],
+                    )
+                    .map(|n| n > 0)
+                }),
+                tx,
+            )
         })
         .await
     }
 
     async fn list_departments(&self) -> StoreResult<Vec<DepartmentRecord>> {
         self.read(|c| {
-            let mut stmt =
-                c.prepare_cached("SELECT path, created FROM departments ORDER BY path")?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            let mut stmt = c.prepare_cached(
+                "SELECT d.path, d.created, l.limits FROM departments d \
+                 LEFT JOIN department_limits l ON l.path = d.path ORDER BY d.path",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            })?;
             let mut out = Vec::new();
             for row in rows {
-                let (path, created_us) = row?;
+                let (path, created_us, limits) = row?;
                 if let Ok(path) = Department::parse(&path) {
-                    out.push(DepartmentRecord { path, created_us });
+                    out.push(DepartmentRecord {
+                        path,
+                        created_us,
+                        limits: crate::quota::DepartmentLimits::from_stored(limits.as_deref()),
+                    });
                 }
             }
             Ok(out)
@@ -1200,6 +1247,10 @@ impl Store for SqliteStore {
         self.write(|tx| {
             WriteOp::Admin(
                 Box::new(move |t| {
+                    t.execute(
+                        "DELETE FROM department_limits WHERE path = ?1",
+                        params![path],
+                    )?;
                     t.execute("DELETE FROM departments WHERE path = ?1", params![path])
                         .map(|n| n > 0)
                 }),
