@@ -79,6 +79,9 @@ fn cli_error(e: XapiError) -> String {
     e.message
 }
 
+/// How long a stop waits for the background work once the HTTP servers have stopped.
+const BACKGROUND_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn credentials(cmd: CredentialsCommand) -> Result<(), String> {
     // The command line administers the whole tree: it acts as the root.
     let root = Department::root();
@@ -489,11 +492,27 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         None => futures_util::future::join(server, content_server).await.0,
     }
     .map_err(|e| e.to_string());
-    // The sequencer ends between batches (an append is one transaction either way).
+    // The sequencer ends between batches (an append is one transaction either way). A
+    // step of the background work can take long on a busy database (a projection page of
+    // 2,000 statements): the stop waits a bounded time, then goes on without them. Each
+    // is crash-safe and resumes from the store on the next start, and an operator's stop
+    // (or an orchestrator's grace period) must not be outlasted.
     let _ = stop_sequencer.send(true);
-    let _ = sequencer.await;
-    let _ = forwarder.await;
-    let _ = projector.await;
+    let background = async {
+        let _ = sequencer.await;
+        let _ = forwarder.await;
+        let _ = projector.await;
+    };
+    if tokio::time::timeout(BACKGROUND_DRAIN, background)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "background work (audit log, forwarding, completion figures) still busy {} s after the stop: \
+             stopping without it; it resumes from the store on the next start",
+            BACKGROUND_DRAIN.as_secs()
+        );
+    }
     store.close().await;
     served?;
     tracing::info!("stopped cleanly");
