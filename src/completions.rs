@@ -43,7 +43,7 @@ pub async fn run(store: DynStore, audit: Arc<AuditLog>, mut stop: watch::Receive
     loop {
         tokio::select! {
             _ = audit.growth(POLL) => {}
-            _ = stop.changed() => {}
+            _ = crate::auditlog::stopped(&mut stop) => {}
         }
         if *stop.borrow() {
             if renewed.is_some() {
@@ -73,7 +73,18 @@ pub async fn run(store: DynStore, audit: Arc<AuditLog>, mut stop: watch::Receive
         loop {
             let started = Instant::now();
             let appends = audit.appends();
-            let stepped = step(&store).await;
+            // Reading and planning a page can take long on a busy database and writes
+            // nothing: a stop cancels it. The write is one short transaction and always
+            // finishes, so a stop never leaves one open for the server to expire.
+            let planned = tokio::select! {
+                p = plan_step(&store) => p,
+                _ = crate::auditlog::stopped(&mut stop) => break,
+            };
+            let stepped = match planned {
+                Ok(Some((write, more))) => write_step(&store, write).await.map(|()| more),
+                Ok(None) => Ok(false),
+                Err(e) => Err(e),
+            };
             // Resting frees this process's cores for ingestion, which only matters where
             // the store works on them (the embedded store); MongoDB does its work in its
             // own server, so the projector there keeps its pace.
@@ -84,7 +95,7 @@ pub async fn run(store: DynStore, audit: Arc<AuditLog>, mut stop: watch::Receive
             };
             tokio::select! {
                 _ = tokio::time::sleep(rest) => {}
-                _ = stop.changed() => {}
+                _ = crate::auditlog::stopped(&mut stop) => {}
             }
             match stepped {
                 Ok(true) if !*stop.borrow() => {
@@ -104,17 +115,30 @@ pub async fn run(store: DynStore, audit: Arc<AuditLog>, mut stop: watch::Receive
 
 /// Projects one page of the feed; true when the log holds more.
 pub async fn step(store: &DynStore) -> Result<bool, StoreError> {
+    match plan_step(store).await? {
+        Some((write, more)) => write_step(store, write).await.map(|()| more),
+        None => Ok(false),
+    }
+}
+
+/// Reads the next page of the feed and plans its write (nothing is written): `None` when
+/// the figures are up to date, else the write and whether the log holds more after it.
+pub async fn plan_step(store: &DynStore) -> Result<Option<(ProjectionWrite, bool)>, StoreError> {
     let from = store.completions_position().await?;
     let size = store.log_state().await?.size;
     if from >= size {
-        return Ok(false);
+        return Ok(None);
     }
     let page = store.feed(&Department::root(), from, size, PAGE).await?;
     let write = plan(store, &page.items, from, page.next).await?;
+    Ok(Some((write, page.next < size)))
+}
+
+async fn write_step(store: &DynStore, write: ProjectionWrite) -> Result<(), StoreError> {
     if !store.project_completions(write).await? {
         tracing::debug!("completions: the position moved meanwhile; reading again");
     }
-    Ok(page.next < size)
+    Ok(())
 }
 
 /// What one page of the feed changes: rows merged with the page's statements, and rows

@@ -80,7 +80,9 @@ fn cli_error(e: XapiError) -> String {
 }
 
 /// How long a stop waits for the background work once the HTTP servers have stopped.
-const BACKGROUND_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+/// Steps that only read stop at once; a write in progress (one short transaction) always
+/// finishes, since one left open would hold its documents until the database expires it.
+const BACKGROUND_DRAIN: std::time::Duration = std::time::Duration::from_secs(25);
 
 async fn credentials(cmd: CredentialsCommand) -> Result<(), String> {
     // The command line administers the whole tree: it acts as the root.
@@ -492,11 +494,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         None => futures_util::future::join(server, content_server).await.0,
     }
     .map_err(|e| e.to_string());
-    // The sequencer ends between batches (an append is one transaction either way). A
-    // step of the background work can take long on a busy database (a projection page of
-    // 2,000 statements): the stop waits a bounded time, then goes on without them. Each
-    // is crash-safe and resumes from the store on the next start, and an operator's stop
-    // (or an orchestrator's grace period) must not be outlasted.
+    // The background tasks stop at once while they read, and finish a write they are in
+    // (see each). The stop still waits a bounded time, then goes on without them: each is
+    // crash-safe and resumes from the store on the next start, and an operator's stop (or
+    // an orchestrator's grace period) must not be outlasted.
     let _ = stop_sequencer.send(true);
     let background = async {
         let _ = sequencer.await;

@@ -287,3 +287,13 @@ pub fn load_or_create_key(path: &Path, origin: &str) -> Result<Signer, String> {
         Err(e) => Err(format!("cannot read the audit key file {shown}: {e}")),
     }
 }
+
+/// Resolves once `stop` is true (at once if it already is): for the background tasks'
+/// `select!`, where a stop seen earlier must not be waited for again.
+pub(crate) async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    while !*stop.borrow_and_update() {
+        if stop.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}

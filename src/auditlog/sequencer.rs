@@ -104,12 +104,12 @@ pub async fn run(
         tokio::select! {
             _ = tokio::time::sleep(IDLE) => {}
             _ = log.woken() => {}
-            _ = stop.changed() => {}
+            _ = super::stopped(&mut stop) => {}
         }
         if let Some(rest) = TICK.checked_sub(last_run.elapsed()) {
             tokio::select! {
                 _ = tokio::time::sleep(rest) => {}
-                _ = stop.changed() => {}
+                _ = super::stopped(&mut stop) => {}
             }
         }
         last_run = Instant::now();
@@ -150,16 +150,22 @@ pub async fn run(
                 continue;
             }
         }
-        if let Err(e) = step(
-            &log,
-            &clock,
-            &holder,
-            &mut frontier,
-            &mut last_signed,
-            &cosigner,
-        )
-        .await
-        {
+        // A stop cancels a step (a slow read of thousands of unlogged statements, or an
+        // append): on MongoDB an append is idempotent and cleaned up by the next one, on
+        // the embedded store the writer finishes what it was given; the next start
+        // resumes from the store either way.
+        let stepped = tokio::select! {
+            r = step(
+                &log,
+                &clock,
+                &holder,
+                &mut frontier,
+                &mut last_signed,
+                &cosigner,
+            ) => r,
+            _ = super::stopped(&mut stop) => continue,
+        };
+        if let Err(e) = stepped {
             tracing::warn!("audit log: sequencing failed, will retry: {e}");
             frontier = None;
             tokio::time::sleep(Duration::from_secs(1)).await;

@@ -705,6 +705,9 @@ impl MongoStore {
                 Op::Project(write, prepared) => {
                     self.project_body(&mut session, write, prepared).await
                 }
+                Op::MarkLogged(keys, erasures) => {
+                    self.mark_logged_body(&mut session, keys, erasures).await
+                }
             };
             let error = match result {
                 Ok((done, false)) => {
@@ -1051,6 +1054,8 @@ enum Op<'a> {
     Erase(&'a Erasure),
     /// A projection step and what was read for it outside the transaction.
     Project(&'a ProjectionWrite, &'a completions::PreparedProjection),
+    /// Statement keys and erasures now in the audit log: their marks cleared.
+    MarkLogged(&'a [String], &'a [i64]),
 }
 
 /// What a transaction gives back.

@@ -249,27 +249,15 @@ impl MongoStore {
             }
             leaves.push(d);
         }
-        for chunk in leaves.chunks(APPEND_CHUNK) {
-            if !self.keep_lease(a).await? {
-                return Ok(false);
-            }
-            self.log_leaves
-                .insert_many(chunk.to_vec())
-                .await
-                .map_err(db_err)?;
+        if !self.insert_leased(&self.log_leaves, &leaves, a).await? {
+            return Ok(false);
         }
         let mut hashes = Vec::with_capacity(a.hashes.len());
         for (i, h) in a.hashes.iter().enumerate() {
             hashes.push(doc! { "_id": first_hash + i as i64, "h": bin(&h.0) });
         }
-        for chunk in hashes.chunks(APPEND_CHUNK) {
-            if !self.keep_lease(a).await? {
-                return Ok(false);
-            }
-            self.log_hashes
-                .insert_many(chunk.to_vec())
-                .await
-                .map_err(db_err)?;
+        if !self.insert_leased(&self.log_hashes, &hashes, a).await? {
+            return Ok(false);
         }
         for (i, (key, salt, cm)) in a.seals.iter().enumerate() {
             if i % APPEND_CHUNK == 0 && !self.keep_lease(a).await? {
@@ -528,16 +516,35 @@ impl MongoStore {
     /// Clears the marks of statements and erasures now in the log.
     async fn mark_logged<K: AsRef<str>>(&self, keys: &[K], erasures: &[i64]) -> StoreResult<()> {
         // In slices: a long `$in` list costs more than linearly on some servers
-        // (SecantusDB: 1,100 keys took 2.1 s, slices of 200 0.1 s each).
+        // (SecantusDB: 1,100 keys took 2.1 s, slices of 200 0.1 s each). Each slice is a
+        // transaction: a statement held by a transaction a killed process left open makes
+        // it fail with a write conflict, retried until the server expires the dead one,
+        // where a plain update would wait on it (SecantusDB: for ever, holding the
+        // collection, which stopped every client of the server).
         for slice in keys.chunks(IN_SLICE) {
-            let slice: Vec<&str> = slice.iter().map(AsRef::as_ref).collect();
+            let slice: Vec<String> = slice.iter().map(|k| k.as_ref().to_owned()).collect();
+            self.transaction(Op::MarkLogged(&slice, &[])).await?;
+        }
+        if !erasures.is_empty() {
+            self.transaction(Op::MarkLogged(&[], erasures)).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn mark_logged_body(
+        &self,
+        s: &mut ClientSession,
+        keys: &[String],
+        erasures: &[i64],
+    ) -> Attempt<(Done, bool)> {
+        if !keys.is_empty() {
             self.statements
                 .update_many(
-                    doc! { "_id": { "$in": slice } },
+                    doc! { "_id": { "$in": keys } },
                     doc! { "$unset": { "lq": "" } },
                 )
-                .await
-                .map_err(db_err)?;
+                .session(&mut *s)
+                .await?;
         }
         if !erasures.is_empty() {
             self.log_erasures
@@ -545,10 +552,27 @@ impl MongoStore {
                     doc! { "_id": { "$in": erasures } },
                     doc! { "$set": { "logged": true } },
                 )
-                .await
-                .map_err(db_err)?;
+                .session(&mut *s)
+                .await?;
         }
-        Ok(())
+        Ok((Done::Unit, true))
+    }
+
+    /// Inserts `docs` into `coll` `APPEND_CHUNK` at a time, renewing the append's lease
+    /// before each; false once it is lost.
+    async fn insert_leased(
+        &self,
+        coll: &Collection<BsonDoc>,
+        docs: &[BsonDoc],
+        a: &LogAppend,
+    ) -> StoreResult<bool> {
+        for chunk in docs.chunks(APPEND_CHUNK) {
+            if !self.keep_lease(a).await? {
+                return Ok(false);
+            }
+            coll.insert_many(chunk.to_vec()).await.map_err(db_err)?;
+        }
+        Ok(true)
     }
 
     /// Renews the sequencer lease of the append's holder while it is still theirs; false
