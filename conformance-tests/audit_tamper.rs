@@ -5,7 +5,9 @@
 //! pass (exit 0), then an attack on the database itself, as an operator or an intruder
 //! with database access could make it, and the monitor (exit 1, tampered) or the verifier
 //! saying so.
-use crate::audit::{certificate, checkpoint_of, post, root, statement, vkey};
+use crate::audit::{
+    certificate, checkpoint_after_crash, checkpoint_of, post, root, statement, vkey,
+};
 use crate::harness::{Lrs, Stop};
 use karmayogi_lrs::audit::leaf;
 use karmayogi_lrs::audit::note::{Checkpoint, Verifier};
@@ -751,7 +753,7 @@ fn honest_growth_across_passes_and_restarts_is_never_tampering() {
         lrs.restart(how);
         assert_eq!(vkey(&lrs).to_string(), v, "the key survives a restart");
         size += post_batch(&lrs, &format!("{how:?}"), 5).len() as u64;
-        checkpoint_of(&lrs, size);
+        checkpoint_after_crash(&lrs, size);
         monitor_ok(&lrs, &v, state.path(), size);
     }
 }

@@ -205,3 +205,96 @@ fn sixteen_times_w1_sheds_with_503_and_loses_nothing() {
         .unwrap_or_else(|| panic!("no lrs_overloaded_total in /metrics"));
     assert!(counted >= shed, "{counted} counted, {shed} shed");
 }
+
+/// Sends the head of a statements POST declaring `declared` bytes of body, then the body
+/// as `send` decides; returns the answer's status line and body and when it came.
+fn slow_body(
+    addr: &str,
+    auth: &str,
+    declared: usize,
+    send: impl Fn(&mut TcpStream) -> std::io::Result<()> + Send + 'static,
+) -> (String, String, Duration) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let t = Instant::now();
+    write!(
+        s,
+        "POST /xapi/statements HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n\
+         X-Experience-API-Version: 1.0.3\r\nContent-Type: application/json\r\n\
+         Content-Length: {declared}\r\n\r\n"
+    )
+    .expect("head");
+    // The body is written beside the read, which ends when the server answers and closes;
+    // the writer then stops on the broken connection.
+    let mut writer = s.try_clone().expect("clone");
+    let sender = std::thread::spawn(move || {
+        let _ = send(&mut writer);
+    });
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let _ = s.shutdown(std::net::Shutdown::Both);
+    let _ = sender.join();
+    let took = t.elapsed();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.lines().next().unwrap_or_default().to_owned();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    (status, body, took)
+}
+
+/// A body that stops, or trickles in slower than a poor mobile link, is answered 408
+/// with a JSON body (code `body_too_slow`) and its connection closed, within the body
+/// deadlines (10 s without a byte; 4 KiB/s on average after 10 s), while other clients
+/// are served as usual; nothing of it is stored.
+#[test]
+fn a_body_that_stalls_or_trickles_is_answered_408_and_others_served() {
+    let lrs = Lrs::start();
+    let addr = host_port(&lrs);
+    let auth = crate::harness::basic(lrs.key(), lrs.secret());
+    let (stalled, trickled) = std::thread::scope(|scope| {
+        let stalled = scope.spawn(|| {
+            slow_body(&addr, &auth, 4000, |s| {
+                // Then nothing more.
+                s.write_all(b"[{\"actor\": ")
+            })
+        });
+        let trickled = scope.spawn(|| {
+            slow_body(&addr, &auth, 4000, |s| {
+                for _ in 0..4000 {
+                    s.write_all(b" ")?;
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Ok(())
+            })
+        });
+        // Meanwhile a normal client is served promptly.
+        for _ in 0..20 {
+            let t = Instant::now();
+            lrs.post("/statements")
+                .json(&statement())
+                .send()
+                .assert_status(200);
+            assert!(t.elapsed() < Duration::from_secs(2));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        (
+            stalled.join().expect("stalled sender"),
+            trickled.join().expect("trickling sender"),
+        )
+    });
+    for (what, (status, body, took)) in [("stalled", stalled), ("trickled", trickled)] {
+        eprintln!("{what} body: {status} after {took:?}");
+        assert!(
+            status.starts_with("HTTP/1.1 408"),
+            "{what}: {status}\n{body}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("{what}: the 408 body is not JSON ({e}): {body}"));
+        assert_eq!(v["error"]["code"], "body_too_slow", "{what}: {v}");
+        assert!(
+            took >= Duration::from_secs(9) && took < Duration::from_secs(16),
+            "{what}: answered after {took:?}"
+        );
+    }
+    lrs.get("/about").send().assert_status(200);
+}

@@ -226,6 +226,18 @@ struct Stats {
     latencies_us: Vec<u64>,
     errors: u64,
     items: u64,
+    /// The same latencies again by kind of request, where a workload mixes kinds (W3:
+    /// by verb, by agent), each reported on its own line.
+    by_kind: std::collections::BTreeMap<&'static str, Vec<u64>>,
+}
+
+/// The value at quantile `p` of sorted latencies, in ms.
+fn quantile_ms(sorted: &[u64], p: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(0) as f64
+        / 1000.0
 }
 
 fn report(name: &str, stats: &[Stats], elapsed: Duration, unit: &str) {
@@ -236,12 +248,7 @@ fn report(name: &str, stats: &[Stats], elapsed: Duration, unit: &str) {
     all.sort_unstable();
     let items: u64 = stats.iter().map(|s| s.items).sum();
     let errors: u64 = stats.iter().map(|s| s.errors).sum();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0) as f64
-            / 1000.0
-    };
+    let pct = |p: f64| quantile_ms(&all, p);
     println!(
         "{name}: {:.0} {unit}/s  ({} requests, {items} {unit}, {errors} errors, {:.1}s)  p50 {:.2} ms  p99 {:.2} ms",
         items as f64 / elapsed.as_secs_f64(),
@@ -250,6 +257,21 @@ fn report(name: &str, stats: &[Stats], elapsed: Duration, unit: &str) {
         pct(0.50),
         pct(0.99)
     );
+    let mut kinds: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
+    for s in stats {
+        for (k, l) in &s.by_kind {
+            kinds.entry(k).or_default().extend(l);
+        }
+    }
+    for (kind, mut l) in kinds {
+        l.sort_unstable();
+        println!(
+            "  {kind}: {} requests  p50 {:.2} ms  p99 {:.2} ms",
+            l.len(),
+            quantile_ms(&l, 0.50),
+            quantile_ms(&l, 0.99)
+        );
+    }
 }
 
 async fn run_workers<F, Fut>(
@@ -320,7 +342,8 @@ async fn get_loop(mut c: Conn, seed: u64, deadline: Instant, path: String) -> St
     let mut g = Gen(seed);
     let mut st = Stats::default();
     while Instant::now() < deadline {
-        let q = if g.below(2) == 0 {
+        let by_verb = g.below(2) == 0;
+        let q = if by_verb {
             format!(
                 "verb={}",
                 encode(&format!(
@@ -340,7 +363,10 @@ async fn get_loop(mut c: Conn, seed: u64, deadline: Instant, path: String) -> St
             Ok(r) if r.status == 200 && r.body.starts_with(b"{") => st.items += 1,
             _ => st.errors += 1,
         }
-        st.latencies_us.push(t.elapsed().as_micros() as u64);
+        let us = t.elapsed().as_micros() as u64;
+        st.latencies_us.push(us);
+        let kind = if by_verb { "by verb" } else { "by agent" };
+        st.by_kind.entry(kind).or_default().push(us);
     }
     st
 }

@@ -46,6 +46,26 @@ pub(super) async fn administrator(req: &HttpRequest, state: &AppState) -> XapiRe
     Ok(cred)
 }
 
+/// The prologue of an admin call without query parameters: an administrator, and 400
+/// for any parameter.
+pub(super) async fn admin_call(req: &HttpRequest, state: &AppState) -> XapiResult<Credential> {
+    let cred = administrator(req, state).await?;
+    params(req, &[])?;
+    Ok(cred)
+}
+
+/// As `admin_call`, with a JSON object body whose members are from `fields` only.
+pub(super) async fn admin_json(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    fields: &[&str],
+) -> XapiResult<(Credential, Map<String, Value>)> {
+    let cred = admin_call(req, state).await?;
+    let map = object(&body(req, payload, state).await?, fields)?;
+    Ok((cred, map))
+}
+
 pub(super) fn json_response(b: &mut actix_web::HttpResponseBuilder, v: &Value) -> HttpResponse {
     b.content_type("application/json").body(v.to_string())
 }
@@ -129,8 +149,7 @@ async fn list_departments(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> XapiResult<HttpResponse> {
-    let cred = administrator(&req, &state).await?;
-    params(&req, &[])?;
+    let cred = admin_call(&req, &state).await?;
     let list = admin::list_departments(&state.store, &cred.department).await?;
     let list: Vec<Value> = list.iter().map(|d| d.to_json()).collect();
     Ok(json_response(
@@ -145,9 +164,7 @@ async fn create_department(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> XapiResult<HttpResponse> {
-    let cred = administrator(&req, &state).await?;
-    params(&req, &[])?;
-    let map = object(&body(&req, payload, &state).await?, &["path"])?;
+    let (cred, map) = admin_json(&req, payload, &state, &["path"]).await?;
     let path = required(&map, "path")?;
     let created = admin::create_department(&state.store, &cred.department, &path).await?;
     Ok(json_response(
@@ -164,9 +181,7 @@ async fn change_department(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> XapiResult<HttpResponse> {
-    let cred = administrator(&req, &state).await?;
-    params(&req, &[])?;
-    let map = object(&body(&req, payload, &state).await?, &["limits"])?;
+    let (cred, map) = admin_json(&req, payload, &state, &["limits"]).await?;
     let Some(limits) = map.get("limits") else {
         return Err(XapiError::bad_request("`limits` is required").at("/limits"));
     };
@@ -203,8 +218,7 @@ async fn list_credentials(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> XapiResult<HttpResponse> {
-    let cred = administrator(&req, &state).await?;
-    params(&req, &[])?;
+    let cred = admin_call(&req, &state).await?;
     let list = admin::list_credentials(&state.store, &cred.department).await?;
     let list: Vec<Value> = list.iter().map(|c| c.to_json()).collect();
     Ok(json_response(
@@ -219,12 +233,7 @@ async fn create_credential(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> XapiResult<HttpResponse> {
-    let cred = administrator(&req, &state).await?;
-    params(&req, &[])?;
-    let map = object(
-        &body(&req, payload, &state).await?,
-        &["name", "scopes", "department"],
-    )?;
+    let (cred, map) = admin_json(&req, payload, &state, &["name", "scopes", "department"]).await?;
     let request = NewCredential {
         name: required(&map, "name")?,
         scopes: scopes(&map)?,
@@ -243,8 +252,7 @@ async fn revoke_credential(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> XapiResult<HttpResponse> {
-    let cred = administrator(&req, &state).await?;
-    params(&req, &[])?;
+    let cred = admin_call(&req, &state).await?;
     let key = req.match_info().query("key");
     admin::revoke_credential(&state.store, &cred.department, key).await?;
     // Its console sessions end now, not at their next check.

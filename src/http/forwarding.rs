@@ -2,8 +2,8 @@
 //! read, remove. Admin scope; the rules of the caller's subtree only. The rules live in
 //! `crate::forwarding` and `crate::forwarder`; this module reads the request and writes
 //! the response.
-use super::admin::{administrator, json_response, object, params, pointer, string};
-use super::{body, AppState};
+use super::admin::{admin_call, admin_json, json_response, pointer, string};
+use super::AppState;
 use crate::error::{XapiError, XapiResult};
 use crate::forwarder;
 use crate::forwarding::NewRule;
@@ -61,9 +61,7 @@ async fn create(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> XapiResult<HttpResponse> {
-    let cred = administrator(&req, &state).await?;
-    params(&req, &[])?;
-    let map = object(&body(&req, payload, &state).await?, &FIELDS)?;
+    let (cred, map) = admin_json(&req, payload, &state, &FIELDS).await?;
     let batch_size = match map.get("batchSize") {
         None | Some(Value::Null) => None,
         Some(v) => Some(v.as_i64().ok_or_else(|| {
@@ -88,8 +86,7 @@ async fn create(
 
 /// GET /admin/forwarding: the rules of the caller's subtree, with their delivery state.
 async fn list(req: HttpRequest, state: web::Data<AppState>) -> XapiResult<HttpResponse> {
-    let cred = administrator(&req, &state).await?;
-    params(&req, &[])?;
+    let cred = admin_call(&req, &state).await?;
     let rules = forwarder::list(&state.store, &cred.department).await?;
     let size = forwarder::log_size(&state.store).await?;
     let rules: Vec<Value> = rules.iter().map(|r| forwarder::to_json(r, size)).collect();
@@ -101,8 +98,7 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> XapiResult<HttpRe
 
 /// GET /admin/forwarding/{id}.
 async fn get(req: HttpRequest, state: web::Data<AppState>) -> XapiResult<HttpResponse> {
-    let cred = administrator(&req, &state).await?;
-    params(&req, &[])?;
+    let cred = admin_call(&req, &state).await?;
     let id = req.match_info().query("id");
     let rule = forwarder::get(&state.store, &cred.department, id).await?;
     let size = forwarder::log_size(&state.store).await?;
@@ -114,8 +110,7 @@ async fn get(req: HttpRequest, state: web::Data<AppState>) -> XapiResult<HttpRes
 
 /// DELETE /admin/forwarding/{id} → 204.
 async fn remove(req: HttpRequest, state: web::Data<AppState>) -> XapiResult<HttpResponse> {
-    let cred = administrator(&req, &state).await?;
-    params(&req, &[])?;
+    let cred = admin_call(&req, &state).await?;
     let id = req.match_info().query("id");
     forwarder::remove(&state.store, &cred.department, id).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -104,6 +104,29 @@ fn too_large(limit: usize) -> XapiError {
         .req("Communication 3.2 (413 Request Entity Too Large)")
 }
 
+/// A body must keep arriving: a request whose body stops for `BODY_IDLE`, or arrives
+/// slower than `BODY_MIN_RATE` on average once `BODY_GRACE` has passed, is answered 408
+/// and its connection closed, so slow senders cannot hold the in-flight slots (the
+/// headers have their own deadline, `--client-request-timeout-ms`). The rate is that of
+/// a poor mobile link (32 kbit/s): a 1 MB batch on it takes about 4 minutes, which passes.
+const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+const BODY_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+const BODY_MIN_RATE: f64 = 4096.0;
+
+fn too_slow(received: usize) -> XapiError {
+    XapiError::new(
+        actix_web::http::StatusCode::REQUEST_TIMEOUT,
+        format!(
+            "the request body stopped or arrived too slowly ({received} bytes received; a body \
+             must not pause for {} s and must average at least {} bytes/s after the first {} s)",
+            BODY_IDLE.as_secs(),
+            BODY_MIN_RATE,
+            BODY_GRACE.as_secs()
+        ),
+    )
+    .code("body_too_slow")
+}
+
 /// Reads a whole body, refusing (413) anything over `limit` without buffering it.
 pub async fn read_payload(
     mut payload: actix_web::dev::Payload,
@@ -118,13 +141,21 @@ pub async fn read_payload(
         return Err(too_large(limit));
     }
     let mut body = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
-    while let Some(chunk) = payload.next().await {
+    let started = std::time::Instant::now();
+    while let Some(chunk) = tokio::time::timeout(BODY_IDLE, payload.next())
+        .await
+        .map_err(|_| too_slow(body.len()))?
+    {
         let chunk =
             chunk.map_err(|e| XapiError::bad_request(format!("cannot read request body: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(too_large(limit));
         }
         body.extend_from_slice(&chunk);
+        let late = started.elapsed().saturating_sub(BODY_GRACE);
+        if (body.len() as f64) < late.as_secs_f64() * BODY_MIN_RATE {
+            return Err(too_slow(body.len()));
+        }
     }
     Ok(body.freeze())
 }

@@ -150,25 +150,6 @@ fn member(map: &Map<String, Value>, name: &str) -> Result<Option<Option<Limit>>,
     Ok(Some(Limit::new(per_second, burst)))
 }
 
-/// Limits in force for a credential: the nearest department (self, then ancestors) that
-/// sets a limit wins; none set means the server-wide default. `Some(None)` set by a
-/// department means explicitly unlimited, overriding its parent.
-pub fn effective(
-    chain_nearest_first: &[DepartmentLimits],
-    default_requests: Option<Limit>,
-    default_statements: Option<Limit>,
-) -> (Option<Limit>, Option<Limit>) {
-    let requests = chain_nearest_first
-        .iter()
-        .find_map(|d| d.requests)
-        .unwrap_or(default_requests);
-    let statements = chain_nearest_first
-        .iter()
-        .find_map(|d| d.statements)
-        .unwrap_or(default_statements);
-    (requests, statements)
-}
-
 /// How often a process reads the departments' limits again from the store (those set
 /// through another process sharing a MongoDB database).
 pub const REFRESH: Duration = Duration::from_secs(10);
@@ -310,7 +291,9 @@ pub struct Quotas {
     limiter: std::sync::Mutex<Limiter>,
     pub requests: Option<Limit>,
     pub statements: Option<Limit>,
-    departments: std::sync::RwLock<HashMap<Department, DepartmentLimits>>,
+    /// By department path (`Department::as_str`), so a lookup walks up a path's
+    /// prefixes without allocating.
+    departments: std::sync::RwLock<HashMap<String, DepartmentLimits>>,
 }
 
 impl Quotas {
@@ -326,6 +309,10 @@ impl Quotas {
     /// Replaces the departments' limits (as stored). When they changed, every bucket
     /// starts again full under the new limits.
     pub fn set_department_limits(&self, limits: HashMap<Department, DepartmentLimits>) {
+        let limits: HashMap<String, DepartmentLimits> = limits
+            .into_iter()
+            .map(|(d, l)| (d.as_str().to_owned(), l))
+            .collect();
         let mut current = self
             .departments
             .write()
@@ -342,7 +329,8 @@ impl Quotas {
     }
 
     /// The limits in force in `department`: its own setting, else the nearest
-    /// department above that sets one, else the server-wide default.
+    /// department above that sets one, else the server-wide default. A department's
+    /// explicit `null` (`Some(None)`) means unlimited, overriding those above it.
     pub fn limits_for(&self, department: &Department) -> (Option<Limit>, Option<Limit>) {
         let set = self
             .departments
@@ -351,14 +339,23 @@ impl Quotas {
         if set.is_empty() {
             return (self.requests, self.statements);
         }
-        let mut chain: Vec<DepartmentLimits> = department
-            .lineage()
-            .iter()
-            .filter_map(|d| set.get(d).copied())
-            .collect();
-        // Lineage runs root first: the nearest is last.
-        chain.reverse();
-        effective(&chain, self.requests, self.statements)
+        // From the department up to the root (""), the nearest setting of each wins.
+        let (mut requests, mut statements) = (None, None);
+        let mut path = department.as_str();
+        loop {
+            if let Some(d) = set.get(path) {
+                requests = requests.or(d.requests);
+                statements = statements.or(d.statements);
+            }
+            if path.is_empty() || (requests.is_some() && statements.is_some()) {
+                break;
+            }
+            path = path.rfind('/').map_or("", |i| &path[..i]);
+        }
+        (
+            requests.unwrap_or(self.requests),
+            statements.unwrap_or(self.statements),
+        )
     }
 
     /// Counts one request (`statements == 0`) or a batch of statements of `credential`,
@@ -500,20 +497,32 @@ mod tests {
             statements: None,
         };
         let default = Some(lim(1000.0, 1000.0));
-        // Inherits both from the parent.
-        let (r, s) = effective(&[DepartmentLimits::default(), parent], default, default);
-        assert_eq!(r, Some(lim(10.0, 10.0)));
-        assert_eq!(s, Some(lim(100.0, 100.0)));
-        // Own request limit overrides; statement limit still inherited.
-        let (r, s) = effective(&[child_own, parent], default, default);
-        assert_eq!(r, Some(lim(2.0, 2.0)));
-        assert_eq!(s, Some(lim(100.0, 100.0)));
-        // Explicitly unlimited overrides the parent too.
-        let (r, _) = effective(&[child_unlimited, parent], default, default);
-        assert_eq!(r, None);
+        let dept = |p: &str| Department::parse(p).expect("a department");
+        let q = Quotas::new(default, None);
         // No department sets anything: the server default.
-        let (r, s) = effective(&[DepartmentLimits::default()], default, None);
-        assert_eq!((r, s), (default, None));
+        assert_eq!(q.limits_for(&dept("moe/dhe")), (default, None));
+        q.set_department_limits(HashMap::from([
+            (dept("moe"), parent),
+            (dept("moe/dhe"), child_own),
+            (dept("moe/dsel"), child_unlimited),
+        ]));
+        // Inherits both from the parent, two levels down.
+        assert_eq!(
+            q.limits_for(&dept("moe/x/y")),
+            (Some(lim(10.0, 10.0)), Some(lim(100.0, 100.0)))
+        );
+        // Own request limit overrides; the statement limit is still inherited.
+        assert_eq!(
+            q.limits_for(&dept("moe/dhe/u")),
+            (Some(lim(2.0, 2.0)), Some(lim(100.0, 100.0)))
+        );
+        // Explicitly unlimited overrides the parent too.
+        assert_eq!(q.limits_for(&dept("moe/dsel")).0, None);
+        // A department outside every setting, and the root: the server default; a name
+        // that only starts like a set one ("moex") is not below it.
+        assert_eq!(q.limits_for(&dept("mha")), (default, None));
+        assert_eq!(q.limits_for(&dept("moex")), (default, None));
+        assert_eq!(q.limits_for(&Department::root()), (default, None));
     }
 
     #[test]

@@ -682,6 +682,11 @@ impl MongoStore {
 
     /// Runs `op` in a transaction until it commits, is rejected, or fails for good.
     async fn transaction(&self, op: Op<'_>) -> StoreResult<Done> {
+        self.transaction_for(op, self.retry_for).await
+    }
+
+    /// As `transaction`, retrying write conflicts for `retry_for` only.
+    async fn transaction_for(&self, op: Op<'_>, retry_for: Duration) -> StoreResult<Done> {
         let started = Instant::now();
         let mut attempt: u32 = 0;
         loop {
@@ -735,7 +740,7 @@ impl MongoStore {
             // when no server could be selected at all (that already waited for one); write
             // conflicts and duplicate keys are retried until `retry_for` has passed.
             let again = retry_transaction(&error)
-                && started.elapsed() < self.retry_for
+                && started.elapsed() < retry_for
                 && !no_server
                 && (!unavailable || attempt < 2);
             if !again {

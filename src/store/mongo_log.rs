@@ -19,6 +19,9 @@ const IN_SLICE: usize = 200;
 const LEASE: &str = "lease";
 /// Documents per insert of an append, the lease renewed before each.
 const APPEND_CHUNK: usize = 1_000;
+/// How long clearing a slice of marks retries write conflicts before it leaves them for
+/// a later step (see `clear_marks`).
+const MARK_RETRY: Duration = Duration::from_secs(1);
 
 fn i64_of(n: u64) -> Result<i64, StoreError> {
     i64::try_from(n)
@@ -111,14 +114,23 @@ impl MongoStore {
                 json: None,
             });
         }
-        // Only after an append whose marks were not all cleared (a crash in between) can
-        // a marked statement already be in the log.
-        let clean = self
+        // Only after an append whose marks were not all cleared (a crash in between, or
+        // marks held by a killed process's transaction) can a marked statement already be
+        // in the log.
+        let tree = self
             .log_state
             .find_one(doc! { "_id": TREE })
             .await
-            .map_err(db_err)?
+            .map_err(db_err)?;
+        let clean = tree
+            .as_ref()
             .is_some_and(|t| t.get_bool("clean").unwrap_or(false));
+        let stale = tree
+            .as_ref()
+            .is_some_and(|t| t.get_bool("stale").unwrap_or(false));
+        // Every marked statement up to the horizon was read: any logged one among them
+        // is every one there is (a logged statement was stored before an earlier horizon).
+        let saw_all = out.len() < limit;
         let logged = if clean || out.is_empty() {
             Vec::new()
         } else {
@@ -133,9 +145,14 @@ impl MongoStore {
                 .iter()
                 .filter_map(|b| b.as_str().map(str::to_owned))
                 .collect();
-            self.mark_logged(&keys, &[]).await?;
+            let cleared = self.clear_marks(&keys, &[]).await?;
             out.retain(|u| !keys.contains(&u.key));
             unsealed.retain(|k| !keys.contains(k));
+            if cleared && stale && saw_all {
+                self.no_stale_marks().await?;
+            }
+        } else if stale && saw_all {
+            self.no_stale_marks().await?;
         }
         if !unsealed.is_empty() {
             // Stored before the log existed: the sequencer seals them from their JSON.
@@ -193,7 +210,8 @@ impl MongoStore {
             .filter_map(Bson::as_i64)
             .collect();
         if !logged.is_empty() {
-            self.mark_logged::<&str>(&[], &logged).await?;
+            // Logged either way; marks left behind are tried again at the next read.
+            self.clear_marks::<&str>(&[], &logged).await?;
             out.retain(|e| !logged.contains(&e.id));
         }
         Ok(out)
@@ -286,14 +304,17 @@ impl MongoStore {
         if moved.matched_count == 0 {
             return Ok(false);
         }
-        self.mark_logged(&keys, &a.erasures).await?;
-        self.log_state
-            .update_one(
-                doc! { "_id": TREE, "size": new_size },
-                doc! { "$set": { "clean": true } },
-            )
-            .await
-            .map_err(db_err)?;
+        // The entries are in the log now: marks that cannot be cleared at once leave the
+        // tree unclean, and later reads recognise those statements by their leaf.
+        if self.clear_marks(&keys, &a.erasures).await? {
+            self.log_state
+                .update_one(
+                    doc! { "_id": TREE, "size": new_size, "stale": { "$ne": true } },
+                    doc! { "$set": { "clean": true } },
+                )
+                .await
+                .map_err(db_err)?;
+        }
         Ok(true)
     }
 
@@ -513,21 +534,59 @@ impl MongoStore {
         }
     }
 
-    /// Clears the marks of statements and erasures now in the log.
-    async fn mark_logged<K: AsRef<str>>(&self, keys: &[K], erasures: &[i64]) -> StoreResult<()> {
-        // In slices: a long `$in` list costs more than linearly on some servers
-        // (SecantusDB: 1,100 keys took 2.1 s, slices of 200 0.1 s each). Each slice is a
-        // transaction: a statement held by a transaction a killed process left open makes
-        // it fail with a write conflict, retried until the server expires the dead one,
-        // where a plain update would wait on it (SecantusDB: for ever, holding the
-        // collection, which stopped every client of the server).
+    /// Clears the marks of statements and erasures now in the log; false when some are
+    /// left (the tree is then marked `stale` and stays unclean until a read finds them
+    /// all cleared).
+    ///
+    /// In slices: a long `$in` list costs more than linearly on some servers (SecantusDB:
+    /// 1,100 keys took 2.1 s, slices of 200 0.1 s each). Each slice is a transaction: a
+    /// statement held by a transaction a killed process left open makes it fail with a
+    /// write conflict, where a plain update would wait on it (SecantusDB: for ever,
+    /// holding the collection, which stopped every client of the server). The conflict
+    /// lasts until the server expires the dead transaction (MongoDB: a minute); the log
+    /// does not wait for that: clearing marks is housekeeping, the entries are logged.
+    async fn clear_marks<K: AsRef<str>>(&self, keys: &[K], erasures: &[i64]) -> StoreResult<bool> {
+        let mut all = true;
         for slice in keys.chunks(IN_SLICE) {
             let slice: Vec<String> = slice.iter().map(|k| k.as_ref().to_owned()).collect();
-            self.transaction(Op::MarkLogged(&slice, &[])).await?;
+            all &= self.mark_slice(Op::MarkLogged(&slice, &[])).await?;
         }
         if !erasures.is_empty() {
-            self.transaction(Op::MarkLogged(&[], erasures)).await?;
+            all &= self.mark_slice(Op::MarkLogged(&[], erasures)).await?;
         }
+        if !all {
+            self.log_state
+                .update_one(
+                    doc! { "_id": TREE },
+                    doc! { "$set": { "stale": true, "clean": false } },
+                )
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(all)
+    }
+
+    /// One slice of `clear_marks`: false when it still conflicts after `MARK_RETRY`.
+    async fn mark_slice(&self, op: Op<'_>) -> StoreResult<bool> {
+        match self.transaction_for(op, MARK_RETRY).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::Internal(m)) => {
+                tracing::warn!("audit log: marks of logged statements left for a later step: {m}");
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A read found no marked statement left in the log: the tree is clean again.
+    async fn no_stale_marks(&self) -> StoreResult<()> {
+        self.log_state
+            .update_one(
+                doc! { "_id": TREE, "stale": true },
+                doc! { "$unset": { "stale": "" }, "$set": { "clean": true } },
+            )
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 
