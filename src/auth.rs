@@ -203,6 +203,15 @@ fn verify_secret(secret: &str, hash: &str) -> bool {
     })
 }
 
+/// Checks a secret off the async workers: argon2 takes tens of milliseconds and 19 MiB,
+/// which on an HTTP worker stalled every connection that worker serves.
+async fn verify_secret_blocking(secret: &str, hash: &str) -> bool {
+    let (secret, hash) = (secret.to_owned(), hash.to_owned());
+    tokio::task::spawn_blocking(move || verify_secret(&secret, &hash))
+        .await
+        .unwrap_or(false)
+}
+
 /// A random URL-safe token of `bytes` random bytes.
 pub fn random_token(bytes: usize) -> String {
     use rand::RngCore;
@@ -220,12 +229,26 @@ pub use jwt::{check_times, department_of, JwtConfig, JwtKeys};
 /// Verified Basic credentials are cached briefly so argon2 runs once per credential,
 /// not once per request; a revoked credential stops working within `CACHE_TTL`.
 const CACHE_TTL: Duration = Duration::from_secs(30);
+/// Secret checks (argon2) at a time: a burst of new connections, or of wrong secrets,
+/// costs at most this many cores and 19 MiB each, and requests of a credential being
+/// checked wait for that check rather than repeating it.
+const VERIFYING: usize = 2;
+
+/// A verified Basic credential, with the secret hash it was verified against: once
+/// `CACHE_TTL` has passed, a record that is still unrevoked and has that same hash
+/// renews it without running argon2 again.
+struct Verified {
+    credential: Credential,
+    at: Instant,
+    secret_hash: String,
+}
 
 pub struct Authenticator {
     store: DynStore,
     authority_homepage: String,
     jwt: Option<JwtConfig>,
-    cache: RwLock<HashMap<[u8; 32], (Credential, Instant)>>,
+    cache: RwLock<HashMap<[u8; 32], Verified>>,
+    verifying: tokio::sync::Semaphore,
     /// Departments bearer tokens named that exist, kept `CACHE_TTL` like credentials: a
     /// token costs no store read per request, and a removed department stops working
     /// within that time.
@@ -241,6 +264,7 @@ impl Authenticator {
             authority_homepage,
             jwt,
             cache: RwLock::new(HashMap::new()),
+            verifying: tokio::sync::Semaphore::new(VERIFYING),
             departments: RwLock::new(HashMap::new()),
             sessions: session::Sessions::default(),
         }
@@ -299,14 +323,21 @@ impl Authenticator {
         }
     }
 
+    /// The cached credential of `fingerprint` while fresh; else the secret hash it was
+    /// verified against, if any.
+    fn cached(&self, fingerprint: &[u8; 32]) -> Result<Credential, Option<String>> {
+        let cache = self.cache.read().map_err(|_| None)?;
+        match cache.get(fingerprint) {
+            Some(v) if v.at.elapsed() < CACHE_TTL => Ok(v.credential.clone()),
+            Some(v) => Err(Some(v.secret_hash.clone())),
+            None => Err(None),
+        }
+    }
+
     async fn basic(&self, encoded: &str) -> XapiResult<Credential> {
         let fingerprint: [u8; 32] = Sha256::digest(encoded.as_bytes()).into();
-        if let Ok(cache) = self.cache.read() {
-            if let Some((c, at)) = cache.get(&fingerprint) {
-                if at.elapsed() < CACHE_TTL {
-                    return Ok(c.clone());
-                }
-            }
+        if let Ok(c) = self.cached(&fingerprint) {
+            return Ok(c);
         }
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(encoded)
@@ -318,9 +349,29 @@ impl Authenticator {
             .ok_or_else(|| Self::unauthorized("malformed Basic credentials"))?;
         let record = self.store.get_credential(key).await?;
         let record = match record {
-            Some(r) if !r.revoked && verify_secret(secret, &r.secret_hash) => r,
+            Some(r) if !r.revoked => r,
             _ => return Err(Self::unauthorized("invalid credentials")),
         };
+        // Checked against this very hash within the last `CACHE_TTL` (or before): the
+        // record read above shows it is still current and unrevoked.
+        let verified = match self.cached(&fingerprint) {
+            Ok(c) => return Ok(c),
+            Err(hash) => hash.as_deref() == Some(record.secret_hash.as_str()),
+        };
+        if !verified {
+            let _permit = self
+                .verifying
+                .acquire()
+                .await
+                .map_err(|_| Self::unauthorized("the server is stopping"))?;
+            // Another request of the same credential may have checked it meanwhile.
+            if let Ok(c) = self.cached(&fingerprint) {
+                return Ok(c);
+            }
+            if !verify_secret_blocking(secret, &record.secret_hash).await {
+                return Err(Self::unauthorized("invalid credentials"));
+            }
+        }
         let scopes = parse_scopes(&record.scopes.join(",")).unwrap_or_default();
         let cred = Credential {
             authority: json!({
@@ -337,7 +388,14 @@ impl Authenticator {
             if cache.len() > 10_000 {
                 cache.clear();
             }
-            cache.insert(fingerprint, (cred.clone(), Instant::now()));
+            cache.insert(
+                fingerprint,
+                Verified {
+                    credential: cred.clone(),
+                    at: Instant::now(),
+                    secret_hash: record.secret_hash,
+                },
+            );
         }
         Ok(cred)
     }

@@ -235,6 +235,11 @@ CREATE TABLE IF NOT EXISTS audit_erasures (
 );
 ";
 
+/// Prepared statements each connection keeps: the writer alone uses some 60 distinct
+/// ones (statements, savepoints, the log, the projection), past rusqlite's default 16,
+/// which made it parse again what it had just evicted.
+const STATEMENT_CACHE: usize = 128;
+
 fn internal(e: impl std::fmt::Display) -> StoreError {
     failure(e.to_string())
 }
@@ -275,6 +280,7 @@ impl SqliteStore {
         .map_err(|e| e.to_string())?;
         conn.pragma_update(None, "journal_size_limit", options.wal_limit_bytes as i64)
             .map_err(|e| e.to_string())?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let before = check_schema_version(&conn)?;
         conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
         conn.execute_batch(forwarding::SCHEMA)
@@ -367,6 +373,7 @@ impl SqliteStore {
                     "PRAGMA busy_timeout=5000; PRAGMA main.cache_size=-2048; PRAGMA ix.cache_size=-2048;",
                 )
                 .map_err(internal)?;
+                c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
                 c
             }
         };
@@ -452,6 +459,7 @@ fn spawn_checkpointer(
 /// fsync is done, so no response ever reveals a write a power loss could take back.
 fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, keys: &KeyIndex) {
     let mut group = Vec::with_capacity(MAX_GROUP);
+    let mut definitions = Definitions::default();
     while let Some(op) = rx.blocking_recv() {
         keys.wait_for_room();
         group.push(op);
@@ -461,13 +469,18 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, keys: &Key
                 Err(_) => break,
             }
         }
-        commit_group(&mut conn, &mut group, keys);
+        commit_group(&mut conn, &mut group, keys, &mut definitions);
     }
     // Channel closed: checkpoint so the file is whole without its WAL.
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
 }
 
-fn commit_group(conn: &mut Connection, group: &mut Vec<WriteOp>, keys: &KeyIndex) {
+fn commit_group(
+    conn: &mut Connection,
+    group: &mut Vec<WriteOp>,
+    keys: &KeyIndex,
+    definitions: &mut Definitions,
+) {
     let mut replies = Vec::with_capacity(group.len());
     let mut tail = Vec::new();
     // IMMEDIATE: take the write lock at BEGIN, so another process writing the file (a
@@ -484,10 +497,12 @@ fn commit_group(conn: &mut Connection, group: &mut Vec<WriteOp>, keys: &KeyIndex
     };
     for op in group.drain(..) {
         // Each op in its own savepoint: one failing op leaves the others whole.
-        replies.push(apply_in_savepoint(&tx, op, &mut tail));
+        replies.push(apply_in_savepoint(&tx, op, &mut tail, definitions));
     }
     let commit_error = tx.commit().err().map(|e| e.to_string());
-    if commit_error.is_none() {
+    if commit_error.is_some() {
+        definitions.forget();
+    } else {
         // Before any reply: an acknowledged statement is findable by every filter.
         keys.push(tail);
     }
@@ -547,8 +562,13 @@ fn fail_op(op: WriteOp, m: &str) {
     }
 }
 
-fn apply_in_savepoint(tx: &Transaction<'_>, op: WriteOp, tail: &mut Vec<TailEntry>) -> Reply {
-    if let Err(e) = tx.execute_batch("SAVEPOINT op") {
+fn apply_in_savepoint(
+    tx: &Transaction<'_>,
+    op: WriteOp,
+    tail: &mut Vec<TailEntry>,
+    definitions: &mut Definitions,
+) -> Reply {
+    if let Err(e) = run_cached(tx, "SAVEPOINT op") {
         let m = e.to_string();
         return match op {
             WriteOp::Insert(_, _, s) => Reply::Insert(s, Err(internal(m))),
@@ -563,7 +583,7 @@ fn apply_in_savepoint(tx: &Transaction<'_>, op: WriteOp, tail: &mut Vec<TailEntr
     let (reply, keep) = match op {
         WriteOp::Insert(batch, keys, s) => {
             let mut mine = Vec::new();
-            let r = insert_batch(tx, batch, keys, &mut mine);
+            let r = insert_batch(tx, batch, keys, &mut mine, definitions);
             let keep = matches!(r, Ok(InsertOutcome::Inserted));
             if keep {
                 tail.append(&mut mine);
@@ -624,14 +644,21 @@ fn apply_in_savepoint(tx: &Transaction<'_>, op: WriteOp, tail: &mut Vec<TailEntr
         }
     };
     let end = if keep {
-        "RELEASE op"
+        run_cached(tx, "RELEASE op")
     } else {
-        "ROLLBACK TO op; RELEASE op"
+        definitions.forget();
+        run_cached(tx, "ROLLBACK TO op").and_then(|()| run_cached(tx, "RELEASE op"))
     };
-    if let Err(e) = tx.execute_batch(end) {
+    if let Err(e) = end {
         tracing::error!("savepoint end failed: {e}");
     }
     reply
+}
+
+/// Runs a statement without parameters through the statement cache: every write op
+/// opens and ends a savepoint, and parsing those anew each time was measurable.
+fn run_cached(tx: &Transaction<'_>, sql: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
@@ -664,6 +691,7 @@ fn insert_batch(
     batch: StatementBatch,
     row_keys: Vec<RowKeys>,
     tail: &mut Vec<TailEntry>,
+    definitions: &mut Definitions,
 ) -> StoreResult<InsertOutcome> {
     let mut insert = tx
         .prepare_cached(
@@ -737,14 +765,43 @@ fn insert_batch(
             .execute(params![a.sha2, a.content_type, a.content.as_ref()])
             .map_err(internal)?;
     }
-    merge_definitions(tx, &batch)?;
+    merge_definitions(tx, &batch, definitions)?;
     Ok(InsertOutcome::Inserted)
 }
 
-/// Folds the batch's activity definitions into the canonical ones: one read and at most
+/// Most canonical activity definitions the writer keeps in memory (a few hundred bytes
+/// each); past it the cache starts again empty.
+const DEFINITIONS_CACHED: usize = 10_000;
+
+/// The canonical activity definitions as the writer last read or wrote them, so a batch
+/// that re-sends known definitions (content sends the same one with every statement)
+/// costs no read and no parse. Exact because the writer thread is the only writer of
+/// `activities` (`store::exclusive` keeps other processes' statement writes out); a
+/// rolled-back savepoint or commit empties it, as it may hold what was undone.
+#[derive(Default)]
+struct Definitions(std::collections::HashMap<String, Value>);
+
+impl Definitions {
+    fn forget(&mut self) {
+        self.0.clear();
+    }
+
+    fn remember(&mut self, id: &str, definition: Value) {
+        if self.0.len() >= DEFINITIONS_CACHED && !self.0.contains_key(id) {
+            self.0.clear();
+        }
+        self.0.insert(id.to_owned(), definition);
+    }
+}
+
+/// Folds the batch's activity definitions into the canonical ones: at most one read and
 /// one write per activity, none when nothing changed (the common re-send of the same
-/// definition dirties no page).
-fn merge_definitions(tx: &Transaction<'_>, batch: &StatementBatch) -> StoreResult<()> {
+/// definition dirties no page) and no read when the writer knows the definition.
+fn merge_definitions(
+    tx: &Transaction<'_>,
+    batch: &StatementBatch,
+    cache: &mut Definitions,
+) -> StoreResult<()> {
     if batch.definitions.is_empty() {
         return Ok(());
     }
@@ -762,22 +819,26 @@ fn merge_definitions(tx: &Transaction<'_>, batch: &StatementBatch) -> StoreResul
             *m = (batch.merge_definition)(Some(m.take()), def);
             continue;
         }
-        let current: Option<Value> = get_def
-            .query_row(params![id], |row| row.get::<_, String>(0))
-            .optional()
-            .map_err(internal)?
-            .and_then(|s| serde_json::from_str(&s).ok());
+        let current: Option<Value> = match cache.0.get(id.as_str()) {
+            Some(known) => Some(known.clone()),
+            None => get_def
+                .query_row(params![id], |row| row.get::<_, String>(0))
+                .optional()
+                .map_err(internal)?
+                .and_then(|s| serde_json::from_str(&s).ok()),
+        };
         let m = (batch.merge_definition)(current.clone(), def);
         order.push(id);
         merged.insert(id, (current, m));
     }
     for id in order {
-        if let Some((before, after)) = merged.get(id) {
-            if before.as_ref() != Some(after) {
+        if let Some((before, after)) = merged.remove(id) {
+            if before.as_ref() != Some(&after) {
                 put_def
                     .execute(params![id, after.to_string()])
                     .map_err(internal)?;
             }
+            cache.remember(id, after);
         }
     }
     Ok(())
