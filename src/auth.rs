@@ -336,9 +336,10 @@ impl Authenticator {
 
     async fn basic(&self, encoded: &str) -> XapiResult<Credential> {
         let fingerprint: [u8; 32] = Sha256::digest(encoded.as_bytes()).into();
-        if let Ok(c) = self.cached(&fingerprint) {
-            return Ok(c);
-        }
+        let verified_hash = match self.cached(&fingerprint) {
+            Ok(c) => return Ok(c),
+            Err(hash) => hash,
+        };
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(encoded)
             .ok()
@@ -352,13 +353,9 @@ impl Authenticator {
             Some(r) if !r.revoked => r,
             _ => return Err(Self::unauthorized("invalid credentials")),
         };
-        // Checked against this very hash within the last `CACHE_TTL` (or before): the
-        // record read above shows it is still current and unrevoked.
-        let verified = match self.cached(&fingerprint) {
-            Ok(c) => return Ok(c),
-            Err(hash) => hash.as_deref() == Some(record.secret_hash.as_str()),
-        };
-        if !verified {
+        // Checked against this very hash before: the record read above shows it is
+        // still current and unrevoked.
+        if verified_hash.as_deref() != Some(record.secret_hash.as_str()) {
             let _permit = self
                 .verifying
                 .acquire()

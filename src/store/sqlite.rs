@@ -819,8 +819,10 @@ fn merge_definitions(
             *m = (batch.merge_definition)(Some(m.take()), def);
             continue;
         }
-        let current: Option<Value> = match cache.0.get(id.as_str()) {
-            Some(known) => Some(known.clone()),
+        // Taken out: `remember` puts back what this op leaves (a failure empties the
+        // cache anyway).
+        let current: Option<Value> = match cache.0.remove(id.as_str()) {
+            Some(known) => Some(known),
             None => get_def
                 .query_row(params![id], |row| row.get::<_, String>(0))
                 .optional()
