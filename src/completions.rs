@@ -19,6 +19,14 @@ use tokio::sync::watch;
 pub const LEASE_NAME: &str = "completions";
 /// Leaves read per step (one transaction).
 const PAGE: usize = 2_000;
+/// The same while statements are arriving, where the store runs in this process
+/// (`Store::shares_the_machine`): its one writer also commits every acknowledged
+/// statement, and a step of a thousand leaves held it for 15–25 ms, which made W1's p99
+/// (docs/PERFORMANCE.md). Small steps keep each write to a millisecond or two; once the
+/// log stops growing, the projector catches up in full pages.
+const SHARED_PAGE: usize = 64;
+/// The log counts as growing for this long after its last append.
+const QUIET: Duration = Duration::from_secs(1);
 /// Longest wait between two looks at the log when no growth woke the task.
 const POLL: Duration = Duration::from_millis(250);
 const RENEW_EVERY: Duration = Duration::from_secs(1);
@@ -40,6 +48,8 @@ fn now_us() -> i64 {
 pub async fn run(store: DynStore, audit: Arc<AuditLog>, mut stop: watch::Receiver<bool>) {
     let holder = uuid::Uuid::new_v4().to_string();
     let mut renewed: Option<Instant> = None;
+    let mut seen_appends = audit.appends();
+    let mut last_growth = Instant::now();
     loop {
         tokio::select! {
             _ = audit.growth(POLL) => {}
@@ -73,11 +83,22 @@ pub async fn run(store: DynStore, audit: Arc<AuditLog>, mut stop: watch::Receive
         loop {
             let started = Instant::now();
             let appends = audit.appends();
+            if appends != seen_appends {
+                seen_appends = appends;
+                last_growth = started;
+            }
+            // Small pages while the log grows (the sequencer appends every tick), so
+            // that no write of the projection holds the writer long.
+            let page = if store.shares_the_machine() && last_growth.elapsed() < QUIET {
+                SHARED_PAGE
+            } else {
+                PAGE
+            };
             // Reading and planning a page can take long on a busy database and writes
             // nothing: a stop cancels it. The write is one short transaction and always
             // finishes, so a stop never leaves one open for the server to expire.
             let planned = tokio::select! {
-                p = plan_step(&store) => p,
+                p = plan_step(&store, page) => p,
                 _ = crate::auditlog::stopped(&mut stop) => break,
             };
             let stepped = match planned {
@@ -115,21 +136,25 @@ pub async fn run(store: DynStore, audit: Arc<AuditLog>, mut stop: watch::Receive
 
 /// Projects one page of the feed; true when the log holds more.
 pub async fn step(store: &DynStore) -> Result<bool, StoreError> {
-    match plan_step(store).await? {
+    match plan_step(store, PAGE).await? {
         Some((write, more)) => write_step(store, write).await.map(|()| more),
         None => Ok(false),
     }
 }
 
-/// Reads the next page of the feed and plans its write (nothing is written): `None` when
-/// the figures are up to date, else the write and whether the log holds more after it.
-pub async fn plan_step(store: &DynStore) -> Result<Option<(ProjectionWrite, bool)>, StoreError> {
+/// Reads the next page of the feed (at most `page` leaves) and plans its write (nothing
+/// is written): `None` when the figures are up to date, else the write and whether the
+/// log holds more after it.
+pub async fn plan_step(
+    store: &DynStore,
+    page: usize,
+) -> Result<Option<(ProjectionWrite, bool)>, StoreError> {
     let from = store.completions_position().await?;
     let size = store.log_state().await?.size;
     if from >= size {
         return Ok(None);
     }
-    let page = store.feed(&Department::root(), from, size, PAGE).await?;
+    let page = store.feed(&Department::root(), from, size, page).await?;
     let write = plan(store, &page.items, from, page.next).await?;
     Ok(Some((write, page.next < size)))
 }

@@ -13,6 +13,7 @@
 //! passed, failed (only while the learner has not passed), and its best score to the
 //! score sum and score count. Each contribution is counted twice: under the activity and
 //! under [`ALL_ACTIVITIES`], so figures over every activity are one index range too.
+use crate::departments::Department;
 use crate::xapi::agent::ifi_key;
 use chrono::{DateTime, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -216,9 +217,60 @@ impl Counts {
         *self == Counts::default()
     }
 
+    /// Whether a change by these counts lowers any counter (so that it may reach zero).
+    pub fn lowers(&self) -> bool {
+        [
+            self.attempted,
+            self.completed,
+            self.passed,
+            self.failed,
+            self.score_sum,
+            self.scored,
+        ]
+        .iter()
+        .any(|n| *n < 0)
+    }
+
     /// The mean best scaled score, when any learner has one.
     pub fn average_scaled_score(&self) -> Option<f64> {
         (self.scored > 0).then(|| self.score_sum as f64 / SCORE_UNIT / self.scored as f64)
+    }
+}
+
+/// The net change one projection step makes to each counter it touches: what the rows it
+/// replaces contributed, taken back, plus what their new versions contribute. Summed
+/// before the store is written, so that a counter a thousand rows touch is written once,
+/// and a row whose contributions did not change writes no counter at all.
+#[derive(Debug, Default)]
+pub struct CounterChanges(std::collections::BTreeMap<(Department, String, Day), Counts>);
+
+impl CounterChanges {
+    /// Takes back what a stored row contributed in `department`.
+    pub fn take_back(&mut self, department: &Department, contributions: &[Contribution]) {
+        for c in contributions {
+            self.at(department, c).add(&c.counts.negated());
+        }
+    }
+
+    /// Adds what a new row contributes in `department`.
+    pub fn add(&mut self, department: &Department, contributions: &[Contribution]) {
+        for c in contributions {
+            self.at(department, c).add(&c.counts);
+        }
+    }
+
+    fn at(&mut self, department: &Department, c: &Contribution) -> &mut Counts {
+        self.0
+            .entry((department.clone(), c.activity.clone(), c.day))
+            .or_default()
+    }
+
+    /// The changes that are not zero: (department, activity key, day, change).
+    pub fn into_changes(self) -> impl Iterator<Item = (Department, String, Day, Counts)> {
+        self.0
+            .into_iter()
+            .filter(|(_, n)| !n.is_zero())
+            .map(|((d, a, day), n)| (d, a, day, n))
     }
 }
 

@@ -247,3 +247,52 @@ fn average_scaled_score_is_exact_over_sums() {
     assert_eq!(c.average_scaled_score(), Some(0.75));
     assert_eq!(Counts::default().average_scaled_score(), None);
 }
+
+/// A projection step writes each counter once, with the net change of all its rows; a
+/// row taken back and added again unchanged writes nothing.
+#[test]
+fn counter_changes_sum_per_counter_and_drop_what_nets_to_zero() {
+    let moe = Department::parse("moe").expect("a department");
+    let c = |activity: &str, day: Day, completed: i64| Contribution {
+        activity: activity.to_owned(),
+        day,
+        counts: Counts {
+            attempted: 1,
+            completed,
+            ..Counts::default()
+        },
+    };
+    let mut changes = CounterChanges::default();
+    // Row 1 unchanged: taken back and added again.
+    changes.take_back(&moe, &[c("a", 10, 0)]);
+    changes.add(&moe, &[c("a", 10, 0)]);
+    // Row 2 completes `a` on day 10; row 3 is new, on `b`; both also in the root.
+    changes.take_back(&moe, &[c("a", 10, 0)]);
+    changes.add(&moe, &[c("a", 10, 1)]);
+    changes.add(&moe, &[c("b", 11, 0)]);
+    changes.add(&Department::root(), &[c("b", 11, 0), c("b", 11, 1)]);
+    let out: Vec<_> = changes.into_changes().collect();
+    let completed_only = Counts {
+        completed: 1,
+        ..Counts::default()
+    };
+    let new_row = Counts {
+        attempted: 1,
+        ..Counts::default()
+    };
+    let two = Counts {
+        attempted: 2,
+        completed: 1,
+        ..Counts::default()
+    };
+    assert_eq!(
+        out,
+        vec![
+            (Department::root(), "b".to_owned(), 11, two),
+            (moe.clone(), "a".to_owned(), 10, completed_only),
+            (moe.clone(), "b".to_owned(), 11, new_row),
+        ]
+    );
+    assert!(!completed_only.lowers());
+    assert!(completed_only.negated().lowers());
+}

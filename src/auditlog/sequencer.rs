@@ -24,6 +24,11 @@ const IDLE: Duration = Duration::from_millis(500);
 const RENEW_EVERY: Duration = Duration::from_secs(1);
 /// Statements per append (one transaction).
 const BATCH: usize = 8_192;
+/// The same where the store runs in this process (`Store::shares_the_machine`): its one
+/// writer also commits every acknowledged statement, and an append of a tick's ~900
+/// statements held it for 5–10 ms plus a longer commit, in W1's p99 (docs/PERFORMANCE.md).
+/// 128 leaves take well under a millisecond; the sequencer still keeps up with W2.
+const SHARED_BATCH: usize = 128;
 /// Least time between two checkpoints.
 const SIGN_EVERY: Duration = Duration::from_secs(1);
 /// The sequencer lease (MongoDB): renewed every tick, lost after this without renewal.
@@ -199,13 +204,18 @@ async fn step(
         }
     }
     let horizon = clock.consistent_through_us();
+    let batch = if log.store.shares_the_machine() {
+        SHARED_BATCH
+    } else {
+        BATCH
+    };
     loop {
         let Some(f) = frontier.as_mut() else {
             return Ok(());
         };
         let statements = log
             .store
-            .unlogged_statements(horizon, BATCH)
+            .unlogged_statements(horizon, batch)
             .await
             .map_err(|e| e.to_string())?;
         let erasures = log
@@ -294,7 +304,7 @@ async fn step(
         *f = next;
         log.appended(statements.iter().map(|s| s.stored_us));
         log.grew();
-        if statements.len() < BATCH {
+        if statements.len() < batch {
             break;
         }
     }

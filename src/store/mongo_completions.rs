@@ -9,7 +9,7 @@
 //!   An erasure writes it too (`e`), so an erasure and a projection step that overlap
 //!   conflict and one of them runs again on what the other committed.
 use super::*;
-use crate::analytics::{self, Contribution, Counts};
+use crate::analytics::{self, Contribution, CounterChanges, Counts};
 use std::collections::BTreeMap;
 
 const ROWS: &str = "completion_rows";
@@ -23,8 +23,8 @@ fn row_id(k: &RowKey) -> String {
     serde_json::json!([k.learner, k.department.as_str(), k.activity]).to_string()
 }
 
-fn count_id(department: &str, c: &Contribution) -> String {
-    serde_json::json!([c.activity, department, c.day]).to_string()
+fn count_id(department: &str, activity: &str, day: i32) -> String {
+    serde_json::json!([activity, department, day]).to_string()
 }
 
 /// A projection step read and summed outside its transaction (see `prepare_projection`).
@@ -143,7 +143,7 @@ impl MongoStore {
         sign: i64,
     ) -> Result<(), MongoError> {
         let n = &c.counts;
-        let id = count_id(department.as_str(), c);
+        let id = count_id(department.as_str(), &c.activity, c.day);
         let mut on_insert = doc! { "a": &c.activity, "day": c.day };
         if !department.is_root() {
             on_insert.insert("dept", department.as_str());
@@ -252,35 +252,17 @@ impl MongoStore {
                 }
             }
         }
-        let mut counters: BTreeMap<String, (Department, String, i32, Counts)> = BTreeMap::new();
+        let mut changes = CounterChanges::default();
         let mut upserts = Vec::new();
         let mut deletes = Vec::new();
         for (r, id) in rows.into_iter().zip(ids) {
-            let before = old
-                .get(&id)
-                .map(|t| analytics::contributions_from_text(t))
-                .unwrap_or_default();
-            let signed = before
-                .iter()
-                .map(|c| (c, -1))
-                .chain(r.contributions.iter().map(|c| (c, 1)));
-            for (c, sign) in signed {
-                let e = counters
-                    .entry(count_id(r.key.department.as_str(), c))
-                    .or_insert_with(|| {
-                        (
-                            r.key.department.clone(),
-                            c.activity.clone(),
-                            c.day,
-                            Counts::default(),
-                        )
-                    });
-                e.3.add(&if sign < 0 {
-                    c.counts.negated()
-                } else {
-                    c.counts
-                });
+            if let Some(before) = old.get(&id) {
+                changes.take_back(
+                    &r.key.department,
+                    &analytics::contributions_from_text(before),
+                );
             }
+            changes.add(&r.key.department, &r.contributions);
             match &r.row {
                 Some(row) => {
                     let mut set = doc! {
@@ -297,9 +279,9 @@ impl MongoStore {
         }
         Ok(Some(PreparedProjection {
             erasures,
-            counters: counters
-                .into_iter()
-                .filter(|(_, v)| !v.3.is_zero())
+            counters: changes
+                .into_changes()
+                .map(|(d, a, day, n)| (count_id(d.as_str(), &a, day), (d, a, day, n)))
                 .collect(),
             upserts,
             deletes,

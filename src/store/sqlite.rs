@@ -392,8 +392,16 @@ impl SqliteStore {
     }
 }
 
-/// How often the checkpointer copies committed WAL frames into the database file.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+/// How often the checkpointer copies committed WAL frames into the database file. A
+/// checkpoint writes the database file and fsyncs it, and a commit's fsync of the WAL
+/// (its cache flush) waits for every write then in flight to the disk: at 50 ms, W1 saw
+/// commits of 20–50 ms several times a second; once a second, far fewer
+/// (docs/PERFORMANCE.md). The WAL meanwhile holds about a second of writes more.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How often the checkpointer looks at the WALs' sizes (a truncation is due past the
+/// limit): often, so that a burst of writes overshoots the limit by little.
+const WAL_SIZE_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// How long a truncating checkpoint may wait for readers and the writer: it holds new
 /// commits back meanwhile, so it gives up soon and tries again on a later tick.
@@ -429,11 +437,15 @@ fn spawn_checkpointer(
     let handle = std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
+            let mut checkpointed = std::time::Instant::now();
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                stopped.recv_timeout(CHECKPOINT_EVERY)
+                stopped.recv_timeout(WAL_SIZE_EVERY)
             {
-                if let Err(e) = conn.execute_batch("PRAGMA main.wal_checkpoint(PASSIVE);") {
-                    tracing::warn!("checkpoint failed: {e}");
+                if checkpointed.elapsed() >= CHECKPOINT_EVERY {
+                    checkpointed = std::time::Instant::now();
+                    if let Err(e) = conn.execute_batch("PRAGMA main.wal_checkpoint(PASSIVE);") {
+                        tracing::warn!("checkpoint failed: {e}");
+                    }
                 }
                 for (schema, wal) in &wals {
                     let size = std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);

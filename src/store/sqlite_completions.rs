@@ -3,7 +3,7 @@
 //! activity first (a query of one activity in a subtree is one range), and the position
 //! of the projection. Every write here runs inside the writer's transaction.
 use super::*;
-use crate::analytics::{self, Contribution, Counts};
+use crate::analytics::{self, Contribution, CounterChanges, Counts};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS completion_rows (
@@ -96,7 +96,22 @@ fn count(
     c: &Contribution,
     sign: i64,
 ) -> rusqlite::Result<()> {
-    let n = &c.counts;
+    let n = if sign < 0 {
+        c.counts.negated()
+    } else {
+        c.counts
+    };
+    change(t, department, &c.activity, c.day, &n)
+}
+
+/// Adds `n` to one counter, dropping it when that brings it to zero.
+fn change(
+    t: &Transaction<'_>,
+    department: &str,
+    activity: &str,
+    day: analytics::Day,
+    n: &Counts,
+) -> rusqlite::Result<()> {
     t.prepare_cached(
         "INSERT INTO completion_counts
            (activity, department, day, attempted, completed, passed, failed, score_sum, scored)
@@ -107,23 +122,23 @@ fn count(
            score_sum = score_sum + excluded.score_sum, scored = scored + excluded.scored",
     )?
     .execute(params![
-        c.activity,
+        activity,
         department,
-        c.day,
-        sign * n.attempted,
-        sign * n.completed,
-        sign * n.passed,
-        sign * n.failed,
-        sign * n.score_sum,
-        sign * n.scored
+        day,
+        n.attempted,
+        n.completed,
+        n.passed,
+        n.failed,
+        n.score_sum,
+        n.scored
     ])?;
-    if sign < 0 {
+    if n.lowers() {
         t.prepare_cached(
             "DELETE FROM completion_counts WHERE activity = ?1 AND department = ?2 AND day = ?3
                AND attempted = 0 AND completed = 0 AND passed = 0 AND failed = 0
                AND score_sum = 0 AND scored = 0",
         )?
-        .execute(params![c.activity, department, c.day])?;
+        .execute(params![activity, department, day])?;
     }
     Ok(())
 }
@@ -136,6 +151,8 @@ pub(super) fn project(t: &Transaction<'_>, w: &ProjectionWrite) -> rusqlite::Res
     let mut old = t.prepare_cached(
         "SELECT contrib FROM completion_rows WHERE learner = ?1 AND department = ?2 AND activity = ?3",
     )?;
+    // Summed over the step, each counter written once (rows of a page share counters).
+    let mut changes = CounterChanges::default();
     for r in &w.rows {
         let mut present = true;
         for key in &r.requires {
@@ -152,16 +169,13 @@ pub(super) fn project(t: &Transaction<'_>, w: &ProjectionWrite) -> rusqlite::Res
         let before: Option<String> = old
             .query_row(params![learner, dept, act], |x| x.get(0))
             .optional()?;
-        for c in before
-            .as_deref()
-            .map(analytics::contributions_from_text)
-            .unwrap_or_default()
-        {
-            count(t, dept, &c, -1)?;
+        if let Some(before) = before.as_deref() {
+            changes.take_back(
+                &r.key.department,
+                &analytics::contributions_from_text(before),
+            );
         }
-        for c in &r.contributions {
-            count(t, dept, c, 1)?;
-        }
+        changes.add(&r.key.department, &r.contributions);
         match &r.row {
             Some(row) => t.prepare_cached(
                 "INSERT INTO completion_rows (learner, department, activity, row, contrib)
@@ -175,6 +189,9 @@ pub(super) fn project(t: &Transaction<'_>, w: &ProjectionWrite) -> rusqlite::Res
                 )?
                 .execute(params![learner, dept, act])?,
         };
+    }
+    for (department, activity, day, n) in changes.into_changes() {
+        change(t, department.as_str(), &activity, day, &n)?;
     }
     t.execute(
         "UPDATE completion_state SET position = ?1 WHERE id = 1",
