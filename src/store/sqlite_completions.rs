@@ -3,7 +3,7 @@
 //! activity first (a query of one activity in a subtree is one range), and the position
 //! of the projection. Every write here runs inside the writer's transaction.
 use super::*;
-use crate::analytics::{self, Contribution, CounterChanges, Counts};
+use crate::analytics::{self, CounterChanges, Counts};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS completion_rows (
@@ -87,21 +87,6 @@ pub(super) fn voided_among(c: &Connection, keys: &[String]) -> rusqlite::Result<
         }
     }
     Ok(out)
-}
-
-/// Adds `sign` × the contribution to its counter, dropping counters that reach zero.
-fn count(
-    t: &Transaction<'_>,
-    department: &str,
-    c: &Contribution,
-    sign: i64,
-) -> rusqlite::Result<()> {
-    let n = if sign < 0 {
-        c.counts.negated()
-    } else {
-        c.counts
-    };
-    change(t, department, &c.activity, c.day, &n)
 }
 
 /// Adds `n` to one counter, dropping it when that brings it to zero.
@@ -221,7 +206,7 @@ pub(super) fn erase(
     )?;
     for (dept, act, contrib) in &found {
         for c in analytics::contributions_from_text(contrib) {
-            count(t, dept, &c, -1)?;
+            change(t, dept, &c.activity, c.day, &c.counts.negated())?;
         }
         delete.execute(params![learner, dept, act])?;
     }
