@@ -922,11 +922,7 @@ fn several_processes_log_every_statement_once_and_survive_the_sequencers_crash()
         .into_json()
         .expect("json");
     assert_eq!(status["treeSize"], ids.len(), "{status}");
-    runtime().block_on(async {
-        if let Ok(c) = mongodb::Client::with_uri_str(&uri).await {
-            if let Some(db) = c.default_database() {
-                let _ = db.drop().await;
-            }
-        }
-    });
+    // The database is left in place. A killed LRS can leave a transaction open, and
+    // SecantusDB's dropDatabase over a document that transaction holds spins forever
+    // with its global lock taken, hanging every later test of the pass (CI, 2026-12-07).
 }
