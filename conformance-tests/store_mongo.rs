@@ -215,12 +215,23 @@ fn spawn_lrs_with_key(
     key: &std::path::Path,
     dir: Option<tempfile::TempDir>,
 ) -> Started {
+    spawn_lrs_with_env(store, key, dir, &[])
+}
+
+/// As `spawn_lrs_with_key`, with extra environment variables of the LRS process.
+fn spawn_lrs_with_env(
+    store: &str,
+    key: &std::path::Path,
+    dir: Option<tempfile::TempDir>,
+    env: &[(&str, &str)],
+) -> Started {
     let mut cmd = Command::new(BIN);
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("LRS_") {
             cmd.env_remove(&k);
         }
     }
+    cmd.envs(env.iter().copied());
     let mut child = cmd
         .env("NO_COLOR", "1")
         .env("LRS_LOG", "info")
@@ -925,4 +936,88 @@ fn several_processes_log_every_statement_once_and_survive_the_sequencers_crash()
     // The database is left in place. A killed LRS can leave a transaction open, and
     // SecantusDB's dropDatabase over a document that transaction holds spins forever
     // with its global lock taken, hanging every later test of the pass (CI, 2026-12-07).
+}
+
+/// A write that meets records another transaction holds is retried for
+/// `--mongo-conflict-retry-secs`, then answered 503 `store_busy` with Retry-After, promptly
+/// and with nothing stored (never a 500, never a hang); once the holder is gone the same
+/// request goes through. The holder here is a transaction this test opens and leaves
+/// open, as a process that died inside one leaves it until the server expires it (60 s).
+/// On a SecantusDB of its own: a transaction left open on the shared server can wedge it
+/// (docs/RELIABILITY.md).
+#[test]
+fn a_write_held_by_another_transaction_gets_503_store_busy_then_goes_through() {
+    mongo_uri();
+    let mongo = Secantus::start(&[]);
+    let uri = mongo.uri("busy");
+    let dir = tempfile::tempdir().expect("tmp");
+    let key = dir.path().join("audit.key");
+    let lrs = match spawn_lrs_with_env(&uri, &key, None, &[("LRS_MONGO_CONFLICT_RETRY_SECS", "2")])
+    {
+        Started::Listening(s) => s,
+        Started::Exited(status, log) => panic!("the LRS exited ({status}):\n{log}"),
+    };
+    let (status, body) = lrs.call("POST", "/statements", Some(&statement()));
+    assert_eq!(status, 200, "{body}\n{}", lrs.log());
+
+    let held = statement();
+    let id = held["id"].as_str().expect("an id").to_owned();
+    let rt = runtime();
+    let client = rt
+        .block_on(mongodb::Client::with_uri_str(&uri))
+        .expect("a client");
+    let statements = client
+        .database("busy")
+        .collection::<mongodb::bson::Document>("statements");
+    let mut holder = rt
+        .block_on(async { client.start_session().await })
+        .expect("a session");
+    rt.block_on(async {
+        holder.start_transaction().await?;
+        statements
+            .insert_one(mongodb::bson::doc! { "_id": &id, "held": true })
+            .session(&mut holder)
+            .await
+    })
+    .expect("the holder's uncommitted insert");
+
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(60))
+        .try_proxy_from_env(false)
+        .build();
+    let auth = crate::harness::basic("outage", "outage-secret");
+    // The response whatever its status (a transport error fails the test).
+    let put = || -> ureq::Response {
+        match agent
+            .put(&format!("{}/statements", lrs.endpoint))
+            .query("statementId", &id)
+            .set("X-Experience-API-Version", "2.0.0")
+            .set("Authorization", &auth)
+            .send_json(held.clone())
+        {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("PUT: {e}"),
+        }
+    };
+    let sent = Instant::now();
+    let resp = put();
+    let took = sent.elapsed();
+    assert_eq!(resp.status(), 503, "{}", lrs.log());
+    assert_eq!(resp.header("Retry-After"), Some("5"));
+    let body: Value = resp.into_json().expect("a JSON body");
+    assert_eq!(body["error"]["code"], "store_busy", "{body}");
+    assert!(
+        took < Duration::from_secs(15),
+        "answered after {took:?}, with a 2 s retry"
+    );
+    let (status, body) = lrs.call("GET", &format!("/statements?statementId={id}"), None);
+    assert_eq!(status, 404, "nothing of the 503 request is stored: {body}");
+
+    rt.block_on(async { holder.abort_transaction().await })
+        .expect("abort the holder");
+    let resp = put();
+    assert_eq!(resp.status(), 204, "the same PUT once the holder is gone");
+    let (status, body) = lrs.call("GET", &format!("/statements?statementId={id}"), None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], id.as_str());
 }

@@ -73,13 +73,18 @@ pub struct StoreArg {
     /// truncated while writes go on (readers never let it wrap by itself under load).
     #[arg(long, env = "LRS_SQLITE_WAL_LIMIT_MB", default_value_t = 64)]
     pub sqlite_wal_limit_mb: u64,
+    /// MongoDB: seconds a write that keeps conflicting with another (e.g. a transaction
+    /// of a process that died, which the server expires after 60 s) is tried again
+    /// before the request gets 503 `store_busy` with Retry-After.
+    #[arg(long, env = "LRS_MONGO_CONFLICT_RETRY_SECS", default_value_t = 30)]
+    pub mongo_conflict_retry_secs: u64,
 }
 
 impl StoreArg {
     pub fn options(&self) -> crate::store::StoreOptions {
         crate::store::StoreOptions {
             wal_limit_bytes: self.sqlite_wal_limit_mb.max(1).saturating_mul(1 << 20),
-            ..Default::default()
+            conflict_retry: std::time::Duration::from_secs(self.mongo_conflict_retry_secs),
         }
     }
 }

@@ -306,9 +306,12 @@ async fn import(args: ImportArgs) -> Result<Tally, String> {
     });
     // Past the server's transaction timeout: a run right after a killed one meets the
     // killed one's open transaction until the server expires it.
+    let given = args.store.options();
     let options = store::StoreOptions {
-        conflict_retry: std::time::Duration::from_secs(120),
-        ..args.store.options()
+        conflict_retry: given
+            .conflict_retry
+            .max(std::time::Duration::from_secs(120)),
+        ..given
     };
     let store = store::open_with(&args.store.store, &options).await?;
     if !store

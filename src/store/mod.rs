@@ -40,6 +40,11 @@ pub enum StoreError {
     /// No space left for the write (disk or filesystem full): nothing of it was stored.
     #[error("the store is full: {0}")]
     Full(String),
+    /// The write kept meeting another one holding the same records (on MongoDB, a
+    /// transaction of a process that died, until the server expires it) for as long as
+    /// the store retries it: nothing of it was stored, and a later try will go through.
+    #[error("the store is busy: {0}")]
+    Busy(String),
     #[error("{0}")]
     Rejected(XapiError),
 }
@@ -66,6 +71,16 @@ impl From<StoreError> for XapiError {
                     "the store has no space left; nothing of this request was stored, retry later",
                 )
                 .code("store_full")
+            }
+            StoreError::Busy(m) => {
+                tracing::warn!("store busy: {m}");
+                let mut e = XapiError::unavailable(
+                    "the records this request writes are held by another write; nothing of \
+                     this request was stored, retry later",
+                )
+                .code("store_busy");
+                e.retry_after = Some(5);
+                e
             }
             StoreError::Rejected(x) => x,
         }

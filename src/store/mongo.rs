@@ -744,6 +744,12 @@ impl MongoStore {
                 && !no_server
                 && (!unavailable || attempt < 2);
             if !again {
+                if retry_transaction(&error) && !unavailable {
+                    return Err(StoreError::Busy(format!(
+                        "still conflicting after {attempt} attempts in {:.1} s: {error}",
+                        started.elapsed().as_secs_f64()
+                    )));
+                }
                 return Err(db_err(error));
             }
             tracing::debug!("MongoDB transaction attempt {attempt} will be retried: {error}");

@@ -570,7 +570,7 @@ impl MongoStore {
     async fn mark_slice(&self, op: Op<'_>) -> StoreResult<bool> {
         match self.transaction_for(op, MARK_RETRY).await {
             Ok(_) => Ok(true),
-            Err(StoreError::Internal(m)) => {
+            Err(StoreError::Busy(m)) => {
                 tracing::warn!("audit log: marks of logged statements left for a later step: {m}");
                 Ok(false)
             }
