@@ -412,6 +412,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             }
         });
     }
+    http::set_body_deadlines(http::BodyDeadlines {
+        idle: std::time::Duration::from_secs(args.body_idle_secs),
+        grace: std::time::Duration::from_secs(args.body_grace_secs),
+        min_rate: args.body_min_rate_bytes,
+    });
     let max_body = args.max_body_bytes;
     let last_versions = std::sync::Arc::new(LastVersions::default());
     let metrics_server = match &args.metrics_listen {

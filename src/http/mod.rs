@@ -104,24 +104,58 @@ fn too_large(limit: usize) -> XapiError {
         .req("Communication 3.2 (413 Request Entity Too Large)")
 }
 
-/// A body must keep arriving: a request whose body stops for `BODY_IDLE`, or arrives
-/// slower than `BODY_MIN_RATE` on average once `BODY_GRACE` has passed, is answered 408
-/// and its connection closed, so slow senders cannot hold the in-flight slots (the
-/// headers have their own deadline, `--client-request-timeout-ms`). The rate is that of
-/// a poor mobile link (32 kbit/s): a 1 MB batch on it takes about 4 minutes, which passes.
-const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
-const BODY_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
-const BODY_MIN_RATE: f64 = 4096.0;
+/// A body must keep arriving: a request whose body stops for `idle`, or arrives slower
+/// than `min_rate` bytes/s on average once `grace` has passed, is answered 408 and its
+/// connection closed, so slow senders cannot hold the in-flight slots (the headers have
+/// their own deadline, `--client-request-timeout-ms`). The default rate is that of a poor
+/// mobile link (32 kbit/s): a 1 MB batch on it takes about 4 minutes, which passes.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadlines {
+    pub idle: std::time::Duration,
+    pub grace: std::time::Duration,
+    /// Bytes a second; 0 = no floor (only `idle` applies).
+    pub min_rate: u64,
+}
 
-fn too_slow(received: usize) -> XapiError {
+impl Default for BodyDeadlines {
+    fn default() -> Self {
+        BodyDeadlines {
+            idle: std::time::Duration::from_secs(10),
+            grace: std::time::Duration::from_secs(10),
+            min_rate: 4096,
+        }
+    }
+}
+
+/// Every body of this process is read under the same deadlines (`serve` sets them once at
+/// start from its options; every reader of a body, whatever its own size limit, obeys them).
+static BODY_DEADLINES: std::sync::OnceLock<BodyDeadlines> = std::sync::OnceLock::new();
+
+/// Sets this process's body deadlines; the first call wins (a server is started once).
+pub fn set_body_deadlines(d: BodyDeadlines) {
+    let _ = BODY_DEADLINES.set(d);
+}
+
+fn body_deadlines() -> BodyDeadlines {
+    BODY_DEADLINES.get().copied().unwrap_or_default()
+}
+
+fn too_slow(received: usize, d: &BodyDeadlines) -> XapiError {
+    let rate = if d.min_rate == 0 {
+        String::new()
+    } else {
+        format!(
+            " and must average at least {} bytes/s after the first {} s",
+            d.min_rate,
+            d.grace.as_secs()
+        )
+    };
     XapiError::new(
         actix_web::http::StatusCode::REQUEST_TIMEOUT,
         format!(
             "the request body stopped or arrived too slowly ({received} bytes received; a body \
-             must not pause for {} s and must average at least {} bytes/s after the first {} s)",
-            BODY_IDLE.as_secs(),
-            BODY_MIN_RATE,
-            BODY_GRACE.as_secs()
+             must not pause for {} s{rate})",
+            d.idle.as_secs(),
         ),
     )
     .code("body_too_slow")
@@ -141,10 +175,11 @@ pub async fn read_payload(
         return Err(too_large(limit));
     }
     let mut body = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    let deadlines = body_deadlines();
     let started = std::time::Instant::now();
-    while let Some(chunk) = tokio::time::timeout(BODY_IDLE, payload.next())
+    while let Some(chunk) = tokio::time::timeout(deadlines.idle, payload.next())
         .await
-        .map_err(|_| too_slow(body.len()))?
+        .map_err(|_| too_slow(body.len(), &deadlines))?
     {
         let chunk =
             chunk.map_err(|e| XapiError::bad_request(format!("cannot read request body: {e}")))?;
@@ -152,9 +187,9 @@ pub async fn read_payload(
             return Err(too_large(limit));
         }
         body.extend_from_slice(&chunk);
-        let late = started.elapsed().saturating_sub(BODY_GRACE);
-        if (body.len() as f64) < late.as_secs_f64() * BODY_MIN_RATE {
-            return Err(too_slow(body.len()));
+        let late = started.elapsed().saturating_sub(deadlines.grace);
+        if (body.len() as f64) < late.as_secs_f64() * deadlines.min_rate as f64 {
+            return Err(too_slow(body.len(), &deadlines));
         }
     }
     Ok(body.freeze())

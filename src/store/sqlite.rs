@@ -244,14 +244,79 @@ fn internal(e: impl std::fmt::Display) -> StoreError {
     failure(e.to_string())
 }
 
-/// A failed SQLite call as a store error: a full disk (SQLITE_FULL, whose text SQLite fixes)
-/// is `Full`, so the client is told to retry later rather than of a fault; the writer keeps
-/// going and the next group succeeds once space is freed.
+/// What a failed SQLite call means for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// SQLITE_FULL: no space left; the write is refused whole, the client retries later.
+    Full,
+    /// SQLITE_IOERR (a failed fsync, a write the disk refused): the write could not be made
+    /// durable, so it is not acknowledged; the store is unavailable until the disk recovers.
+    Io,
+    Other,
+}
+
+impl Failure {
+    fn of(e: &rusqlite::Error) -> Failure {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => Failure::Full,
+            Some(rusqlite::ErrorCode::SystemIoFailure) => Failure::Io,
+            _ => Failure::Other,
+        }
+    }
+
+    /// For an error that reached us as text only (inside an operation, where errors of
+    /// several kinds are turned into text): SQLite's fixed messages for its codes.
+    fn of_text(m: &str) -> Failure {
+        if m.contains("database or disk is full") {
+            Failure::Full
+        } else if m.contains("disk I/O error") {
+            Failure::Io
+        } else {
+            Failure::Other
+        }
+    }
+
+    fn error(self, m: String) -> StoreError {
+        match self {
+            Failure::Full => StoreError::Full(m),
+            Failure::Io => StoreError::Unavailable(format!(
+                "the disk failed to make the write durable, nothing of this request was \
+                 acknowledged ({m})"
+            )),
+            Failure::Other => StoreError::Internal(m),
+        }
+    }
+}
+
+/// A failed SQLite call as a store error: a full disk is `Full` and a failing one
+/// `Unavailable`, so the client is told to retry later rather than of a fault; the writer
+/// keeps going and the next group succeeds once the disk recovers.
 fn failure(m: String) -> StoreError {
-    if m.contains("database or disk is full") {
-        StoreError::Full(m)
-    } else {
-        StoreError::Internal(m)
+    Failure::of_text(&m).error(m)
+}
+
+/// A failed begin or commit of the writer's transaction, kept typed for every reply.
+#[derive(Debug, Clone)]
+struct GroupFailure {
+    kind: Failure,
+    message: String,
+}
+
+impl GroupFailure {
+    fn new(e: &rusqlite::Error) -> GroupFailure {
+        let kind = Failure::of(e);
+        if kind != Failure::Other {
+            // The clients are told to retry; the operator must hear of the disk.
+            tracing::error!("a group of writes failed on the disk ({kind:?}): {e}");
+        }
+        GroupFailure {
+            kind,
+            message: e.to_string(),
+        }
+    }
+
+    fn error(&self, context: &str) -> StoreError {
+        self.kind.error(format!("{context}: {}", self.message))
     }
 }
 
@@ -509,9 +574,9 @@ fn commit_group(
     let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
-            let m = e.to_string();
+            let failed = GroupFailure::new(&e);
             for op in group.drain(..) {
-                fail_op(op, &m);
+                fail_op(op, &failed);
             }
             return;
         }
@@ -520,7 +585,7 @@ fn commit_group(
         // Each op in its own savepoint: one failing op leaves the others whole.
         replies.push(apply_in_savepoint(&tx, op, &mut tail, definitions));
     }
-    let commit_error = tx.commit().err().map(|e| e.to_string());
+    let commit_error = tx.commit().err().map(|e| GroupFailure::new(&e));
     if commit_error.is_some() {
         definitions.forget();
     } else {
@@ -528,7 +593,7 @@ fn commit_group(
         keys.push(tail);
     }
     for r in replies {
-        r.send(commit_error.as_deref());
+        r.send(commit_error.as_ref());
     }
 }
 
@@ -548,8 +613,8 @@ enum Reply {
 }
 
 impl Reply {
-    fn send(self, commit_error: Option<&str>) {
-        let fail = |m: &str| failure(format!("commit failed: {m}"));
+    fn send(self, commit_error: Option<&GroupFailure>) {
+        let fail = |f: &GroupFailure| f.error("commit failed");
         match self {
             Reply::Insert(tx, r) => {
                 let _ = tx.send(commit_error.map_or(r, |m| Err(fail(m))));
@@ -570,8 +635,8 @@ impl Reply {
     }
 }
 
-fn fail_op(op: WriteOp, m: &str) {
-    let e = || failure(format!("cannot begin transaction: {m}"));
+fn fail_op(op: WriteOp, failed: &GroupFailure) {
+    let e = || failed.error("cannot begin transaction");
     match op {
         WriteOp::Insert(_, _, tx) => drop(tx.send(Err(e()))),
         WriteOp::UpdateDocument(_, _, tx) => drop(tx.send(Err(e()))),
