@@ -20,7 +20,7 @@ const LEARNERS: [&str; 5] = ["asha", "ravi", "meena", "arjun", "zoya"];
 const VERBS: [&str; 4] = ["completed", "passed", "failed", "experienced"];
 const ADL: &str = "http://adlnet.gov/expapi/verbs/";
 
-type Auth = (String, String);
+pub type Auth = (String, String);
 /// A reader, the subtree it reads, its `X-Department`, and the query parameters.
 type Case<'a> = (&'a Auth, &'a str, Option<&'a str>, Vec<(&'a str, &'a str)>);
 
@@ -114,7 +114,7 @@ fn read_back(lrs: &Lrs) -> Vec<Value> {
 }
 
 /// The figures as the endpoint gives them: group name → the row.
-fn figures(lrs: &Lrs, auth: &Auth, params: &[(&str, &str)], dept: Option<&str>) -> Value {
+pub fn figures(lrs: &Lrs, auth: &Auth, params: &[(&str, &str)], dept: Option<&str>) -> Value {
     let mut req = lrs
         .get(&format!("{}/analytics/completions", root(lrs)))
         .no_version()
@@ -133,7 +133,7 @@ fn figures(lrs: &Lrs, auth: &Auth, params: &[(&str, &str)], dept: Option<&str>) 
 
 /// Waits until the log holds at least `leaves` leaves (every statement stored, erased
 /// ones included, has one) and the figures include all of them.
-fn wait_projected(lrs: &Lrs, leaves: usize) {
+pub fn wait_projected(lrs: &Lrs, leaves: usize) {
     // A process killed inside a MongoDB transaction (the sequencer's or the projector's)
     // leaves it to the server's transaction timeout (60 s by default) before the log and
     // the projection move on.

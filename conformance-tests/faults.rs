@@ -212,6 +212,11 @@ fn a_full_disk_answers_507_loses_nothing_and_writes_resume_once_space_is_freed()
     // itself: one leaf for every acknowledged statement.
     let (cp, _) = crate::audit::checkpoint_of(&lrs, acked.len() as u64 + 1);
     assert_eq!(cp.size, acked.len() as u64 + 1, "leaves against statements");
+    // So does the completion projection: one completing learner per statement.
+    assert_eq!(
+        completed_learners(&lrs, cp.size, "https://igot.gov.in/c/d"),
+        cp.size
+    );
     // After a restart (the store opens, so it is whole) a sample of the acknowledged is there.
     lrs.restart(Stop::Term);
     for id in acked.iter().step_by(97) {
@@ -223,6 +228,25 @@ fn a_full_disk_answers_507_loses_nothing_and_writes_resume_once_space_is_freed()
         acked.len()
     );
     lrs.stop(Stop::Term);
+}
+
+/// Learners who completed `activity`, once the completion projection has taken in the
+/// first `leaves` leaves of the log.
+fn completed_learners(lrs: &Lrs, leaves: u64, activity: &str) -> u64 {
+    crate::completions::wait_projected(lrs, leaves as usize);
+    let auth = (lrs.key().to_owned(), lrs.secret().to_owned());
+    let f = crate::completions::figures(
+        lrs,
+        &auth,
+        &[("activity", activity), ("group_by", "department")],
+        None,
+    );
+    f["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["completed"].as_u64().expect("completed"))
+        .sum()
 }
 
 /// A batch of `n` statements of `actor`, acknowledged (200) or not.
@@ -318,6 +342,11 @@ fn a_failing_fsync_answers_503_loses_nothing_and_writes_resume_once_the_disk_rec
     // acknowledged, and a client's retry of it with the same ids is answered as a repeat).
     let (cp, _) = crate::audit::checkpoint_of(&lrs, acked.len() as u64);
     assert!(cp.size <= acked.len() as u64 + 75, "{} leaves", cp.size);
+    // So does the completion projection: one completing learner per statement.
+    assert_eq!(
+        completed_learners(&lrs, cp.size, "https://igot.gov.in/c/f"),
+        cp.size
+    );
     // A crash now: every acknowledged statement survives it, and nothing twice.
     lrs.restart(Stop::Kill);
     let ids = stored_ids(&lrs);

@@ -18,6 +18,8 @@ mod completions;
 mod forwarding;
 #[path = "sqlite_log.rs"]
 mod log;
+#[path = "sqlite_readers.rs"]
+mod readers;
 #[path = "sqlite_scorm.rs"]
 mod scorm;
 
@@ -68,19 +70,15 @@ enum WriteOp {
 type AdminWrite = Box<dyn FnOnce(&Transaction<'_>) -> rusqlite::Result<bool> + Send>;
 
 pub struct SqliteStore {
-    path: String,
-    /// The filter-key index file (see `key_index`).
-    keys_path: String,
     keys: Arc<KeyIndex>,
     writer: Mutex<Option<mpsc::Sender<WriteOp>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     indexer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Dropping it stops the checkpointer.
     checkpointer: Mutex<Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
-    readers: Mutex<Vec<Connection>>,
-    /// At most `READERS` reads at once, so every read reuses a pooled connection
-    /// (opening one and attaching the index costs more than most queries).
-    read_permits: tokio::sync::Semaphore,
+    /// At most `READERS` reads at once, each on its thread's own connection (opening one
+    /// and attaching the index costs more than most queries).
+    readers: readers::Readers,
 }
 
 /// Layout version of the file, kept in `PRAGMA user_version`.
@@ -379,15 +377,12 @@ impl SqliteStore {
                 .map_err(|e| e.to_string())?
         };
         Ok(SqliteStore {
-            path: path.to_owned(),
-            keys_path,
             keys,
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(handle)),
             indexer_thread: Mutex::new(Some(indexer)),
             checkpointer: Mutex::new(Some(checkpointer)),
-            readers: Mutex::new(Vec::new()),
-            read_permits: tokio::sync::Semaphore::new(READERS),
+            readers: readers::Readers::start(path, &keys_path, READERS)?,
         })
     }
 
@@ -410,50 +405,12 @@ impl SqliteStore {
             .map_err(|_| StoreError::Internal("the writer dropped a request".into()))?
     }
 
-    /// Runs `f` on a pooled read-only connection, off the async threads.
+    /// Runs `f` on one of the reader threads' connections, off the async threads.
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let _permit = self
-            .read_permits
-            .acquire()
-            .await
-            .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
-        let pooled = self.readers.lock().map_err(internal)?.pop();
-        let conn = match pooled {
-            Some(c) => c,
-            None => {
-                let c = Connection::open_with_flags(
-                    &self.path,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )
-                .map_err(internal)?;
-                c.execute("ATTACH DATABASE ?1 AS ix", params![self.keys_path])
-                    .map_err(internal)?;
-                // Rows are fetched by key from files the OS caches; a small page cache
-                // per connection keeps memory bounded.
-                c.execute_batch(
-                    "PRAGMA busy_timeout=5000; PRAGMA main.cache_size=-2048; PRAGMA ix.cache_size=-2048;",
-                )
-                .map_err(internal)?;
-                c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-                c
-            }
-        };
-        let (conn, result) = tokio::task::spawn_blocking(move || {
-            let r = f(&conn);
-            (conn, r)
-        })
-        .await
-        .map_err(internal)?;
-        if let Ok(mut pool) = self.readers.lock() {
-            if pool.len() < READERS {
-                pool.push(conn);
-            }
-        }
-        result.map_err(internal)
+        self.readers.run(f).await
     }
 }
 
@@ -1583,9 +1540,7 @@ impl Store for SqliteStore {
         if let Some(h) = handle {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
-        if let Ok(mut pool) = self.readers.lock() {
-            pool.clear();
-        }
+        self.readers.close().await;
     }
 
     async fn put_forwarding_rule(&self, rule: &ForwardingRule) -> StoreResult<bool> {
