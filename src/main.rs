@@ -24,9 +24,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Arenas glibc's malloc may keep. SQLite's page caches, statements and sorts are
 /// allocated with glibc's malloc (Rust's own allocations go to mimalloc), and glibc gives
 /// threads that meet contention arenas of their own, up to eight per core, each keeping
-/// the memory freed into it. At 1M statements the peak resident memory was 265 MB with the
-/// default and 221 MB with two arenas, for the same query throughput (docs/PERFORMANCE.md,
-/// "Peak memory at 1M statements").
+/// the memory freed into it. At 1M statements the peak resident memory was 184–207 MB
+/// with two arenas and 232–251 MB with four or sixteen (docs/PERFORMANCE.md, "Peak memory
+/// at 1M statements"); an operator can choose with `MALLOC_ARENA_MAX`.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MALLOC_ARENAS: libc::c_int = 2;
 
