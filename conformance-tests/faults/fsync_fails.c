@@ -1,4 +1,4 @@
-/* Fault injection for faults::a_failed_fsync_*: loaded into the server with LD_PRELOAD,
+/* Fault injection for faults::a_failing_fsync_*: loaded into the server with LD_PRELOAD,
  * it makes fsync and fdatasync fail with EIO while the file named by
  * LRS_TEST_FSYNC_FAIL exists, as a failing disk would, and passes them on otherwise.
  * Built by the test with the system C compiler; never part of the server. */
@@ -8,29 +8,16 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static int failing(void) {
+static int sync_or_fail(const char *name, int fd) {
     const char *flag = getenv("LRS_TEST_FSYNC_FAIL");
-    return flag != NULL && access(flag, F_OK) == 0;
-}
-
-int fsync(int fd) {
-    static int (*real)(int);
-    if (failing()) {
+    if (flag != NULL && access(flag, F_OK) == 0) {
         errno = EIO;
         return -1;
     }
-    if (real == NULL)
-        real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-    return real(fd);
+    int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, name);
+    return real == NULL ? -1 : real(fd);
 }
 
-int fdatasync(int fd) {
-    static int (*real)(int);
-    if (failing()) {
-        errno = EIO;
-        return -1;
-    }
-    if (real == NULL)
-        real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    return real(fd);
-}
+int fsync(int fd) { return sync_or_fail("fsync", fd); }
+
+int fdatasync(int fd) { return sync_or_fail("fdatasync", fd); }
