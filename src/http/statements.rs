@@ -379,17 +379,24 @@ async fn get_inner(req: &HttpRequest, state: &AppState) -> XapiResult<HttpRespon
                 None
             };
             let newest = rows.iter().map(|r| r.stored_us).max();
-            let statements_json = if format == Format::Exact {
-                let mut out =
-                    String::with_capacity(rows.iter().map(|r| r.json.len() + 1).sum::<usize>() + 2);
-                out.push('[');
+            let more = Value::from(more.unwrap_or_default()).to_string();
+            // The page is written once, straight into the body (a 50-statement page is
+            // some 65 KB; building it apart and then formatting it into the body copied
+            // it twice more, 4 % of the CPU of a 1M-statement query run).
+            let body = if format == Format::Exact {
+                let mut out = String::with_capacity(
+                    rows.iter().map(|r| r.json.len() + 1).sum::<usize>() + more.len() + 32,
+                );
+                out.push_str("{\"statements\":[");
                 for (i, r) in rows.iter().enumerate() {
                     if i > 0 {
                         out.push(',');
                     }
                     out.push_str(&r.json);
                 }
-                out.push(']');
+                out.push_str("],\"more\":");
+                out.push_str(&more);
+                out.push('}');
                 out
             } else {
                 let mut values: Vec<Value> = rows
@@ -398,12 +405,8 @@ async fn get_inner(req: &HttpRequest, state: &AppState) -> XapiResult<HttpRespon
                     .collect::<Result<_, _>>()
                     .map_err(|e| XapiError::internal(e.to_string()))?;
                 format_statements(&mut values, format, &accept, &reader, state).await?;
-                Value::from(values).to_string()
+                format!("{{\"statements\":{},\"more\":{more}}}", Value::from(values))
             };
-            let body = format!(
-                "{{\"statements\":{statements_json},\"more\":{}}}",
-                Value::from(more.unwrap_or_default())
-            );
             let last_modified =
                 http_date(newest.unwrap_or_else(|| chrono::Utc::now().timestamp_micros()));
             respond_with(
