@@ -242,18 +242,25 @@ fn slow_body(
     (status, body, took)
 }
 
+/// A server with these body deadlines (`--body-idle-secs`, `--body-grace-secs`,
+/// `--body-min-rate-bytes`), its host:port and a Basic header for raw requests.
+fn with_body_deadlines(idle: &str, grace: &str, min_rate: &str) -> (Lrs, String, String) {
+    let lrs = Lrs::builder()
+        .args(["--body-idle-secs", idle, "--body-grace-secs", grace])
+        .args(["--body-min-rate-bytes", min_rate])
+        .start();
+    let addr = host_port(&lrs);
+    let auth = crate::harness::basic(lrs.key(), lrs.secret());
+    (lrs, addr, auth)
+}
+
 /// A body that stops, or trickles in slower than the configured floor, is answered 408
 /// with a JSON body (code `body_too_slow`) and its connection closed, within the body
 /// deadlines (`--body-idle-secs` without a byte; `--body-min-rate-bytes` on average after
 /// `--body-grace-secs`), while other clients are served as usual; nothing of it is stored.
 #[test]
 fn a_body_that_stalls_or_trickles_is_answered_408_and_others_served() {
-    let lrs = Lrs::builder()
-        .args(["--body-idle-secs", "3", "--body-grace-secs", "3"])
-        .args(["--body-min-rate-bytes", "4096"])
-        .start();
-    let addr = host_port(&lrs);
-    let auth = crate::harness::basic(lrs.key(), lrs.secret());
+    let (lrs, addr, auth) = with_body_deadlines("3", "3", "4096");
     let (stalled, trickled) = std::thread::scope(|scope| {
         let stalled = scope.spawn(|| {
             slow_body(&addr, &auth, 4000, |s| {
@@ -304,15 +311,10 @@ fn a_body_that_stalls_or_trickles_is_answered_408_and_others_served() {
 
 /// With no rate floor (`--body-min-rate-bytes 0`) a body that keeps coming, however
 /// slowly, is read whole and stored: only a pause of `--body-idle-secs` cuts it off.
-/// (The same trickle fails the default floor of 4,096 bytes/s: the test above.)
+/// (A body this slow fails the default floor of 4,096 bytes/s: the test above.)
 #[test]
 fn a_slow_but_steady_body_is_stored_when_the_rate_floor_is_off() {
-    let lrs = Lrs::builder()
-        .args(["--body-idle-secs", "2", "--body-grace-secs", "1"])
-        .args(["--body-min-rate-bytes", "0"])
-        .start();
-    let addr = host_port(&lrs);
-    let auth = crate::harness::basic(lrs.key(), lrs.secret());
+    let (lrs, addr, auth) = with_body_deadlines("2", "1", "0");
     let id = uuid::Uuid::new_v4().to_string();
     let mut st = statement();
     st["id"] = serde_json::json!(id);

@@ -1,6 +1,11 @@
 //! Command line and environment settings.
 use clap::{Args, Parser, Subcommand};
 
+/// Defaults of the request-body deadlines (`crate::http::BodyDeadlines`).
+pub const BODY_IDLE_SECS: u64 = 10;
+pub const BODY_GRACE_SECS: u64 = 10;
+pub const BODY_MIN_RATE_BYTES: u64 = 4096;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "karmayogi-lrs",
@@ -221,15 +226,15 @@ pub struct ServeArgs {
     pub client_disconnect_timeout_ms: u64,
     /// Seconds a request body may pause without a byte before it is answered 408
     /// (`body_too_slow`) and its connection closed.
-    #[arg(long, env = "LRS_BODY_IDLE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "LRS_BODY_IDLE_SECS", default_value_t = BODY_IDLE_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub body_idle_secs: u64,
     /// Slowest average rate of a request body, in bytes a second, once
     /// `--body-grace-secs` have passed (default 4096: a poor 32 kbit/s mobile link; 0 = no
     /// floor, only the pause limit applies). Slower → 408 `body_too_slow`.
-    #[arg(long, env = "LRS_BODY_MIN_RATE_BYTES", default_value_t = 4096)]
+    #[arg(long, env = "LRS_BODY_MIN_RATE_BYTES", default_value_t = BODY_MIN_RATE_BYTES)]
     pub body_min_rate_bytes: u64,
     /// Seconds a request body is given before its average rate is checked.
-    #[arg(long, env = "LRS_BODY_GRACE_SECS", default_value_t = 10)]
+    #[arg(long, env = "LRS_BODY_GRACE_SECS", default_value_t = BODY_GRACE_SECS)]
     pub body_grace_secs: u64,
     /// Seconds an idle keep-alive connection is kept (0 disables keep-alive).
     #[arg(long, env = "LRS_KEEP_ALIVE_SECS", default_value_t = 5)]

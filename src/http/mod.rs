@@ -119,10 +119,11 @@ pub struct BodyDeadlines {
 
 impl Default for BodyDeadlines {
     fn default() -> Self {
+        use crate::config::{BODY_GRACE_SECS, BODY_IDLE_SECS, BODY_MIN_RATE_BYTES};
         BodyDeadlines {
-            idle: std::time::Duration::from_secs(10),
-            grace: std::time::Duration::from_secs(10),
-            min_rate: 4096,
+            idle: std::time::Duration::from_secs(BODY_IDLE_SECS),
+            grace: std::time::Duration::from_secs(BODY_GRACE_SECS),
+            min_rate: BODY_MIN_RATE_BYTES,
         }
     }
 }

@@ -26,9 +26,9 @@ struct Queue {
     /// idle, so under light load one or two threads do all the reading and the memory
     /// the allocator keeps for a thread stays with them, where a fair hand-out had every
     /// thread keep some (about 50 MB more while the projection caught up at 1M).
+    /// A thread woken without a read (spurious, or its read taken by a busier thread)
+    /// is still listed or lists itself again.
     idle: Vec<usize>,
-    /// Whether each thread is in `idle` (a wake-up without a read leaves it there).
-    parked: Vec<bool>,
     closed: bool,
 }
 
@@ -57,7 +57,6 @@ impl Readers {
             queue: Mutex::new(Queue {
                 jobs: VecDeque::new(),
                 idle: Vec::with_capacity(count),
-                parked: vec![false; count],
                 closed: false,
             }),
             wake: (0..count).map(|_| Condvar::new()).collect(),
@@ -101,7 +100,6 @@ impl Readers {
             }
             q.jobs.push_back(job);
             if let Some(i) = q.idle.pop() {
-                q.parked[i] = false;
                 self.shared.wake[i].notify_one();
             }
         }
@@ -117,7 +115,6 @@ impl Readers {
         for i in q.idle.drain(..) {
             self.shared.wake[i].notify_one();
         }
-        q.parked.iter_mut().for_each(|p| *p = false);
     }
 
     /// Stops taking reads and waits for the threads to finish the queued ones.
@@ -157,8 +154,7 @@ fn next_job(shared: &Shared, me: usize) -> Option<Job> {
         if q.closed {
             return None;
         }
-        if !q.parked[me] {
-            q.parked[me] = true;
+        if !q.idle.contains(&me) {
             q.idle.push(me);
         }
         q = shared.wake[me].wait(q).unwrap_or_else(|p| p.into_inner());
@@ -168,16 +164,16 @@ fn next_job(shared: &Shared, me: usize) -> Option<Job> {
 fn reader_loop(shared: &Shared, me: usize, path: &str, keys_path: &str) {
     let mut conn: Option<Connection> = None;
     while let Some(job) = next_job(shared, me) {
-        if conn.is_none() {
-            match open(path, keys_path) {
-                Ok(c) => conn = Some(c),
+        let c = match &mut conn {
+            Some(c) => c,
+            slot @ None => match open(path, keys_path) {
+                Ok(c) => slot.insert(c),
                 Err(e) => {
                     job(Err(&e.to_string()));
                     continue;
                 }
-            }
-        }
-        let Some(c) = conn.as_ref() else { continue };
+            },
+        };
         if std::panic::catch_unwind(AssertUnwindSafe(|| job(Ok(c)))).is_err() {
             // Whatever state the connection was left in, the next read gets a fresh one.
             conn = None;
