@@ -303,6 +303,59 @@ fn embedded_store_rebuilds_a_lost_key_index() {
     assert_every_filter_answers(&server, &acknowledged, registration);
 }
 
+/// `--sqlite-readers` (LRS_SQLITE_READERS) sets the threads that answer reads. With one,
+/// concurrent queries take turns on it while statements are written, and every query
+/// gets the full, exact answer; zero readers is refused at start with a usage error
+/// naming the option.
+#[test]
+fn one_reader_thread_answers_concurrent_queries_while_writes_go_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("lrs.db");
+    let registration = "5d0c3b2a-9e8f-4a7b-8c6d-1e2f3a4b5c6d";
+
+    let refused = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+        .arg(format!("sqlite:{}", db.display()))
+        .env("LRS_SQLITE_READERS", "0")
+        .env("LRS_BOOTSTRAP_KEY", KEY)
+        .env("LRS_BOOTSTRAP_SECRET", SECRET)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the LRS");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "zero readers: {err}");
+    assert!(err.contains("--sqlite-readers"), "zero readers: {err}");
+
+    let server = Server::start_with(&db, &[("LRS_SQLITE_READERS", "1")]);
+    let acknowledged = post_burst(&server, registration);
+    let agent = json!({"mbox": "mailto:learner@crash.example"}).to_string();
+    std::thread::scope(|scope| {
+        // Writes go on meanwhile, for another registration.
+        let writer = scope.spawn(|| post_burst(&server, "0e1d2c3b-4a59-4687-9786-a5b4c3d2e1f0"));
+        let readers: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    for _ in 0..5 {
+                        let ids = server.all_pages(&[
+                            ("agent", agent.as_str()),
+                            ("registration", registration),
+                            ("limit", "60"),
+                        ]);
+                        let got: HashSet<&str> = ids.iter().map(String::as_str).collect();
+                        let want: HashSet<&str> = acknowledged.iter().map(String::as_str).collect();
+                        assert_eq!(ids.len(), acknowledged.len(), "duplicates or losses");
+                        assert_eq!(got, want, "the answer differs from what was acknowledged");
+                    }
+                })
+            })
+            .collect();
+        for r in readers {
+            r.join().expect("a reading client");
+        }
+        assert_eq!(writer.join().expect("the writing client").len(), BURST);
+    });
+}
+
 /// Size of a file, 0 when it does not exist (a truncated or never-made WAL).
 fn file_len(p: &std::path::Path) -> u64 {
     std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)

@@ -78,6 +78,11 @@ pub struct StoreArg {
     /// truncated while writes go on (readers never let it wrap by itself under load).
     #[arg(long, env = "LRS_SQLITE_WAL_LIMIT_MB", default_value_t = 64)]
     pub sqlite_wal_limit_mb: u64,
+    /// Embedded store: threads that answer reads, each with its own connection (default:
+    /// one per core, at least two). More help only when reads wait for a disk rather than
+    /// a core: a store much larger than memory.
+    #[arg(long, env = "LRS_SQLITE_READERS", value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub sqlite_readers: Option<u64>,
     /// MongoDB: seconds a write that keeps conflicting with another (e.g. a transaction
     /// of a process that died, which the server expires after 60 s) is tried again
     /// before the request gets 503 `store_busy` with Retry-After.
@@ -89,6 +94,9 @@ impl StoreArg {
     pub fn options(&self) -> crate::store::StoreOptions {
         crate::store::StoreOptions {
             wal_limit_bytes: self.sqlite_wal_limit_mb.max(1).saturating_mul(1 << 20),
+            readers: self
+                .sqlite_readers
+                .map_or_else(crate::store::default_readers, |n| n as usize),
             conflict_retry: std::time::Duration::from_secs(self.mongo_conflict_retry_secs),
         }
     }

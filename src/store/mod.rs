@@ -429,6 +429,8 @@ pub fn exclusive(spec: &str) -> Result<Option<std::fs::File>, String> {
 pub struct StoreOptions {
     /// Embedded store: the write-ahead log is checkpointed and truncated past this size.
     pub wal_limit_bytes: u64,
+    /// Embedded store: threads that answer reads, each with its own connection.
+    pub readers: usize,
     /// MongoDB: how long a transaction that keeps meeting write conflicts is tried
     /// again. A request should not wait long; an import run again right after one was
     /// killed meets the killed one's transaction until the server expires it (60 s by
@@ -440,9 +442,21 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             wal_limit_bytes: 64 << 20,
+            readers: default_readers(),
             conflict_retry: std::time::Duration::from_secs(30),
         }
     }
+}
+
+/// One reader a core, at least two. Reads are CPU work once the pages they touch are in
+/// memory: more readers than cores only took turns on them, and every extra runnable
+/// thread stretched the slowest queries (1M statements, W3 on two cores: p99 14–16 ms
+/// with eight readers, 9–10 ms with two; docs/PERFORMANCE.md).
+pub fn default_readers() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2)
+        .max(2)
 }
 
 pub async fn open(spec: &str) -> Result<DynStore, String> {

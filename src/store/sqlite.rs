@@ -23,9 +23,6 @@ mod readers;
 #[path = "sqlite_scorm.rs"]
 mod scorm;
 
-/// Read connections (and concurrent reads): two cores gain nothing from more.
-const READERS: usize = 8;
-
 /// Most writes folded into one commit.
 const MAX_GROUP: usize = 512;
 
@@ -76,7 +73,7 @@ pub struct SqliteStore {
     indexer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Dropping it stops the checkpointer.
     checkpointer: Mutex<Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
-    /// At most `READERS` reads at once, each on its thread's own connection (opening one
+    /// At most `StoreOptions::readers` reads at once, each on its thread's own connection (opening one
     /// and attaching the index costs more than most queries).
     readers: readers::Readers,
 }
@@ -382,7 +379,7 @@ impl SqliteStore {
             writer_thread: Mutex::new(Some(handle)),
             indexer_thread: Mutex::new(Some(indexer)),
             checkpointer: Mutex::new(Some(checkpointer)),
-            readers: readers::Readers::start(path, &keys_path, READERS)?,
+            readers: readers::Readers::start(path, &keys_path, options.readers)?,
         })
     }
 
