@@ -329,6 +329,7 @@ fn one_reader_thread_answers_concurrent_queries_while_writes_go_on() {
     let server = Server::start_with(&db, &[("LRS_SQLITE_READERS", "1")]);
     let acknowledged = post_burst(&server, registration);
     let agent = json!({"mbox": "mailto:learner@crash.example"}).to_string();
+    let want: HashSet<&str> = acknowledged.iter().map(String::as_str).collect();
     std::thread::scope(|scope| {
         // Writes go on meanwhile, for another registration.
         let writer = scope.spawn(|| post_burst(&server, "0e1d2c3b-4a59-4687-9786-a5b4c3d2e1f0"));
@@ -342,7 +343,6 @@ fn one_reader_thread_answers_concurrent_queries_while_writes_go_on() {
                             ("limit", "60"),
                         ]);
                         let got: HashSet<&str> = ids.iter().map(String::as_str).collect();
-                        let want: HashSet<&str> = acknowledged.iter().map(String::as_str).collect();
                         assert_eq!(ids.len(), acknowledged.len(), "duplicates or losses");
                         assert_eq!(got, want, "the answer differs from what was acknowledged");
                     }

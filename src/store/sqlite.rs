@@ -76,8 +76,8 @@ pub struct SqliteStore {
     indexer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Dropping it stops the checkpointer.
     checkpointer: Mutex<Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
-    /// At most `StoreOptions::readers` reads at once, each on its thread's own connection (opening one
-    /// and attaching the index costs more than most queries).
+    /// At most `StoreOptions::readers` reads at once, each on its thread's own
+    /// connection (opening one and attaching the index costs more than most queries).
     readers: readers::Readers,
 }
 
@@ -961,10 +961,11 @@ fn credential_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CredentialRecord>
 }
 
 /// Builds the SQL for a statement query: the first key drives a range scan of the key
-/// index in (stored, seq) order; further keys are probed by primary key. The index holds
-/// hashes: with `checked`, SQL re-checks each candidate against its full keys; without,
-/// the rows carry their keys (column 6) for the caller to check. The index holds only
-/// folded statements; `run_query` adds the tail.
+/// index in (stored, seq) order; further keys are probed by primary key, except a
+/// department's, which SQL checks against the row's full keys. The index holds hashes:
+/// with `checked`, SQL re-checks every key that way; without, the rows carry their keys
+/// (column 6) for the caller to check the hash hits. The index holds only folded
+/// statements; `run_query` adds the tail.
 fn query_sql(q: &StatementQuery, checked: bool) -> (String, Vec<rusqlite::types::Value>) {
     use rusqlite::types::Value as V;
     let mut args: Vec<V> = Vec::new();
@@ -979,8 +980,10 @@ fn query_sql(q: &StatementQuery, checked: bool) -> (String, Vec<rusqlite::types:
         let joined: Vec<&String> = q
             .keys
             .iter()
+            .enumerate()
             .skip(1)
-            .filter(|k| !k.starts_with("d:"))
+            .filter(|(i, k)| in_index(*i, k))
+            .map(|(_, k)| k)
             .collect();
         for i in 1..=joined.len() {
             from.push_str(&format!(
@@ -1001,8 +1004,10 @@ fn query_sql(q: &StatementQuery, checked: bool) -> (String, Vec<rusqlite::types:
         wh.push("k0.key = ?".into());
         args.push(V::Integer(key_hash(k)));
     }
-    if checked {
-        for k in &q.keys {
+    for (i, k) in q.keys.iter().enumerate() {
+        // A key not selected through the index is a filter in its own right, not a hash
+        // hit: rows of other departments fail a department's key routinely.
+        if checked || !in_index(i, k) {
             wh.push("instr(char(10) || s.keys || char(10), ?) > 0".into());
             args.push(V::Text(format!("\n{k}\n")));
         }
@@ -1033,6 +1038,12 @@ fn query_sql(q: &StatementQuery, checked: bool) -> (String, Vec<rusqlite::types:
     (sql, args)
 }
 
+/// Whether the `i`th key of a query is selected through the key index: the first drives
+/// the scan, the others are joined, except a department's subtree key (`query_sql`).
+fn in_index(i: usize, key: &str) -> bool {
+    i == 0 || !key.starts_with("d:")
+}
+
 /// The folded statements that match, from the key index: the hash hits are checked
 /// against their full keys here, and only when one of them is a hash collision (in
 /// practice never) is the query run again with SQL checking every candidate, so that
@@ -1050,7 +1061,7 @@ fn folded_matches(
         let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |row| {
             let keys = row.get_ref(6)?.as_str()?;
             collided |= !q.keys.iter().all(|k| has_key(keys, k));
-            Ok((row.get(2)?, row.get(5)?, row_to_stored(row)?))
+            ranked_row(row)
         })?;
         rows.collect::<rusqlite::Result<_>>()?
     };
@@ -1059,10 +1070,13 @@ fn folded_matches(
     }
     let (sql, args) = query_sql(q, true);
     let mut stmt = tx.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |row| {
-        Ok((row.get(2)?, row.get(5)?, row_to_stored(row)?))
-    })?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), ranked_row)?;
     rows.collect()
+}
+
+/// A row of `query_sql` with its place in the answer's order: (stored, seq, statement).
+fn ranked_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, i64, StoredStatement)> {
+    Ok((row.get(2)?, row.get(5)?, row_to_stored(row)?))
 }
 
 fn has_key(keys: &str, key: &str) -> bool {
