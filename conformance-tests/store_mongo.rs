@@ -855,6 +855,143 @@ fn department_records_carry_dept_for_sharding() {
     });
 }
 
+/// A department reader's filtered query examines the index keys of its own subtree only
+/// (the keys within departments in `q`), not every statement of that filter: a small
+/// department beside a big one and the root. A database whose department statements lack
+/// those keys (written before them) gets them when the LRS opens it, once, and the reads
+/// answer the same.
+#[test]
+fn department_reads_examine_their_own_keys_and_older_databases_get_them_on_open() {
+    mongo_uri();
+    let mut lrs = Lrs::start();
+    for d in ["moe", "moe/small", "moe/big"] {
+        lrs.cli(&["departments", "create", d]);
+    }
+    let verb = format!("http://example.gov.in/verbs/{}", new_id());
+    let post = |who: Option<&(String, String)>, n: usize| {
+        let batch: Vec<Value> = (0..n)
+            .map(|_| {
+                let mut s = statement();
+                s["verb"]["id"] = json!(verb);
+                s
+            })
+            .collect();
+        let mut r = lrs.post("/statements").json(&Value::Array(batch));
+        if let Some((k, s)) = who {
+            r = r.auth(k, s);
+        }
+        r.send().assert_status(200);
+    };
+    let small = lrs.department_credential("moe/small", &["all"]);
+    let big = lrs.department_credential("moe/big", &["all"]);
+    let moe = lrs.department_credential("moe", &["all"]);
+    post(None, 30);
+    post(Some(&big), 50);
+    post(Some(&small), 3);
+    let count = |lrs: &Lrs, who: &(String, String)| {
+        let r = lrs
+            .get("/statements")
+            .auth(&who.0, &who.1)
+            .query("verb", &verb)
+            .query("limit", "500")
+            .send();
+        r.assert_status(200);
+        r.json()["statements"].as_array().map_or(0, Vec::len)
+    };
+    let pairs = vec![("verb".to_owned(), verb.clone())];
+    let pages = PageLimits {
+        default: 10,
+        max: 500,
+    };
+    let mut q = match query::parse(&pairs, XapiVersion::V2_0, &pages, None) {
+        Ok(StatementsGet::Query { query, .. }) => query,
+        other => panic!("not a query: {other:?}"),
+    };
+    q.limit = 500;
+    let mut in_small = q.clone();
+    in_small.within(&karmayogi_lrs::departments::Department::parse("moe/small").expect("a path"));
+    let store_uri = lrs.store().expect("a spawned server").to_owned();
+    let rt = runtime();
+    let examined = |rt: &tokio::runtime::Runtime| {
+        rt.block_on(async {
+            let store = MongoStore::open(&store_uri)
+                .await
+                .unwrap_or_else(|e| panic!("open {store_uri}: {e}"));
+            let small = store
+                .keys_examined_by_statement_query(&in_small)
+                .await
+                .expect("explain");
+            let root = store
+                .keys_examined_by_statement_query(&q)
+                .await
+                .expect("explain");
+            (small, root)
+        })
+    };
+    let (small_keys, root_keys) = examined(&rt);
+    assert!(
+        small_keys <= 4,
+        "moe/small examined {small_keys} keys for 3 statements"
+    );
+    assert!(
+        root_keys >= 83,
+        "the root examined {root_keys} keys for 83 statements"
+    );
+    assert_eq!(count(&lrs, &small), 3);
+    assert_eq!(count(&lrs, &moe), 53);
+
+    // As a database from before: no keys within departments, nothing recorded.
+    lrs.stop(crate::harness::Stop::Term);
+    rt.block_on(async {
+        use mongodb::bson::{doc, Document};
+        let client = mongodb::Client::with_uri_str(&store_uri)
+            .await
+            .expect("a client");
+        let db = client.default_database().expect("a database in the URI");
+        let statements = db.collection::<Document>("statements");
+        let mut cursor = statements
+            .find(doc! { "dept": { "$exists": true } })
+            .await
+            .expect("find");
+        let mut stripped = 0;
+        while cursor.advance().await.expect("next") {
+            let d: Document = cursor.deserialize_current().expect("a document");
+            let Ok(keys) = d.get_array("q") else { continue };
+            let plain: Vec<mongodb::bson::Bson> = keys
+                .iter()
+                .filter(|k| !k.as_str().is_some_and(|k| k.starts_with("in:")))
+                .cloned()
+                .collect();
+            assert!(
+                plain.len() < keys.len(),
+                "a department statement has keys within"
+            );
+            statements
+                .update_one(
+                    doc! { "_id": d.get("_id").cloned() },
+                    doc! { "$set": { "q": plain } },
+                )
+                .await
+                .expect("strip");
+            stripped += 1;
+        }
+        assert_eq!(stripped, 53);
+        db.collection::<Document>("store_meta")
+            .delete_many(doc! {})
+            .await
+            .expect("forget the backfill");
+    });
+    // (Without the backfill the scan would find none of them.)
+    lrs.start_again();
+    assert_eq!(count(&lrs, &small), 3);
+    assert_eq!(count(&lrs, &moe), 53);
+    let (small_keys, _) = examined(&rt);
+    assert!(
+        small_keys <= 4,
+        "after the backfill, moe/small examined {small_keys} keys"
+    );
+}
+
 /// Issue 13, sequencing on MongoDB: several LRS processes on one database log every
 /// statement exactly once, one sequencing at a time (the lease); when the sequencing
 /// process is killed, another takes over and nothing acknowledged is lost or doubled.

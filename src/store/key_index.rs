@@ -275,13 +275,34 @@ fn fold(
     tx.commit()
 }
 
-/// The hashed keys of a statement's `keys` column.
-pub(super) fn hashes_of(keys: &str) -> Box<[i64]> {
-    keys.split('\n')
-        .filter(|k| !k.is_empty())
-        .map(key_hash)
+/// The index entries of a statement with filter keys `keys`: each key's hash, and each
+/// filter key's within each department whose subtree holds the statement
+/// (`departments::keys_within`), which department readers' queries scan.
+pub(super) fn index_hashes(keys: &[String]) -> Box<[i64]> {
+    keys.iter()
+        .map(|k| key_hash(k))
+        .chain(
+            crate::departments::keys_within(keys)
+                .iter()
+                .map(|k| key_hash(k)),
+        )
         .collect()
 }
+
+/// The index entries of a statement's `keys` column.
+pub(super) fn hashes_of(keys: &str) -> Box<[i64]> {
+    let keys: Vec<String> = keys
+        .split('\n')
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned)
+        .collect();
+    index_hashes(&keys)
+}
+
+/// The index file's layout (`PRAGMA user_version`). 1: entries for keys within
+/// departments. A file of an older layout is rebuilt on open if the store holds any
+/// department's statement (a root-only store's entries are the same in both).
+const LAYOUT: i64 = 1;
 
 /// Opens the index file beside the statements and folds whatever the statements hold
 /// beyond its high-water mark. Returns the connection and that mark.
@@ -305,12 +326,34 @@ pub(super) fn open(path: &str, statements: &Connection) -> Result<(Connection, i
             r.get(0)
         })
         .map_err(e)?;
-    if through > last {
-        // Not this store's index (or the statements were restored from an older copy).
-        tracing::warn!("the key index is ahead of the statements; rebuilding it");
+    let layout: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(e)?;
+    let stale = layout < LAYOUT
+        && through > 0
+        && statements
+            // A department's record key is `id department`: the id index answers.
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM statements WHERE instr(id, ' ') > 0)",
+                [],
+                |r| r.get::<_, bool>(0),
+            )
+            .map_err(e)?;
+    if through > last || stale {
+        if stale {
+            // Built before department readers had keys of their own.
+            tracing::warn!("the key index lacks the keys within departments; rebuilding it");
+        } else {
+            // Not this store's index (or the statements were restored from an older copy).
+            tracing::warn!("the key index is ahead of the statements; rebuilding it");
+        }
         conn.execute_batch("DELETE FROM statement_keys; UPDATE meta SET folded_through = 0;")
             .map_err(e)?;
         through = 0;
+    }
+    if layout < LAYOUT {
+        conn.execute_batch(&format!("PRAGMA user_version = {LAYOUT}"))
+            .map_err(e)?;
     }
     if through < last {
         tracing::info!(

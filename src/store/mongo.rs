@@ -294,13 +294,16 @@ pub fn query_filter(q: &StatementQuery) -> (BsonDoc, BsonDoc) {
     range.insert(if lower.0 { "$gte" } else { "$gt" }, lower.1);
     range.insert("$lt", upper);
     let mut filter = BsonDoc::new();
-    match q.keys.len() {
+    // The first index key gives the index bounds (`query_hint`); `q` holds the keys within
+    // departments too, as exact strings, so no further key is needed to check them.
+    let keys = q.index_keys();
+    match keys.len() {
         0 => {}
         1 => {
-            filter.insert("q", q.keys[0].clone());
+            filter.insert("q", keys[0].clone());
         }
         _ => {
-            filter.insert("q", doc! { "$all": strings(&q.keys) });
+            filter.insert("q", doc! { "$all": strings(&keys) });
         }
     }
     filter.insert("pos", range);
@@ -585,12 +588,76 @@ impl MongoStore {
             .backfill_feed()
             .await
             .map_err(|e| format!("cannot prepare the change feed in `{database}`: {e}"))?;
+        store
+            .backfill_keys_within()
+            .await
+            .map_err(|e| format!("cannot add the keys within departments in `{database}`: {e}"))?;
         tracing::info!(
             "MongoDB store: {} database `{database}`, write concern {}",
             hosts.join(","),
             describe_write_concern(&store.write_concern)
         );
         Ok(store)
+    }
+
+    /// Gives the statements of departments stored before department readers scanned keys
+    /// of their own (`departments::keys_within`) those keys, once per database: the
+    /// `store_meta` document `keys_within` records that it is done. Idempotent, so a run
+    /// cut short is simply run again at the next start. Statements written meanwhile by
+    /// this version have them already; stop older versions' servers before upgrading.
+    async fn backfill_keys_within(&self) -> StoreResult<()> {
+        let meta = self.db.collection::<BsonDoc>("store_meta");
+        let done = doc! { "_id": "keys_within" };
+        if meta.find_one(done.clone()).await.map_err(db_err)?.is_some() {
+            return Ok(());
+        }
+        let mut cursor = self
+            .statements
+            .find(doc! { "dept": { "$exists": true } })
+            .projection(doc! { "q": 1, "vq": 1 })
+            .await
+            .map_err(db_err)?;
+        // Streamed a thousand at a time: a large store's keys would not fit in memory.
+        let mut todo = Vec::new();
+        let mut added = 0usize;
+        loop {
+            let more = cursor.advance().await.map_err(db_err)?;
+            if more {
+                let d: BsonDoc = cursor.deserialize_current().map_err(db_err)?;
+                for field in ["q", "vq"] {
+                    let within = departments::keys_within(&get_strings(&d, field));
+                    if let (false, Some(id)) = (within.is_empty(), d.get("_id")) {
+                        todo.push((id.clone(), field, within));
+                    }
+                }
+            }
+            if todo.len() >= 1000 || (!more && !todo.is_empty()) {
+                added += todo.len();
+                for (id, field, within) in todo.drain(..) {
+                    self.statements
+                        .update_one(
+                            doc! { "_id": id },
+                            doc! { "$addToSet": { field: { "$each": strings(&within) } } },
+                        )
+                        .await
+                        .map_err(db_err)?;
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+        if added > 0 {
+            tracing::info!("added the keys within departments to {added} statements");
+        }
+        meta.update_one(
+            done,
+            doc! { "$set": { "at": chrono::Utc::now().timestamp_micros() } },
+        )
+        .upsert(true)
+        .await
+        .map_err(db_err)?;
+        Ok(())
     }
 
     async fn create_indexes(&self) -> Result<(), MongoError> {
@@ -678,6 +745,35 @@ impl MongoStore {
             .get_document("winningPlan")
             .map_err(|e| StoreError::Internal(format!("explain without winningPlan: {e}")))?;
         Ok(plan_stages(winning))
+    }
+
+    /// The index keys a statement query examines when run (`explain`, verbosity
+    /// `executionStats`): what its cost follows.
+    pub async fn keys_examined_by_statement_query(&self, q: &StatementQuery) -> StoreResult<i64> {
+        let (filter, sort) = query_filter(q);
+        let find = doc! {
+            "find": self.statements.name(),
+            "filter": filter,
+            "sort": sort,
+            "limit": q.limit.max(1) as i64,
+            "hint": query_hint(q),
+        };
+        let reply = self
+            .db
+            .run_command(doc! { "explain": find, "verbosity": "executionStats" })
+            .await
+            .map_err(db_err)?;
+        let stats = reply
+            .get_document("executionStats")
+            .map_err(|e| StoreError::Internal(format!("explain without executionStats: {e}")))?;
+        match stats.get("totalKeysExamined") {
+            Some(Bson::Int32(n)) => Ok(i64::from(*n)),
+            Some(Bson::Int64(n)) => Ok(*n),
+            Some(Bson::Double(n)) => Ok(*n as i64),
+            other => Err(StoreError::Internal(format!(
+                "explain without totalKeysExamined: {other:?}"
+            ))),
+        }
     }
 
     /// Runs `op` in a transaction until it commits, is rejected, or fails for good.
@@ -852,6 +948,7 @@ impl MongoStore {
                     keys.extend(target.keys.iter().cloned());
                 }
             }
+            keys.extend(departments::keys_within(&keys));
             keys.sort();
             keys.dedup();
             let voided = r.voids.is_none()

@@ -42,7 +42,7 @@ impl RowKeys {
         keys.sort_unstable();
         keys.dedup();
         RowKeys {
-            hashes: keys.iter().map(|k| key_hash(k)).collect(),
+            hashes: key_index::index_hashes(&keys),
             text: keys.join("\n"),
         }
     }
@@ -960,54 +960,43 @@ fn credential_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CredentialRecord>
     })
 }
 
-/// Builds the SQL for a statement query: the first key drives a range scan of the key
-/// index in (stored, seq) order; further keys are probed by primary key, except a
-/// department's, which SQL checks against the row's full keys. The index holds hashes:
-/// with `checked`, SQL re-checks every key that way; without, the rows carry their keys
-/// (column 6) for the caller to check the hash hits. The index holds only folded
-/// statements; `run_query` adds the tail.
+/// Builds the SQL for a statement query: the first of its index keys
+/// (`StatementQuery::index_keys`) drives a range scan of the key index in (stored, seq)
+/// order; the others are probed by primary key. The index holds hashes: with `checked`,
+/// SQL re-checks every key against the row's full keys; without, the rows carry their
+/// keys (column 6) for the caller to check the hash hits (a department's key among them:
+/// the scan key holds it). The index holds only folded statements; `run_query` adds the
+/// tail.
 fn query_sql(q: &StatementQuery, checked: bool) -> (String, Vec<rusqlite::types::Value>) {
     use rusqlite::types::Value as V;
     let mut args: Vec<V> = Vec::new();
-    let (stored_col, seq_col, from) = if q.keys.is_empty() {
-        ("s.stored", "s.seq", "statements s".to_string())
-    } else {
-        let mut from = String::from("ix.statement_keys k0");
-        // A department's subtree key is not joined: it selects most of what its reader
-        // sees, so the probe would cost a B-tree descent a row and reject little; the
-        // statement row, fetched next for every other candidate anyway, is checked for it
-        // below (one descent either way for a row of another department).
-        let joined: Vec<&String> = q
-            .keys
-            .iter()
-            .enumerate()
-            .skip(1)
-            .filter(|(i, k)| in_index(*i, k))
-            .map(|(_, k)| k)
-            .collect();
-        for i in 1..=joined.len() {
-            from.push_str(&format!(
-                " CROSS JOIN ix.statement_keys k{i} ON k{i}.key = ? AND k{i}.stored = k0.stored AND k{i}.seq = k0.seq"
-            ));
+    let keys = q.index_keys();
+    let (stored_col, seq_col, from) = match keys.split_first() {
+        None => ("s.stored", "s.seq", "statements s".to_string()),
+        Some((_, probed)) => {
+            let mut from = String::from("ix.statement_keys k0");
+            for i in 1..=probed.len() {
+                from.push_str(&format!(
+                    " CROSS JOIN ix.statement_keys k{i} ON k{i}.key = ? AND k{i}.stored = k0.stored AND k{i}.seq = k0.seq"
+                ));
+            }
+            from.push_str(" CROSS JOIN statements s ON s.seq = k0.seq");
+            for k in probed {
+                args.push(V::Integer(key_hash(k)));
+            }
+            ("k0.stored", "k0.seq", from)
         }
-        from.push_str(" CROSS JOIN statements s ON s.seq = k0.seq");
-        for k in joined {
-            args.push(V::Integer(key_hash(k)));
-        }
-        ("k0.stored", "k0.seq", from)
     };
     let mut wh = Vec::new();
     if !q.include_voided {
         wh.push("s.voided = 0".to_string());
     }
-    if let Some(k) = q.keys.first() {
+    if let Some(k) = keys.first() {
         wh.push("k0.key = ?".into());
         args.push(V::Integer(key_hash(k)));
     }
-    for (i, k) in q.keys.iter().enumerate() {
-        // A key not selected through the index is a filter in its own right, not a hash
-        // hit: rows of other departments fail a department's key routinely.
-        if checked || !in_index(i, k) {
+    if checked {
+        for k in &q.keys {
             wh.push("instr(char(10) || s.keys || char(10), ?) > 0".into());
             args.push(V::Text(format!("\n{k}\n")));
         }
@@ -1030,18 +1019,16 @@ fn query_sql(q: &StatementQuery, checked: bool) -> (String, Vec<rusqlite::types:
         args.push(V::Text(id.clone()));
     }
     args.push(V::Integer(q.limit as i64));
-    let keys_col = if q.keys.is_empty() { "" } else { ", s.keys" };
+    let keys_col = if keys.is_empty() { "" } else { ", s.keys" };
+    let where_ = if wh.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", wh.join(" AND "))
+    };
     let sql = format!(
-        "SELECT s.id, s.json, s.stored, s.voided, s.attachments, s.seq{keys_col} FROM {from} WHERE {} ORDER BY {stored_col} {dir}, {seq_col} {dir} LIMIT ?",
-        wh.join(" AND ")
+        "SELECT s.id, s.json, s.stored, s.voided, s.attachments, s.seq{keys_col} FROM {from} {where_} ORDER BY {stored_col} {dir}, {seq_col} {dir} LIMIT ?"
     );
     (sql, args)
-}
-
-/// Whether the `i`th key of a query is selected through the key index: the first drives
-/// the scan, the others are joined, except a department's subtree key (`query_sql`).
-fn in_index(i: usize, key: &str) -> bool {
-    i == 0 || !key.starts_with("d:")
 }
 
 /// The folded statements that match, from the key index: the hash hits are checked

@@ -14,6 +14,15 @@ fn agent_statement(agent: &str) -> serde_json::Value {
 }
 
 async fn insert(store: &SqliteStore, agent: &str, n: usize) -> Vec<String> {
+    insert_in(store, &Department::root(), agent, n).await
+}
+
+async fn insert_in(
+    store: &SqliteStore,
+    department: &Department,
+    agent: &str,
+    n: usize,
+) -> Vec<String> {
     let authority = json!({"objectType": "Agent", "account": {"homePage": "https://lrs.example", "name": "test"}});
     let receipt = Receipt {
         version: XapiVersion::V2_0,
@@ -29,16 +38,40 @@ async fn insert(store: &SqliteStore, agent: &str, n: usize) -> Vec<String> {
         )
         .expect("a valid statement")
         .record;
-        ids.push(record.id.clone());
-        let batch = StatementBatch {
-            records: vec![record],
-            attachments: vec![],
-            definitions: vec![],
-            merge_definition: document::merge_definition,
-        };
+        let batch = StatementBatch::new(
+            department,
+            vec![record],
+            vec![],
+            vec![],
+            document::merge_definition,
+        )
+        .expect("a batch");
+        ids.push(batch.records[0].id.clone());
         store.insert_statements(batch).await.expect("insert");
     }
     ids
+}
+
+/// The store's key index file, once it has folded the first `n` statements.
+fn folded_index(path: &str, n: i64) -> Connection {
+    let index = Connection::open(format!("{path}.keys")).expect("open the index");
+    index
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .expect("busy timeout");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let folded: i64 = index
+            .query_row("SELECT folded_through FROM meta", [], |r| r.get(0))
+            .expect("folded_through");
+        if folded >= n {
+            return index;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the index did not fold"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 fn agent_key(agent: &str) -> String {
@@ -58,24 +91,7 @@ async fn a_key_hash_collision_never_answers_a_statement_that_does_not_match() {
     let mut a = insert(&store, "a", 3).await;
     let b = insert(&store, "b", 5).await;
     // Wait for the index to fold every statement (the tail is checked apart).
-    let index = Connection::open(format!("{path}.keys")).expect("open the index");
-    index
-        .busy_timeout(std::time::Duration::from_secs(5))
-        .expect("busy timeout");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let folded: i64 = index
-            .query_row("SELECT folded_through FROM meta", [], |r| r.get(0))
-            .expect("folded_through");
-        if folded >= 8 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the index did not fold"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let index = folded_index(path, 8);
     let forged = index
         .execute(
             "INSERT INTO statement_keys (key, stored, seq)
@@ -100,5 +116,125 @@ async fn a_key_hash_collision_never_answers_a_statement_that_does_not_match() {
         .collect();
     a.reverse();
     assert_eq!(got, a, "newest first, a's statements only");
+    store.close().await;
+}
+
+/// Index entries the query's scan key has: what its scan walks through at most.
+fn scanned(index: &Connection, q: &StatementQuery) -> i64 {
+    let first = q.index_keys().first().cloned().expect("a filtered query");
+    index
+        .query_row(
+            "SELECT count(*) FROM statement_keys WHERE key = ?1",
+            params![key_hash(&first)],
+            |r| r.get(0),
+        )
+        .expect("count")
+}
+
+/// A department reader's filtered query scans the entries of its own subtree only: a
+/// small department's read of a filter that other departments (and the root) use a lot
+/// costs what the small department holds, not what the store holds. Answers are exact
+/// for the department, its parent and the root; and an index file made before these
+/// entries existed is rebuilt on open, with the same answers.
+#[tokio::test]
+async fn a_department_query_scans_only_its_subtree_entries() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("lrs.db");
+    let path = path.to_str().expect("utf-8 path");
+    let dept = |p: &str| Department::parse(p).expect("a path");
+    let store = SqliteStore::open(path).expect("open");
+    // Everyone's statements have the same verb; the agent `shared` is in all three places.
+    let root = insert_in(&store, &Department::root(), "shared", 40).await;
+    let big = insert_in(&store, &dept("moe/big"), "shared", 60).await;
+    let small = insert_in(&store, &dept("moe/small"), "shared", 3).await;
+    let index = folded_index(path, 103);
+
+    let verb = format!("{}http://adlnet.gov/expapi/verbs/attempted", key::VERB);
+    let query = |keys: Vec<String>, d: &str| {
+        let mut q = StatementQuery {
+            keys,
+            limit: 500,
+            ..Default::default()
+        };
+        q.within(&dept(d));
+        q
+    };
+    let newest_first = |ids: &[&Vec<String>]| {
+        let mut all: Vec<String> = ids.iter().flat_map(|v| v.iter().cloned()).collect();
+        all.reverse();
+        all
+    };
+    let cases = [
+        (
+            query(vec![verb.clone()], "moe/small"),
+            3,
+            newest_first(&[&small]),
+        ),
+        (
+            query(vec![agent_key("shared"), verb.clone()], "moe/small"),
+            3,
+            newest_first(&[&small]),
+        ),
+        (
+            query(vec![verb.clone()], "moe"),
+            63,
+            newest_first(&[&big, &small]),
+        ),
+        (
+            query(vec![verb.clone()], "/"),
+            103,
+            newest_first(&[&root, &big, &small]),
+        ),
+    ];
+    for (q, entries, want) in &cases {
+        assert_eq!(
+            scanned(&index, q),
+            *entries,
+            "entries scanned for {:?}",
+            q.keys
+        );
+        let got: Vec<String> = store
+            .query_statements(q)
+            .await
+            .expect("query")
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(&got, want, "{:?}", q.keys);
+    }
+    store.close().await;
+
+    // An index of the layout before (no keys within departments, user_version 0).
+    for (q, _, _) in &cases[..3] {
+        let first = q.index_keys().first().cloned().expect("a filtered query");
+        index
+            .execute(
+                "DELETE FROM statement_keys WHERE key = ?1",
+                params![key_hash(&first)],
+            )
+            .expect("forget the keys within departments");
+    }
+    index
+        .execute_batch("PRAGMA user_version = 0")
+        .expect("old layout");
+    drop(index);
+    let store = SqliteStore::open(path).expect("reopen");
+    let index = folded_index(path, 103);
+    for (q, entries, want) in &cases {
+        assert_eq!(
+            scanned(&index, q),
+            *entries,
+            "after the rebuild: {:?}",
+            q.keys
+        );
+        let got: Vec<String> = store
+            .query_statements(q)
+            .await
+            .expect("query")
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(&got, want, "after the rebuild: {:?}", q.keys);
+    }
     store.close().await;
 }

@@ -66,11 +66,29 @@ pub struct StatementQuery {
 
 impl StatementQuery {
     /// Narrows the query to `department`'s subtree: one more filter key (none for the
-    /// root). Pushed last, so the more selective filters drive the index scan.
+    /// root), which `index_keys` pairs with the first filter.
     pub fn within(&mut self, department: &Department) {
         if !department.is_root() {
             self.keys.push(crate::departments::filter_key(department));
         }
+    }
+
+    /// The index keys that answer the query: the first is scanned in `stored` order, the
+    /// others are checked on each entry found. The first is the most selective filter
+    /// key, within the reader's department when it has one (`departments::key_within`),
+    /// so that a department's query scans only its subtree's entries; the department's
+    /// key alone when there is no filter. None for an unfiltered root query.
+    pub fn index_keys(&self) -> Vec<String> {
+        use crate::departments::{is_placement_key, key_within};
+        let placement = self.keys.iter().find(|k| is_placement_key(k));
+        let mut filters = self.keys.iter().filter(|k| !is_placement_key(k));
+        let mut out: Vec<String> = match (filters.next(), placement) {
+            (Some(k), Some(p)) => vec![key_within(p, k)],
+            (Some(k), None) | (None, Some(k)) => vec![k.clone()],
+            (None, None) => Vec::new(),
+        };
+        out.extend(filters.cloned());
+        out
     }
 }
 
@@ -226,5 +244,32 @@ pub fn scope_names_agent(scope_key: &str, agent_key: &str) -> bool {
         Some("state") => parts.get(2).map(String::as_str) == Some(agent_key),
         Some("agent") => parts.get(1).map(String::as_str) == Some(agent_key),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(keys: &[&str]) -> StatementQuery {
+        StatementQuery {
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            ..StatementQuery::default()
+        }
+    }
+
+    #[test]
+    fn a_department_reader_scans_its_first_filter_key_within_its_department() {
+        let moe = Department::parse("moe").expect("a path");
+        let mut q = query(&["a:mbox|mailto:a@x", "v:http://x/v"]);
+        assert_eq!(q.index_keys(), ["a:mbox|mailto:a@x", "v:http://x/v"]);
+        q.within(&moe);
+        assert_eq!(q.index_keys(), ["in:moe a:mbox|mailto:a@x", "v:http://x/v"]);
+        let mut all = query(&[]);
+        assert!(all.index_keys().is_empty());
+        all.within(&moe);
+        assert_eq!(all.index_keys(), ["d:moe"]);
+        all.within(&Department::root());
+        assert_eq!(all.keys, ["d:moe"]);
     }
 }
