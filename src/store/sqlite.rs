@@ -14,6 +14,9 @@ use tokio::sync::{mpsc, oneshot};
 
 #[path = "sqlite_completions.rs"]
 mod completions;
+#[cfg(test)]
+#[path = "sqlite_failure_tests.rs"]
+mod failure_tests;
 #[path = "sqlite_forwarding.rs"]
 mod forwarding;
 #[path = "sqlite_log.rs"]
@@ -238,9 +241,28 @@ CREATE TABLE IF NOT EXISTS audit_erasures (
 /// which made it parse again what it had just evicted.
 const STATEMENT_CACHE: usize = 128;
 
-fn internal(e: impl std::fmt::Display) -> StoreError {
-    failure(e.to_string())
+/// A failed call as a store error (`Failure`).
+fn internal(e: impl Cause) -> StoreError {
+    e.failure().error(e.to_string())
 }
+
+/// What a failed call's error says of its cause: SQLite's own errors by their result
+/// code; anything that reached us as text by SQLite's fixed messages.
+trait Cause: std::fmt::Display {
+    fn failure(&self) -> Failure {
+        Failure::of_text(&self.to_string())
+    }
+}
+
+impl Cause for rusqlite::Error {
+    fn failure(&self) -> Failure {
+        Failure::of(self)
+    }
+}
+
+impl Cause for String {}
+impl Cause for &str {}
+impl<T> Cause for std::sync::PoisonError<T> {}
 
 /// What a failed SQLite call means for the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,8 +284,7 @@ impl Failure {
         }
     }
 
-    /// For an error that reached us as text only (inside an operation, where errors of
-    /// several kinds are turned into text): SQLite's fixed messages for its codes.
+    /// For an error that reached us as text only: SQLite's fixed messages for its codes.
     fn of_text(m: &str) -> Failure {
         if m.contains("database or disk is full") {
             Failure::Full
@@ -284,13 +305,6 @@ impl Failure {
             Failure::Other => StoreError::Internal(m),
         }
     }
-}
-
-/// A failed SQLite call as a store error: a full disk is `Full` and a failing one
-/// `Unavailable`, so the client is told to retry later rather than of a fault; the writer
-/// keeps going and the next group succeeds once the disk recovers.
-fn failure(m: String) -> StoreError {
-    Failure::of_text(&m).error(m)
 }
 
 /// A failed begin or commit of the writer's transaction, kept typed for every reply.
@@ -612,15 +626,15 @@ fn apply_in_savepoint(
     definitions: &mut Definitions,
 ) -> Reply {
     if let Err(e) = run_cached(tx, "SAVEPOINT op") {
-        let m = e.to_string();
+        let failed = || Failure::of(&e).error(e.to_string());
         return match op {
-            WriteOp::Insert(_, _, s) => Reply::Insert(s, Err(internal(m))),
-            WriteOp::UpdateDocument(_, _, s) => Reply::Document(s, Err(internal(m))),
-            WriteOp::DeleteDocuments(_, _, s) => Reply::Unit(s, Err(internal(m))),
-            WriteOp::Admin(_, s) => Reply::Bool(s, Err(internal(m))),
-            WriteOp::PutCredential(_, s) => Reply::Unit(s, Err(internal(m))),
-            WriteOp::RevokeCredential(_, s) => Reply::Bool(s, Err(internal(m))),
-            WriteOp::Erase(_, s) => Reply::Erased(s, Err(internal(m))),
+            WriteOp::Insert(_, _, s) => Reply::Insert(s, Err(failed())),
+            WriteOp::UpdateDocument(_, _, s) => Reply::Document(s, Err(failed())),
+            WriteOp::DeleteDocuments(_, _, s) => Reply::Unit(s, Err(failed())),
+            WriteOp::Admin(_, s) => Reply::Bool(s, Err(failed())),
+            WriteOp::PutCredential(_, s) => Reply::Unit(s, Err(failed())),
+            WriteOp::RevokeCredential(_, s) => Reply::Bool(s, Err(failed())),
+            WriteOp::Erase(_, s) => Reply::Erased(s, Err(failed())),
         };
     }
     let (reply, keep) = match op {
