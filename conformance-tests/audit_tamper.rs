@@ -8,7 +8,7 @@
 use crate::audit::{
     certificate, checkpoint_after_crash, checkpoint_of, post, root, statement, vkey,
 };
-use crate::harness::{Lrs, Stop};
+use crate::harness::{mongo_db, Lrs, Stop};
 use karmayogi_lrs::audit::leaf;
 use karmayogi_lrs::audit::note::{Checkpoint, Verifier};
 use serde_json::{json, Value};
@@ -211,14 +211,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("a tokio runtime")
-}
-
-async fn mongo_db(uri: &str) -> mongodb::Database {
-    mongodb::Client::with_uri_str(uri)
-        .await
-        .expect("a MongoDB client")
-        .default_database()
-        .expect("a database in the store URI")
 }
 
 impl Db {

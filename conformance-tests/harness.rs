@@ -1217,3 +1217,12 @@ pub fn statement() -> Value {
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
+
+/// The database a `mongodb://…/db` store URI names, for tests that look inside it.
+pub async fn mongo_db(uri: &str) -> mongodb::Database {
+    mongodb::Client::with_uri_str(uri)
+        .await
+        .expect("a MongoDB client")
+        .default_database()
+        .expect("a database in the store URI")
+}

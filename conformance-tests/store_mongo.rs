@@ -797,10 +797,7 @@ fn department_records_carry_dept_for_sharding() {
     let rt = runtime();
     rt.block_on(async {
         use mongodb::bson::{doc, Document};
-        let client = mongodb::Client::with_uri_str(&store_uri)
-            .await
-            .expect("a client");
-        let db = client.default_database().expect("a database in the URI");
+        let db = crate::harness::mongo_db(&store_uri).await;
         let statements = db.collection::<Document>("statements");
         let found = statements
             .find_one(doc! { "_id": format!("{id} moe") })
@@ -944,10 +941,7 @@ fn department_reads_examine_their_own_keys_and_older_databases_get_them_on_open(
     lrs.stop(crate::harness::Stop::Term);
     rt.block_on(async {
         use mongodb::bson::{doc, Document};
-        let client = mongodb::Client::with_uri_str(&store_uri)
-            .await
-            .expect("a client");
-        let db = client.default_database().expect("a database in the URI");
+        let db = crate::harness::mongo_db(&store_uri).await;
         let statements = db.collection::<Document>("statements");
         let mut cursor = statements
             .find(doc! { "dept": { "$exists": true } })

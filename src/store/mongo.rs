@@ -722,9 +722,8 @@ impl MongoStore {
         Ok(())
     }
 
-    /// The stages of the winning plan of a statement query, as the server would run it
-    /// (`explain`, verbosity `queryPlanner`).
-    pub async fn explain_statement_query(&self, q: &StatementQuery) -> StoreResult<Vec<String>> {
+    /// `explain` of a statement query as the store sends it, at `verbosity`.
+    async fn explain(&self, q: &StatementQuery, verbosity: &str) -> StoreResult<BsonDoc> {
         let (filter, sort) = query_filter(q);
         let find = doc! {
             "find": self.statements.name(),
@@ -733,11 +732,16 @@ impl MongoStore {
             "limit": q.limit.max(1) as i64,
             "hint": query_hint(q),
         };
-        let reply = self
-            .db
-            .run_command(doc! { "explain": find, "verbosity": "queryPlanner" })
+        self.db
+            .run_command(doc! { "explain": find, "verbosity": verbosity })
             .await
-            .map_err(db_err)?;
+            .map_err(db_err)
+    }
+
+    /// The stages of the winning plan of a statement query, as the server would run it
+    /// (`explain`, verbosity `queryPlanner`).
+    pub async fn explain_statement_query(&self, q: &StatementQuery) -> StoreResult<Vec<String>> {
+        let reply = self.explain(q, "queryPlanner").await?;
         let planner = reply
             .get_document("queryPlanner")
             .map_err(|e| StoreError::Internal(format!("explain without queryPlanner: {e}")))?;
@@ -750,19 +754,7 @@ impl MongoStore {
     /// The index keys a statement query examines when run (`explain`, verbosity
     /// `executionStats`): what its cost follows.
     pub async fn keys_examined_by_statement_query(&self, q: &StatementQuery) -> StoreResult<i64> {
-        let (filter, sort) = query_filter(q);
-        let find = doc! {
-            "find": self.statements.name(),
-            "filter": filter,
-            "sort": sort,
-            "limit": q.limit.max(1) as i64,
-            "hint": query_hint(q),
-        };
-        let reply = self
-            .db
-            .run_command(doc! { "explain": find, "verbosity": "executionStats" })
-            .await
-            .map_err(db_err)?;
+        let reply = self.explain(q, "executionStats").await?;
         let stats = reply
             .get_document("executionStats")
             .map_err(|e| StoreError::Internal(format!("explain without executionStats: {e}")))?;

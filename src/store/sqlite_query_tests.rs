@@ -131,6 +131,31 @@ fn scanned(index: &Connection, q: &StatementQuery) -> i64 {
         .expect("count")
 }
 
+/// Each query scans that many index entries and answers those statements, in order.
+async fn check(
+    store: &SqliteStore,
+    index: &Connection,
+    cases: &[(StatementQuery, i64, Vec<String>)],
+    when: &str,
+) {
+    for (q, entries, want) in cases {
+        assert_eq!(
+            scanned(index, q),
+            *entries,
+            "{when}, entries scanned for {:?}",
+            q.keys
+        );
+        let got: Vec<String> = store
+            .query_statements(q)
+            .await
+            .expect("query")
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(&got, want, "{when}: {:?}", q.keys);
+    }
+}
+
 /// A department reader's filtered query scans the entries of its own subtree only: a
 /// small department's read of a filter that other departments (and the root) use a lot
 /// costs what the small department holds, not what the store holds. Answers are exact
@@ -186,22 +211,7 @@ async fn a_department_query_scans_only_its_subtree_entries() {
             newest_first(&[&root, &big, &small]),
         ),
     ];
-    for (q, entries, want) in &cases {
-        assert_eq!(
-            scanned(&index, q),
-            *entries,
-            "entries scanned for {:?}",
-            q.keys
-        );
-        let got: Vec<String> = store
-            .query_statements(q)
-            .await
-            .expect("query")
-            .into_iter()
-            .map(|s| s.id)
-            .collect();
-        assert_eq!(&got, want, "{:?}", q.keys);
-    }
+    check(&store, &index, &cases, "at first").await;
     store.close().await;
 
     // An index of the layout before (no keys within departments, user_version 0).
@@ -220,21 +230,6 @@ async fn a_department_query_scans_only_its_subtree_entries() {
     drop(index);
     let store = SqliteStore::open(path).expect("reopen");
     let index = folded_index(path, 103);
-    for (q, entries, want) in &cases {
-        assert_eq!(
-            scanned(&index, q),
-            *entries,
-            "after the rebuild: {:?}",
-            q.keys
-        );
-        let got: Vec<String> = store
-            .query_statements(q)
-            .await
-            .expect("query")
-            .into_iter()
-            .map(|s| s.id)
-            .collect();
-        assert_eq!(&got, want, "after the rebuild: {:?}", q.keys);
-    }
+    check(&store, &index, &cases, "after the rebuild").await;
     store.close().await;
 }
