@@ -6,6 +6,7 @@
 //! saying so, never pass silently; the embedded pass leaves them out by name
 //! (`-E 'not test(/^store_mongo::/)'`).
 use crate::harness::{new_id, statement, Lrs};
+use karmayogi_lrs::departments;
 use karmayogi_lrs::store::mongo::MongoStore;
 use karmayogi_lrs::xapi::query::{self, PageLimits, StatementsGet};
 use karmayogi_lrs::xapi::XapiVersion;
@@ -430,11 +431,9 @@ fn explain_every_statement_filter_uses_an_index() {
         };
         // As read from a department: its subtree key joins the others.
         let mut in_department = q.clone();
-        in_department
-            .keys
-            .push(karmayogi_lrs::departments::filter_key(
-                &karmayogi_lrs::departments::Department::parse("moe/dhe").expect("a path"),
-            ));
+        in_department.keys.push(departments::filter_key(
+            &departments::Department::parse("moe/dhe").expect("a path"),
+        ));
         for (mut q, cursor) in [
             (q.clone(), None),
             (q.clone(), Some((i64::MAX / 2, new_id()))),
@@ -447,7 +446,7 @@ fn explain_every_statement_filter_uses_an_index() {
             report.push(format!(
                 "{params:?}{}{}: {}",
                 if cursor.is_some() { " + more" } else { "" },
-                if q.keys.iter().any(|k| k.starts_with("d:")) {
+                if q.keys.iter().any(|k| departments::is_placement_key(k)) {
                     " in moe/dhe"
                 } else {
                     ""
@@ -906,7 +905,7 @@ fn department_reads_examine_their_own_keys_and_older_databases_get_them_on_open(
     };
     q.limit = 500;
     let mut in_small = q.clone();
-    in_small.within(&karmayogi_lrs::departments::Department::parse("moe/small").expect("a path"));
+    in_small.within(&departments::Department::parse("moe/small").expect("a path"));
     let store_uri = lrs.store().expect("a spawned server").to_owned();
     let rt = runtime();
     let examined = |rt: &tokio::runtime::Runtime| {
@@ -953,7 +952,7 @@ fn department_reads_examine_their_own_keys_and_older_databases_get_them_on_open(
             let Ok(keys) = d.get_array("q") else { continue };
             let plain: Vec<mongodb::bson::Bson> = keys
                 .iter()
-                .filter(|k| !k.as_str().is_some_and(|k| k.starts_with("in:")))
+                .filter(|k| !k.as_str().is_some_and(departments::is_key_within))
                 .cloned()
                 .collect();
             assert!(

@@ -160,9 +160,14 @@ pub fn copies_range(id: &str) -> (String, String) {
     (id.to_owned(), format!("{id}!"))
 }
 
+/// What a placement key (`filter_key`) starts with.
+const PLACEMENT: &str = "d:";
+/// What a key within a department (`key_within`) starts with.
+const WITHIN: &str = "in:";
+
 /// The statement filter key that selects a department's subtree.
 pub fn filter_key(department: &Department) -> String {
-    format!("d:{}", department.0)
+    format!("{PLACEMENT}{}", department.0)
 }
 
 /// The filter keys a statement stored in `department` carries: one per department whose
@@ -178,7 +183,7 @@ pub fn placement_keys(department: &Department) -> Vec<String> {
 
 /// Whether `key` is a placement key (`filter_key`): it selects a department's subtree.
 pub fn is_placement_key(key: &str) -> bool {
-    key.starts_with("d:")
+    key.starts_with(PLACEMENT)
 }
 
 /// The index key of filter key `key` within the subtree that `placement` (a placement key)
@@ -187,25 +192,25 @@ pub fn is_placement_key(key: &str) -> bool {
 /// dropping other departments' rows cost a small department's query a second at 1M
 /// statements. Unambiguous: department paths hold no space.
 pub fn key_within(placement: &str, key: &str) -> String {
-    let department = placement.strip_prefix("d:").unwrap_or(placement);
-    format!("in:{department} {key}")
+    let department = placement.strip_prefix(PLACEMENT).unwrap_or(placement);
+    format!("{WITHIN}{department} {key}")
 }
 
 /// Whether `key` was made by `key_within`.
 pub fn is_key_within(key: &str) -> bool {
-    key.starts_with("in:")
+    key.starts_with(WITHIN)
 }
 
 /// The keys a statement with filter and placement keys `keys` is indexed under besides
 /// those: each filter key within each placement (none for a root statement). Keys made by
 /// `key_within` among `keys` (inherited from a StatementRef target) are not combined again.
-pub fn keys_within(keys: &[String]) -> Vec<String> {
-    let placements: Vec<&String> = keys.iter().filter(|k| is_placement_key(k)).collect();
+pub fn keys_within<K: AsRef<str>>(keys: &[K]) -> Vec<String> {
+    let keys = keys.iter().map(AsRef::as_ref);
+    let placements: Vec<&str> = keys.clone().filter(|k| is_placement_key(k)).collect();
     if placements.is_empty() {
         return Vec::new();
     }
-    let filters: Vec<&String> = keys
-        .iter()
+    let filters: Vec<&str> = keys
         .filter(|k| !is_placement_key(k) && !is_key_within(k))
         .collect();
     placements

@@ -278,9 +278,9 @@ fn fold(
 /// The index entries of a statement with filter keys `keys`: each key's hash, and each
 /// filter key's within each department whose subtree holds the statement
 /// (`departments::keys_within`), which department readers' queries scan.
-pub(super) fn index_hashes(keys: &[String]) -> Box<[i64]> {
+pub(super) fn index_hashes<K: AsRef<str>>(keys: &[K]) -> Box<[i64]> {
     keys.iter()
-        .map(|k| key_hash(k))
+        .map(|k| key_hash(k.as_ref()))
         .chain(
             crate::departments::keys_within(keys)
                 .iter()
@@ -291,11 +291,7 @@ pub(super) fn index_hashes(keys: &[String]) -> Box<[i64]> {
 
 /// The index entries of a statement's `keys` column.
 pub(super) fn hashes_of(keys: &str) -> Box<[i64]> {
-    let keys: Vec<String> = keys
-        .split('\n')
-        .filter(|k| !k.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let keys: Vec<&str> = keys.split('\n').filter(|k| !k.is_empty()).collect();
     index_hashes(&keys)
 }
 

@@ -620,33 +620,19 @@ impl MongoStore {
         // Streamed a thousand at a time: a large store's keys would not fit in memory.
         let mut todo = Vec::new();
         let mut added = 0usize;
-        loop {
-            let more = cursor.advance().await.map_err(db_err)?;
-            if more {
-                let d: BsonDoc = cursor.deserialize_current().map_err(db_err)?;
-                for field in ["q", "vq"] {
-                    let within = departments::keys_within(&get_strings(&d, field));
-                    if let (false, Some(id)) = (within.is_empty(), d.get("_id")) {
-                        todo.push((id.clone(), field, within));
-                    }
+        while cursor.advance().await.map_err(db_err)? {
+            let d: BsonDoc = cursor.deserialize_current().map_err(db_err)?;
+            for field in ["q", "vq"] {
+                let within = departments::keys_within(&get_strings(&d, field));
+                if let (false, Some(id)) = (within.is_empty(), d.get("_id")) {
+                    todo.push((id.clone(), field, within));
                 }
             }
-            if todo.len() >= 1000 || (!more && !todo.is_empty()) {
-                added += todo.len();
-                for (id, field, within) in todo.drain(..) {
-                    self.statements
-                        .update_one(
-                            doc! { "_id": id },
-                            doc! { "$addToSet": { field: { "$each": strings(&within) } } },
-                        )
-                        .await
-                        .map_err(db_err)?;
-                }
-            }
-            if !more {
-                break;
+            if todo.len() >= 1000 {
+                added += self.add_keys_within(&mut todo).await?;
             }
         }
+        added += self.add_keys_within(&mut todo).await?;
         if added > 0 {
             tracing::info!("added the keys within departments to {added} statements");
         }
@@ -658,6 +644,25 @@ impl MongoStore {
         .await
         .map_err(db_err)?;
         Ok(())
+    }
+
+    /// Adds each (statement id, field, keys within departments) of `todo` and empties it;
+    /// returns how many there were.
+    async fn add_keys_within(
+        &self,
+        todo: &mut Vec<(Bson, &str, Vec<String>)>,
+    ) -> StoreResult<usize> {
+        let n = todo.len();
+        for (id, field, within) in todo.drain(..) {
+            self.statements
+                .update_one(
+                    doc! { "_id": id },
+                    doc! { "$addToSet": { field: { "$each": strings(&within) } } },
+                )
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(n)
     }
 
     async fn create_indexes(&self) -> Result<(), MongoError> {
@@ -758,14 +763,8 @@ impl MongoStore {
         let stats = reply
             .get_document("executionStats")
             .map_err(|e| StoreError::Internal(format!("explain without executionStats: {e}")))?;
-        match stats.get("totalKeysExamined") {
-            Some(Bson::Int32(n)) => Ok(i64::from(*n)),
-            Some(Bson::Int64(n)) => Ok(*n),
-            Some(Bson::Double(n)) => Ok(*n as i64),
-            other => Err(StoreError::Internal(format!(
-                "explain without totalKeysExamined: {other:?}"
-            ))),
-        }
+        get_int(stats, "totalKeysExamined")
+            .ok_or_else(|| StoreError::Internal("explain without totalKeysExamined".into()))
     }
 
     /// Runs `op` in a transaction until it commits, is rejected, or fails for good.

@@ -626,15 +626,14 @@ fn apply_in_savepoint(
     definitions: &mut Definitions,
 ) -> Reply {
     if let Err(e) = run_cached(tx, "SAVEPOINT op") {
-        let failed = || Failure::of(&e).error(e.to_string());
         return match op {
-            WriteOp::Insert(_, _, s) => Reply::Insert(s, Err(failed())),
-            WriteOp::UpdateDocument(_, _, s) => Reply::Document(s, Err(failed())),
-            WriteOp::DeleteDocuments(_, _, s) => Reply::Unit(s, Err(failed())),
-            WriteOp::Admin(_, s) => Reply::Bool(s, Err(failed())),
-            WriteOp::PutCredential(_, s) => Reply::Unit(s, Err(failed())),
-            WriteOp::RevokeCredential(_, s) => Reply::Bool(s, Err(failed())),
-            WriteOp::Erase(_, s) => Reply::Erased(s, Err(failed())),
+            WriteOp::Insert(_, _, s) => Reply::Insert(s, Err(internal(e))),
+            WriteOp::UpdateDocument(_, _, s) => Reply::Document(s, Err(internal(e))),
+            WriteOp::DeleteDocuments(_, _, s) => Reply::Unit(s, Err(internal(e))),
+            WriteOp::Admin(_, s) => Reply::Bool(s, Err(internal(e))),
+            WriteOp::PutCredential(_, s) => Reply::Unit(s, Err(internal(e))),
+            WriteOp::RevokeCredential(_, s) => Reply::Bool(s, Err(internal(e))),
+            WriteOp::Erase(_, s) => Reply::Erased(s, Err(internal(e))),
         };
     }
     let (reply, keep) = match op {
