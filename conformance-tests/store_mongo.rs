@@ -936,39 +936,66 @@ fn department_reads_examine_their_own_keys_and_older_databases_get_them_on_open(
     assert_eq!(count(&lrs, &small), 3);
     assert_eq!(count(&lrs, &moe), 53);
 
-    // As a database from before: no keys within departments, nothing recorded.
+    // As databases from before: half the statements without keys within departments (as
+    // before department readers had keys of their own), half with them as strings (as the
+    // version before they were hashed wrote them); nothing recorded.
     lrs.stop(crate::harness::Stop::Term);
+    let key_fields = |d: &mongodb::bson::Document| -> (usize, usize, usize) {
+        // (plain keys, keys within as strings, keys within as hashes) of `q` and `vq`
+        let mut n = (0, 0, 0);
+        for field in ["q", "vq"] {
+            for k in d.get_array(field).map(|a| a.as_slice()).unwrap_or_default() {
+                match k {
+                    mongodb::bson::Bson::String(k) if departments::is_key_within(k) => n.1 += 1,
+                    mongodb::bson::Bson::String(_) => n.0 += 1,
+                    mongodb::bson::Bson::Int64(_) => n.2 += 1,
+                    other => panic!("a key of an unexpected type: {other:?}"),
+                }
+            }
+        }
+        n
+    };
     rt.block_on(async {
-        use mongodb::bson::{doc, Document};
+        use mongodb::bson::{doc, Bson, Document};
         let db = crate::harness::mongo_db(&store_uri).await;
         let statements = db.collection::<Document>("statements");
         let mut cursor = statements
             .find(doc! { "dept": { "$exists": true } })
             .await
             .expect("find");
-        let mut stripped = 0;
+        let mut rewritten = 0;
         while cursor.advance().await.expect("next") {
             let d: Document = cursor.deserialize_current().expect("a document");
-            let Ok(keys) = d.get_array("q") else { continue };
-            let plain: Vec<mongodb::bson::Bson> = keys
-                .iter()
-                .filter(|k| !k.as_str().is_some_and(departments::is_key_within))
-                .cloned()
-                .collect();
+            let (plain, as_strings, hashes) = key_fields(&d);
+            assert_eq!(as_strings, 0, "keys within as strings were written");
             assert!(
-                plain.len() < keys.len(),
-                "a department statement has keys within"
+                hashes > plain,
+                "a statement of moe/* has {hashes} hashed keys within for {plain} keys"
             );
+            let keys: Vec<String> = d
+                .get_array("q")
+                .expect("q")
+                .iter()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect();
+            let mut old: Vec<Bson> = keys.iter().cloned().map(Bson::String).collect();
+            if rewritten % 2 == 0 {
+                old.extend(
+                    departments::keys_within(&keys)
+                        .into_iter()
+                        .map(Bson::String),
+                );
+            }
             statements
                 .update_one(
                     doc! { "_id": d.get("_id").cloned() },
-                    doc! { "$set": { "q": plain } },
+                    doc! { "$set": { "q": old } },
                 )
                 .await
-                .expect("strip");
-            stripped += 1;
+                .expect("rewrite");
+            rewritten += 1;
         }
-        assert_eq!(stripped, 53);
+        assert_eq!(rewritten, 53);
         db.collection::<Document>("store_meta")
             .delete_many(doc! {})
             .await
@@ -983,6 +1010,28 @@ fn department_reads_examine_their_own_keys_and_older_databases_get_them_on_open(
         small_keys <= 4,
         "after the backfill, moe/small examined {small_keys} keys"
     );
+    // Every statement of moe/* now has its keys within departments as hashes only.
+    rt.block_on(async {
+        use mongodb::bson::{doc, Document};
+        let db = crate::harness::mongo_db(&store_uri).await;
+        let mut cursor = db
+            .collection::<Document>("statements")
+            .find(doc! { "dept": { "$exists": true } })
+            .await
+            .expect("find");
+        let mut n = 0;
+        while cursor.advance().await.expect("next") {
+            let d: Document = cursor.deserialize_current().expect("a document");
+            let (plain, as_strings, hashes) = key_fields(&d);
+            assert_eq!(as_strings, 0, "keys within as strings were left");
+            assert!(
+                hashes > plain,
+                "{hashes} hashed keys within for {plain} keys"
+            );
+            n += 1;
+        }
+        assert_eq!(n, 53);
+    });
 }
 
 /// Issue 13, sequencing on MongoDB: several LRS processes on one database log every

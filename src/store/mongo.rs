@@ -4,7 +4,8 @@
 //! - `statements`: `_id` (lowercase id), `json` (the statement exactly as stored, as text:
 //!   extension keys with dots or `$`, big numbers and deep nesting come back unchanged),
 //!   `stored` (µs), `voided`, `voids` (id voided by a voiding statement), `atts` (sha2 of
-//!   the attachments), and the query fields: `q` (the filter keys, multikey) and `pos`
+//!   the attachments), and the query fields: `q` (the filter keys as strings and, for a
+//!   department's statement, its keys within departments as 64-bit hashes; multikey) and `pos`
 //!   (`stored` and `_id` in one sortable string: the order and the `more` cursor). A
 //!   voided statement gives up `q` and `pos` (its keys move to `vq`, kept for
 //!   StatementRefs that inherit them), so no query ever sees it and none needs a
@@ -22,6 +23,7 @@
 //! attachments and definitions; a document's read-decide-write), retried whole on
 //! transient errors and write conflicts. Values reach queries only as BSON strings: no
 //! user JSON ever becomes a query document, so `{"$where": …}` in a parameter is data.
+use super::key_index::key_hash;
 use super::*;
 use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{doc, Binary, Bson, Document as BsonDoc};
@@ -230,6 +232,25 @@ fn strings(list: &[String]) -> Bson {
     Bson::Array(list.iter().map(|s| Bson::String(s.clone())).collect())
 }
 
+/// The `q` array of a statement with filter and placement keys `keys`: those keys as
+/// strings, and each of them within each department above the statement
+/// (`departments::keys_within`) as its 64-bit hash, the embedded index's value for it.
+/// As strings those keys were over a kilobyte a statement two levels down (22 of them,
+/// each repeating a department path and a key); as hashes, 12 bytes each. A query names
+/// the plain keys beside the hash it scans (`query_filter`), so a collision cannot
+/// answer a statement that does not match. Keys within departments that an older
+/// version stored as strings are left out.
+fn query_keys(keys: &[String]) -> Bson {
+    let plain = keys
+        .iter()
+        .filter(|k| !departments::is_key_within(k))
+        .map(|k| Bson::String(k.clone()));
+    let within = departments::keys_within(keys)
+        .into_iter()
+        .map(|k| Bson::Int64(key_hash(&k)));
+    Bson::Array(plain.chain(within).collect())
+}
+
 /// `stored` then `id` in one string whose order is that of the pair: the sign-flipped
 /// `stored` as 16 hex digits, then the id. Every position is in `["0", "g")`.
 pub fn position(stored_us: i64, id: &str) -> String {
@@ -294,15 +315,21 @@ pub fn query_filter(q: &StatementQuery) -> (BsonDoc, BsonDoc) {
     range.insert(if lower.0 { "$gte" } else { "$gt" }, lower.1);
     range.insert("$lt", upper);
     let mut filter = BsonDoc::new();
-    // The first index key gives the index bounds (`query_hint`); `q` holds the keys within
-    // departments too, as exact strings, so no further key is needed to check them.
+    // The first index key gives the index bounds (`query_hint`). Within a department it is
+    // a key within that department, stored as a hash (`query_keys`): the plain keys, the
+    // department's among them, follow it and decide exactly.
     let keys = q.index_keys();
-    match keys.len() {
-        0 => {}
-        1 => {
-            filter.insert("q", keys[0].clone());
+    match keys.first() {
+        None => {}
+        Some(first) if departments::is_key_within(first) => {
+            let mut all = vec![Bson::Int64(key_hash(first))];
+            all.extend(q.keys.iter().map(|k| Bson::String(k.clone())));
+            filter.insert("q", doc! { "$all": all });
         }
-        _ => {
+        Some(first) if keys.len() == 1 => {
+            filter.insert("q", first.clone());
+        }
+        Some(_) => {
             filter.insert("q", doc! { "$all": strings(&keys) });
         }
     }
@@ -600,14 +627,17 @@ impl MongoStore {
         Ok(store)
     }
 
-    /// Gives the statements of departments stored before department readers scanned keys
-    /// of their own (`departments::keys_within`) those keys, once per database: the
-    /// `store_meta` document `keys_within` records that it is done. Idempotent, so a run
-    /// cut short is simply run again at the next start. Statements written meanwhile by
-    /// this version have them already; stop older versions' servers before upgrading.
+    /// Gives the statements of departments the `q` this version writes (`query_keys`),
+    /// once per database: statements stored before department readers had keys of their
+    /// own get the hashes of their keys within departments; those of the version that
+    /// stored those keys as strings get hashes instead (and `vq` loses them: it is searched
+    /// by plain keys). The `store_meta` document `keys_within_hashed` records that it is
+    /// done. Each update applies only if the array is still the one read, so a statement
+    /// voided meanwhile is never given its `q` back; a run cut short is simply run again at
+    /// the next start. Stop older versions' servers before upgrading.
     async fn backfill_keys_within(&self) -> StoreResult<()> {
         let meta = self.db.collection::<BsonDoc>("store_meta");
-        let done = doc! { "_id": "keys_within" };
+        let done = doc! { "_id": "keys_within_hashed" };
         if meta.find_one(done.clone()).await.map_err(db_err)?.is_some() {
             return Ok(());
         }
@@ -619,22 +649,35 @@ impl MongoStore {
             .map_err(db_err)?;
         // Streamed a thousand at a time: a large store's keys would not fit in memory.
         let mut todo = Vec::new();
-        let mut added = 0usize;
+        let mut changed = 0usize;
         while cursor.advance().await.map_err(db_err)? {
             let d: BsonDoc = cursor.deserialize_current().map_err(db_err)?;
+            let Some(id) = d.get("_id") else { continue };
             for field in ["q", "vq"] {
-                let within = departments::keys_within(&get_strings(&d, field));
-                if let (false, Some(id)) = (within.is_empty(), d.get("_id")) {
-                    todo.push((id.clone(), field, within));
+                let Some(Bson::Array(now)) = d.get(field) else {
+                    continue;
+                };
+                let keys = get_strings(&d, field);
+                let wanted = if field == "q" {
+                    query_keys(&keys)
+                } else {
+                    let plain: Vec<String> = keys
+                        .into_iter()
+                        .filter(|k| !departments::is_key_within(k))
+                        .collect();
+                    strings(&plain)
+                };
+                if wanted != Bson::Array(now.clone()) {
+                    todo.push((id.clone(), field, now.clone(), wanted));
                 }
             }
             if todo.len() >= 1000 {
-                added += self.add_keys_within(&mut todo).await?;
+                changed += self.rewrite_keys(&mut todo).await?;
             }
         }
-        added += self.add_keys_within(&mut todo).await?;
-        if added > 0 {
-            tracing::info!("added the keys within departments to {added} statements");
+        changed += self.rewrite_keys(&mut todo).await?;
+        if changed > 0 {
+            tracing::info!("hashed the keys within departments of {changed} statements");
         }
         meta.update_one(
             done,
@@ -646,21 +689,23 @@ impl MongoStore {
         Ok(())
     }
 
-    /// Adds each (statement id, field, keys within departments) of `todo` and empties it;
-    /// returns how many there were.
-    async fn add_keys_within(
+    /// Sets each (statement id, field, array read, array wanted) of `todo` where the field
+    /// still holds the array read, and empties it; returns how many were set.
+    async fn rewrite_keys(
         &self,
-        todo: &mut Vec<(Bson, &str, Vec<String>)>,
+        todo: &mut Vec<(Bson, &str, Vec<Bson>, Bson)>,
     ) -> StoreResult<usize> {
-        let n = todo.len();
-        for (id, field, within) in todo.drain(..) {
-            self.statements
+        let mut n = 0;
+        for (id, field, now, wanted) in todo.drain(..) {
+            let r = self
+                .statements
                 .update_one(
-                    doc! { "_id": id },
-                    doc! { "$addToSet": { field: { "$each": strings(&within) } } },
+                    doc! { "_id": id, field: { "$eq": now } },
+                    doc! { "$set": { field: wanted } },
                 )
                 .await
                 .map_err(db_err)?;
+            n += usize::try_from(r.modified_count).unwrap_or(0);
         }
         Ok(n)
     }
@@ -939,7 +984,7 @@ impl MongoStore {
                     keys.extend(target.keys.iter().cloned());
                 }
             }
-            keys.extend(departments::keys_within(&keys));
+            keys.retain(|k| !departments::is_key_within(k));
             keys.sort();
             keys.dedup();
             let voided = r.voids.is_none()
@@ -1009,7 +1054,7 @@ impl MongoStore {
                 if p.voided {
                     d.insert("vq", strings(&p.keys));
                 } else {
-                    d.insert("q", strings(&p.keys));
+                    d.insert("q", query_keys(&p.keys));
                     d.insert("pos", position(r.stored_us, &r.id));
                 }
                 d
@@ -1017,7 +1062,9 @@ impl MongoStore {
             .collect();
         self.statements.insert_many(docs).session(&mut *s).await?;
         for t in void_stored {
-            let keys = targets.get(t).map(|x| x.keys.clone()).unwrap_or_default();
+            let mut keys = targets.get(t).map(|x| x.keys.clone()).unwrap_or_default();
+            // `vq` is searched by plain keys only (`query_statements`).
+            keys.retain(|k| !departments::is_key_within(k));
             self.statements
                 .update_one(
                     doc! { "_id": t, "voids": { "$exists": false } },

@@ -120,3 +120,55 @@ fn uri_credentials_are_not_shown() {
     );
     assert_eq!(redact("mongodb://h1/db"), "mongodb://h1/db");
 }
+
+#[test]
+fn keys_within_departments_are_stored_and_scanned_as_hashes() {
+    let keys: Vec<String> = ["a:x", "d:moe", "d:moe/dhe", "in:moe v:old", "v:y"]
+        .map(String::from)
+        .to_vec();
+    let Bson::Array(stored) = query_keys(&keys) else {
+        panic!("an array")
+    };
+    // The plain keys as strings (an older version's key within as a string dropped), then
+    // the two filter keys within each of the two departments as hashes.
+    let plain: Vec<&str> = stored.iter().filter_map(Bson::as_str).collect();
+    assert_eq!(plain, ["a:x", "d:moe", "d:moe/dhe", "v:y"]);
+    let hashes: Vec<i64> = stored.iter().filter_map(Bson::as_i64).collect();
+    let expected: Vec<i64> = [
+        "in:moe a:x",
+        "in:moe v:y",
+        "in:moe/dhe a:x",
+        "in:moe/dhe v:y",
+    ]
+    .iter()
+    .map(|k| key_hash(k))
+    .collect();
+    assert_eq!(hashes, expected);
+    assert_eq!(stored.len(), 8);
+
+    // A reader of moe/dhe scans the hash of its first filter key within moe/dhe, and the
+    // plain keys (its department's among them) decide.
+    let mut x = q();
+    x.keys = vec!["a:x".into(), "v:y".into()];
+    x.within(&Department::parse("moe/dhe").expect("a path"));
+    let (f, _) = query_filter(&x);
+    let all = f
+        .get_document("q")
+        .and_then(|d| d.get_array("$all"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        all,
+        vec![
+            Bson::Int64(key_hash("in:moe/dhe a:x")),
+            Bson::String("a:x".into()),
+            Bson::String("v:y".into()),
+            Bson::String("d:moe/dhe".into()),
+        ]
+    );
+    // Without a filter the department's own key is scanned, as a string.
+    let mut x = q();
+    x.within(&Department::parse("moe").expect("a path"));
+    let (f, _) = query_filter(&x);
+    assert_eq!(f.get_str("q").ok(), Some("d:moe"));
+}
