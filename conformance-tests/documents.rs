@@ -1103,3 +1103,53 @@ fn comm_2_5_activities_resource_returns_the_canonical_activity() {
             .assert_error(400);
     }
 }
+
+/// Communication 2.5 with Data 2.4.4.1: the canonical definition follows the definitions
+/// received, in order, when the same ones come again and again (as content re-sends its
+/// activities' definitions with every statement), within one batch and across batches.
+#[test]
+fn comm_2_5_canonical_definition_follows_repeated_definitions_in_order() {
+    let lrs = Lrs::start();
+    let id = activity();
+    // Names of the definitions sent; every statement is new (its own id).
+    let one = json!({"en-US": "one"});
+    let two = json!({"en-US": "two", "fr-FR": "deux"});
+    let name = || {
+        let r = lrs.get("/activities").query("activityId", &id).send();
+        r.assert_status(200);
+        r.json()["definition"]["name"].clone()
+    };
+    let post = |names: Vec<&Value>| {
+        let batch: Vec<Value> = names
+            .into_iter()
+            .map(|name| {
+                let mut s = statement();
+                s["object"] =
+                    json!({"objectType": "Activity", "id": id, "definition": {"name": name}});
+                s
+            })
+            .collect();
+        lrs.post("/statements")
+            .json(&json!(batch))
+            .send()
+            .assert_status(200);
+    };
+    post(vec![&one, &two, &one]);
+    assert_eq!(name(), json!({"en-US": "one", "fr-FR": "deux"}));
+    post(vec![&one]);
+    assert_eq!(name(), json!({"en-US": "one", "fr-FR": "deux"}));
+    post(vec![&two]);
+    assert_eq!(name(), json!({"en-US": "two", "fr-FR": "deux"}));
+    post(vec![&two, &two]);
+    assert_eq!(name(), json!({"en-US": "two", "fr-FR": "deux"}));
+    post(vec![&one, &one, &two, &two]);
+    assert_eq!(name(), json!({"en-US": "two", "fr-FR": "deux"}));
+    post(vec![&two, &one, &one]);
+    assert_eq!(name(), json!({"en-US": "one", "fr-FR": "deux"}));
+    let three = json!({"hi-IN": "तीन"});
+    post(vec![&three, &one]);
+    assert_eq!(
+        name(),
+        json!({"en-US": "one", "fr-FR": "deux", "hi-IN": "तीन"})
+    );
+}

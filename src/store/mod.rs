@@ -90,6 +90,8 @@ impl From<StoreError> for XapiError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Merges a newly seen activity definition into the canonical one (an xAPI rule, passed in).
+/// Idempotent: merging the definition last merged again changes nothing, so a store may
+/// skip it.
 pub type DefinitionMerge = fn(Option<Value>, &Value) -> Value;
 
 /// One atomic write of statements into one department: stored whole or not at all.

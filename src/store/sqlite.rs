@@ -835,19 +835,37 @@ const DEFINITIONS_CACHED: usize = 10_000;
 /// `activities` (`store::exclusive` keeps other processes' statement writes out); a
 /// rolled-back savepoint or commit empties it, as it may hold what was undone.
 #[derive(Default)]
-struct Definitions(std::collections::HashMap<String, Value>);
+struct Definitions(std::collections::HashMap<String, Known>);
+
+/// A canonical definition and the received definition last merged into it. Merging is
+/// idempotent (the received values win, lists follow the received one), so receiving that
+/// same definition again changes nothing and costs neither a copy nor a merge.
+struct Known {
+    canonical: Value,
+    last_merged: Value,
+}
 
 impl Definitions {
     fn forget(&mut self) {
         self.0.clear();
     }
 
-    fn remember(&mut self, id: &str, definition: Value) {
+    fn remember(&mut self, id: &str, known: Known) {
         if self.0.len() >= DEFINITIONS_CACHED && !self.0.contains_key(id) {
             self.0.clear();
         }
-        self.0.insert(id.to_owned(), definition);
+        self.0.insert(id.to_owned(), known);
     }
+}
+
+/// One activity's definition while a batch is merged into it.
+struct Merging<'a> {
+    /// The row as stored, when the merges may have changed it (`None` inside: no row).
+    stored: Option<Option<Value>>,
+    canonical: Value,
+    /// The received definition last merged: kept from the cache, or one of the batch's.
+    last_kept: Option<Value>,
+    last: &'a Value,
 }
 
 /// Folds the batch's activity definitions into the canonical ones: at most one read and
@@ -861,6 +879,7 @@ fn merge_definitions(
     if batch.definitions.is_empty() {
         return Ok(());
     }
+    let merge = batch.merge_definition;
     let mut get_def = tx
         .prepare_cached("SELECT definition FROM activities WHERE id = ?1")
         .map_err(internal)?;
@@ -868,35 +887,66 @@ fn merge_definitions(
         .prepare_cached("INSERT OR REPLACE INTO activities (id, definition) VALUES (?1, ?2)")
         .map_err(internal)?;
     let mut order: Vec<&str> = Vec::new();
-    let mut merged: std::collections::HashMap<&str, (Option<Value>, Value)> =
+    let mut merging: std::collections::HashMap<&str, Merging<'_>> =
         std::collections::HashMap::new();
     for (id, def) in &batch.definitions {
-        if let Some((_, m)) = merged.get_mut(id.as_str()) {
-            *m = (batch.merge_definition)(Some(m.take()), def);
+        if let Some(m) = merging.get_mut(id.as_str()) {
+            if m.last != def {
+                if m.stored.is_none() {
+                    m.stored = Some(Some(m.canonical.clone()));
+                }
+                m.canonical = merge(Some(std::mem::take(&mut m.canonical)), def);
+                m.last = def;
+                m.last_kept = None;
+            }
             continue;
         }
+        order.push(id);
         // Taken out: `remember` puts back what this op leaves (a failure empties the
         // cache anyway).
-        let current: Option<Value> = match cache.0.remove(id.as_str()) {
-            Some(known) => Some(known),
-            None => get_def
-                .query_row(params![id], |row| row.get::<_, String>(0))
-                .optional()
-                .map_err(internal)?
-                .and_then(|s| serde_json::from_str(&s).ok()),
+        let m = match cache.0.remove(id.as_str()) {
+            Some(known) if known.last_merged == *def => Merging {
+                stored: None,
+                canonical: known.canonical,
+                last_kept: Some(known.last_merged),
+                last: def,
+            },
+            known => {
+                let stored: Option<Value> = match known {
+                    Some(known) => Some(known.canonical),
+                    None => get_def
+                        .query_row(params![id], |row| row.get::<_, String>(0))
+                        .optional()
+                        .map_err(internal)?
+                        .and_then(|s| serde_json::from_str(&s).ok()),
+                };
+                Merging {
+                    canonical: merge(stored.clone(), def),
+                    stored: Some(stored),
+                    last_kept: None,
+                    last: def,
+                }
+            }
         };
-        let m = (batch.merge_definition)(current.clone(), def);
-        order.push(id);
-        merged.insert(id, (current, m));
+        merging.insert(id, m);
     }
     for id in order {
-        if let Some((before, after)) = merged.remove(id) {
-            if before.as_ref() != Some(&after) {
+        if let Some(m) = merging.remove(id) {
+            if m.stored
+                .is_some_and(|stored| stored.as_ref() != Some(&m.canonical))
+            {
                 put_def
-                    .execute(params![id, after.to_string()])
+                    .execute(params![id, m.canonical.to_string()])
                     .map_err(internal)?;
             }
-            cache.remember(id, after);
+            let last_merged = m.last_kept.unwrap_or_else(|| m.last.clone());
+            cache.remember(
+                id,
+                Known {
+                    canonical: m.canonical,
+                    last_merged,
+                },
+            );
         }
     }
     Ok(())

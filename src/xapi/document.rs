@@ -1305,4 +1305,24 @@ mod tests {
             json!([{"id": "a", "description": {"en-US": "A", "de-DE": "A-de"}}, {"id": "c", "description": {"de-DE": "C"}}])
         );
     }
+
+    /// The embedded store's writer skips a definition equal to the one it last merged into
+    /// the canonical one: merging the same definition again must change nothing.
+    #[test]
+    fn data_2_4_4_1_merging_the_same_definition_again_changes_nothing() {
+        let first = json!({"type": "http://a/old", "name": {"en-US": "old", "hi-IN": "पुराना"},
+            "extensions": {"http://e/1": 1},
+            "interactionType": "choice",
+            "choices": [{"id": "a", "description": {"en-US": "A"}}, {"id": "b", "description": {"en-US": "B"}}],
+            "scale": [{"id": "s", "description": {"en-US": "S"}}]});
+        let second = json!({"type": "http://a/new", "name": {"en-US": "new"},
+            "extensions": {"http://e/2": 2},
+            "choices": [{"id": "b", "description": {"de-DE": "B-de"}}, {"id": "c"}],
+            "scale": [{"id": "s"}]});
+        for current in [None, Some(first)] {
+            let once = merge_definition(current, &second);
+            let twice = merge_definition(Some(once.clone()), &second);
+            assert_eq!(twice, once);
+        }
+    }
 }
