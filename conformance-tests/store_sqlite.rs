@@ -27,6 +27,11 @@ impl Server {
     }
 
     fn start_with(db: &std::path::Path, env: &[(&str, &str)]) -> Server {
+        Self::start_logging(db, env, Stdio::null())
+    }
+
+    /// Started with its log (stderr) going to `log`.
+    fn start_logging(db: &std::path::Path, env: &[(&str, &str)], log: Stdio) -> Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--store"])
             .arg(format!("sqlite:{}", db.display()))
@@ -38,7 +43,7 @@ impl Server {
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start the LRS");
         let stdout = child.stdout.take().expect("stdout piped");
@@ -431,5 +436,90 @@ fn the_write_ahead_logs_stay_bounded_under_sustained_writes_and_reads() {
     assert_eq!(
         served, expected,
         "every acknowledged statement is served once"
+    );
+}
+
+/// An index lost, or rebuilt whole after an upgrade, is caught up while the server serves
+/// when it lacks more than `--sqlite-index-fold-at-start` statements (`0` here): the server
+/// listens at once and stores what it is sent, and a filtered query answers either 503
+/// with Retry-After and a JSON body (while the catch-up runs) or every statement, never a
+/// part of them. Afterwards every filter answers everything, old and new.
+#[test]
+fn a_lost_key_index_is_rebuilt_while_the_server_serves() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("lrs.db");
+    let registration = "5d1f0a3c-6b2e-4c8d-9a7f-3e4b5c6d7e8f";
+
+    let server = Server::start(&db);
+    let mut acknowledged = post_burst(&server, registration);
+    std::thread::sleep(Duration::from_millis(800));
+    server.crash();
+    for suffix in [".keys", ".keys-wal", ".keys-shm"] {
+        let p = dir.path().join(format!("lrs.db{suffix}"));
+        if p.exists() {
+            std::fs::remove_file(&p).expect("remove the index file");
+        }
+    }
+    let log_path = dir.path().join("lrs.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let server = Server::start_logging(
+        &db,
+        &[("LRS_SQLITE_INDEX_FOLD_AT_START", "0"), ("LRS_LOG", "info")],
+        Stdio::from(log),
+    );
+    let mut unavailable = 0;
+    // Numbered as a second burst, so that `assert_every_filter_answers` knows their verbs.
+    for k in 0..BURST {
+        acknowledged.extend(server.post(&statement(registration, "learner", k)));
+        let answer = Server::agent()
+            .get(&format!("{}/statements", server.endpoint))
+            .query("registration", registration)
+            .query("limit", "1000")
+            .set("Authorization", &Server::auth())
+            .set("X-Experience-API-Version", "2.0.0")
+            .call();
+        match answer {
+            Ok(r) => {
+                let body: Value = r.into_json().expect("a StatementResult");
+                let ids: HashSet<&str> = body["statements"]
+                    .as_array()
+                    .expect("statements")
+                    .iter()
+                    .filter_map(|s| s["id"].as_str())
+                    .collect();
+                let want: HashSet<&str> = acknowledged.iter().map(String::as_str).collect();
+                assert_eq!(
+                    ids, want,
+                    "a filtered query answered a part of the statements"
+                );
+                break;
+            }
+            Err(ureq::Error::Status(503, r)) => {
+                assert!(
+                    r.header("Retry-After")
+                        .is_some_and(|s| s.parse::<u32>().is_ok()),
+                    "503 without Retry-After"
+                );
+                let body: Value = r.into_json().expect("a JSON error body");
+                assert!(
+                    body.to_string().contains("key index"),
+                    "the 503 does not say why: {body}"
+                );
+                unavailable += 1;
+            }
+            Err(e) => panic!("GET /statements during the catch-up: {e}"),
+        }
+        assert!(k + 1 < BURST, "the catch-up did not end");
+    }
+    eprintln!("{unavailable} queries answered 503 while the index was caught up");
+    assert_every_filter_answers(&server, &acknowledged, registration);
+    // It was the indexer, in the background, that folded them (the log says so), not
+    // the start before listening.
+    let log = std::fs::read_to_string(&log_path).expect("the log");
+    assert!(
+        log.contains(&format!(
+            "folding the keys of {BURST} statements into the key index while serving"
+        )) && log.contains("the key index answers for every statement again"),
+        "{log}"
     );
 }

@@ -83,6 +83,12 @@ pub struct StoreArg {
     /// a core: a store much larger than memory.
     #[arg(long, env = "LRS_SQLITE_READERS", value_parser = clap::value_parser!(u64).range(1..=256))]
     pub sqlite_readers: Option<u64>,
+    /// Embedded store: most statements whose keys are folded into the key index before
+    /// the server listens. A longer catch-up (an index rebuilt whole after an upgrade, or
+    /// lost) runs while the server serves; filtered statement queries answer 503 with
+    /// Retry-After until it is done, everything else as usual.
+    #[arg(long, env = "LRS_SQLITE_INDEX_FOLD_AT_START", default_value_t = crate::store::DEFAULT_INDEX_FOLD_AT_OPEN, value_parser = clap::value_parser!(i64).range(0..))]
+    pub sqlite_index_fold_at_start: i64,
     /// MongoDB: seconds a write that keeps conflicting with another (e.g. a transaction
     /// of a process that died, which the server expires after 60 s) is tried again
     /// before the request gets 503 `store_busy` with Retry-After.
@@ -97,6 +103,7 @@ impl StoreArg {
             readers: self
                 .sqlite_readers
                 .map_or_else(crate::store::default_readers, |n| n as usize),
+            index_fold_at_open: self.sqlite_index_fold_at_start,
             conflict_retry: std::time::Duration::from_secs(self.mongo_conflict_retry_secs),
         }
     }

@@ -11,7 +11,9 @@
 //!
 //! The index is derived data: the file records `folded_through` (the highest statement
 //! `seq` folded) and on open everything after it is folded again from the statements'
-//! `keys` columns. A lost or stale index file is rebuilt, never trusted blindly.
+//! `keys` columns. A lost or stale index file is rebuilt, never trusted blindly; when that
+//! is more than a start should wait for, the indexer thread does it while the store
+//! serves, and filtered queries wait for it (`KeyIndex::catching_up`).
 use rusqlite::{params, Connection};
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -30,6 +32,9 @@ const TAIL_MAX: usize = 65_536;
 const FOLD_ROWS: usize = 128;
 /// Statements read per transaction when folding at open.
 const CATCH_UP_CHUNK: i64 = 50_000;
+/// Statements read per step of a catch-up that runs while the store serves: small, so that
+/// the writers, whose tail it folds between steps, never wait long.
+pub(super) const CATCH_UP_STEP: i64 = 10_000;
 
 pub(super) const SCHEMA: &str = "
 PRAGMA journal_mode=WAL;
@@ -72,6 +77,9 @@ struct Tail {
     /// When the front entry arrived (drives the age-based fold).
     oldest_since: Option<Instant>,
     closing: bool,
+    /// While the statements stored before the start are folded in the background: how far
+    /// that has come and where it ends (`seq`). Filtered queries wait for it to end.
+    catching_up: Option<(i64, i64)>,
 }
 
 /// What a query asks of the tail, besides its keys.
@@ -127,10 +135,27 @@ impl KeyIndex {
         self.tail.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn new(folded_through: i64) -> Self {
+    /// The index of a store whose index is folded through `folded_through`, with a
+    /// catch-up still to run in the background when `catch_up` says so.
+    pub fn new(folded_through: i64, catch_up: Option<&CatchUp>) -> Self {
         let k = KeyIndex::default();
-        k.lock().folded_through = folded_through;
+        let mut t = k.lock();
+        t.folded_through = match catch_up {
+            // The tail holds what is stored from now on, after `target`.
+            Some(c) => {
+                t.catching_up = Some((c.through, c.target));
+                c.target
+            }
+            None => folded_through,
+        };
+        drop(t);
         k
+    }
+
+    /// `(folded through, of)` while the index is being caught up with the statements
+    /// stored before the start; `None` once it answers for every statement.
+    pub fn catching_up(&self) -> Option<(i64, i64)> {
+        self.lock().catching_up
     }
 
     /// Adds the keys of statements just committed (in `seq` order).
@@ -184,8 +209,38 @@ impl KeyIndex {
         self.changed.notify_all();
     }
 
-    /// The indexer thread: folds the tail into `statement_keys` until closed.
-    pub fn run_indexer(&self, mut conn: Connection) {
+    /// The indexer thread: catches up with the statements stored before the start when
+    /// `catch_up` says so, then folds the tail into `statement_keys` until closed.
+    pub fn run_indexer(&self, mut conn: Connection, mut catch_up: Option<CatchUp>) {
+        if let Some(c) = &catch_up {
+            tracing::warn!(
+                "folding the keys of {} statements into the key index while serving; \
+                 filtered statement queries answer 503 until it is done",
+                c.target - c.through
+            );
+        }
+        let started = Instant::now();
+        while let Some(c) = catch_up.as_mut() {
+            if self.lock().closing {
+                // Where it stopped is recorded: the next start goes on from there.
+                let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+                return;
+            }
+            match self.catch_up_step(&mut conn, c) {
+                Ok(true) => {
+                    tracing::info!(
+                        "the key index answers for every statement again (caught up in {:.1} s)",
+                        started.elapsed().as_secs_f64()
+                    );
+                    catch_up = None;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!("catching up the key index failed: {e}");
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        }
         loop {
             let (triples, through) = {
                 let mut t = self.lock();
@@ -234,6 +289,68 @@ impl KeyIndex {
                 }
             }
         }
+    }
+}
+
+/// A catch-up left for the indexer thread: the statements after `through` up to
+/// `target` (the last one stored before the start) are not in the index yet.
+pub(super) struct CatchUp {
+    /// A read-only connection to the statements.
+    pub statements: Connection,
+    pub through: i64,
+    pub target: i64,
+    /// Statements read per step (`CATCH_UP_STEP`).
+    pub step: i64,
+}
+
+impl KeyIndex {
+    /// Folds the next statements stored before the start, and everything the tail holds
+    /// (stored since), in one transaction. The index file records how far the catch-up has
+    /// come, not the tail's statements folded meanwhile: after a crash the next start
+    /// folds those again (the entries are the same; inserting one twice changes nothing).
+    /// Returns whether the catch-up is done, when the index answers for every statement.
+    fn catch_up_step(&self, conn: &mut Connection, c: &mut CatchUp) -> rusqlite::Result<bool> {
+        let mut triples = Vec::new();
+        let mut upto = c.through;
+        {
+            let mut read = c.statements.prepare_cached(
+                "SELECT seq, stored, keys FROM statements WHERE seq > ?1 AND seq <= ?2
+                 ORDER BY seq LIMIT ?3",
+            )?;
+            let mut rows = read.query(params![c.through, c.target, c.step])?;
+            while let Some(row) = rows.next()? {
+                let seq: i64 = row.get(0)?;
+                let stored: i64 = row.get(1)?;
+                let keys: String = row.get(2)?;
+                triples.extend(hashes_of(&keys).iter().map(|k| (*k, stored, seq)));
+                upto = seq;
+            }
+        }
+        let done = upto == c.through || upto >= c.target;
+        let (tail_through, n) = {
+            let t = self.lock();
+            let n = t.entries.len().min(FOLD_MAX);
+            let mut through = t.folded_through;
+            for e in t.entries.iter().take(n) {
+                triples.extend(e.keys.iter().map(|k| (*k, e.stored, e.seq)));
+                through = e.seq;
+            }
+            (through, n)
+        };
+        fold(conn, triples, if done { tail_through } else { upto })?;
+        c.through = upto;
+        let mut t = self.lock();
+        if n > 0 {
+            while t.entries.front().is_some_and(|e| e.seq <= tail_through) {
+                t.entries.pop_front();
+            }
+            t.folded_through = tail_through;
+            t.oldest_since = (!t.entries.is_empty()).then(Instant::now);
+        }
+        t.catching_up = (!done).then_some((upto, c.target));
+        drop(t);
+        self.changed.notify_all();
+        Ok(done)
     }
 }
 
@@ -300,9 +417,19 @@ pub(super) fn hashes_of(keys: &str) -> Box<[i64]> {
 /// department's statement (a root-only store's entries are the same in both).
 const LAYOUT: i64 = 1;
 
+/// Statements `open` left to the indexer thread: `(folded through, last stored)`.
+pub(super) type Unfolded = Option<(i64, i64)>;
+
 /// Opens the index file beside the statements and folds whatever the statements hold
-/// beyond its high-water mark. Returns the connection and that mark.
-pub(super) fn open(path: &str, statements: &Connection) -> Result<(Connection, i64), String> {
+/// beyond its high-water mark, when that is at most `fold_at_open` statements (what a
+/// crash leaves is at most the tail's bound). Returns the connection, that mark, and the
+/// statements left to fold (`(mark, last seq)`) when there are more: an index rebuilt
+/// whole, or lost, is then caught up by the indexer thread while the store serves.
+pub(super) fn open(
+    path: &str,
+    statements: &Connection,
+    fold_at_open: i64,
+) -> Result<(Connection, i64, Unfolded), String> {
     let e = |e: rusqlite::Error| e.to_string();
     let mut conn = Connection::open(path).map_err(e)?;
     // The index is rebuilt from the statements after a crash, so its commits need no
@@ -351,6 +478,12 @@ pub(super) fn open(path: &str, statements: &Connection) -> Result<(Connection, i
         conn.execute_batch(&format!("PRAGMA user_version = {LAYOUT}"))
             .map_err(e)?;
     }
+    if last - through > fold_at_open {
+        // The checkpointer empties this WAL past its limit (below).
+        conn.execute_batch("PRAGMA wal_autocheckpoint=0;")
+            .map_err(e)?;
+        return Ok((conn, through, Some((through, last))));
+    }
     if through < last {
         tracing::info!(
             "folding the keys of {} statements into the index",
@@ -384,5 +517,103 @@ pub(super) fn open(path: &str, statements: &Connection) -> Result<(Connection, i
     // p99 with a department's keys went from 18 to 37 ms (docs/PERFORMANCE.md).
     conn.execute_batch("PRAGMA wal_autocheckpoint=0;")
         .map_err(e)?;
-    Ok((conn, through))
+    Ok((conn, through, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A statements table as the key index reads it: `n` statements, each with the key
+    /// `all` and one of `k:0` / `k:1`.
+    fn statements(path: &std::path::Path, n: i64) -> Connection {
+        let c = Connection::open(path).expect("open the statements");
+        c.execute_batch(
+            "CREATE TABLE statements (seq INTEGER PRIMARY KEY, stored INTEGER, keys TEXT);",
+        )
+        .expect("create");
+        for seq in 1..=n {
+            c.execute(
+                "INSERT INTO statements (seq, stored, keys) VALUES (?1, ?2, ?3)",
+                params![seq, 1_000 + seq, format!("all\nk:{}", seq % 2)],
+            )
+            .expect("insert");
+        }
+        c
+    }
+
+    fn entries(index: &Connection, key: &str) -> i64 {
+        index
+            .query_row(
+                "SELECT count(*) FROM statement_keys WHERE key = ?1",
+                params![key_hash(key)],
+                |r| r.get(0),
+            )
+            .expect("count")
+    }
+
+    fn folded_through(index: &Connection) -> i64 {
+        index
+            .query_row("SELECT folded_through FROM meta", [], |r| r.get(0))
+            .expect("folded_through")
+    }
+
+    /// An index far behind its statements (rebuilt whole, or lost) is caught up by the
+    /// indexer while the store serves: in steps, folding the writes that arrive meanwhile
+    /// along with them, recording only its own progress (a stop goes on from there), and
+    /// answering for every statement only once done.
+    #[test]
+    fn a_catch_up_while_serving_goes_in_steps_and_records_its_own_progress() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("lrs.db");
+        let keys = dir.path().join("lrs.db.keys");
+        let keys = keys.to_str().expect("utf-8 path");
+        let stored = statements(&db, 25);
+        // More than `fold_at_open` statements to fold: left to the indexer.
+        let (mut index, through, left) = open(keys, &stored, 0).expect("open");
+        assert_eq!((through, left), (0, Some((0, 25))));
+        let catch_up = |through| CatchUp {
+            statements: Connection::open(&db).expect("a reader"),
+            through,
+            target: 25,
+            step: 10,
+        };
+        let mut c = catch_up(0);
+        let ki = KeyIndex::new(through, Some(&c));
+        assert_eq!(ki.catching_up(), Some((0, 25)));
+        // Two statements written meanwhile reach the tail.
+        ki.push(
+            [26, 27]
+                .map(|seq| TailEntry {
+                    seq,
+                    stored: 1_000 + seq,
+                    keys: hashes_of("all\nk:9"),
+                })
+                .into(),
+        );
+        assert!(!ki.catch_up_step(&mut index, &mut c).expect("step"));
+        assert_eq!(ki.catching_up(), Some((10, 25)));
+        assert_eq!(entries(&index, "all"), 12);
+        assert_eq!(entries(&index, "k:9"), 2);
+        // The file says how far the catch-up came, not how far the tail's statements go.
+        assert_eq!(folded_through(&index), 10);
+        assert!(ki.lock().entries.is_empty());
+
+        // Stopped here, the next start goes on from the mark, in the background again.
+        drop(index);
+        let (mut index, through, left) = open(keys, &stored, 0).expect("reopen");
+        assert_eq!((through, left), (10, Some((10, 25))));
+        let mut c = catch_up(through);
+        let ki = KeyIndex::new(through, Some(&c));
+        assert!(!ki.catch_up_step(&mut index, &mut c).expect("step"));
+        assert_eq!(ki.catching_up(), Some((20, 25)));
+        assert_eq!(folded_through(&index), 20);
+        assert!(ki.catch_up_step(&mut index, &mut c).expect("last step"));
+        assert_eq!(ki.catching_up(), None);
+        assert_eq!(folded_through(&index), 25);
+        // Every statement once: 25 from the statements, 2 from the first run's tail.
+        assert_eq!(entries(&index, "all"), 27);
+        assert_eq!(entries(&index, "k:1"), 13);
+        assert_eq!(entries(&index, "k:9"), 2);
+    }
 }

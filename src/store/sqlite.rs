@@ -372,13 +372,28 @@ impl SqliteStore {
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(|e| e.to_string())?;
         let keys_path = format!("{path}.keys");
-        let (index_conn, folded_through) = key_index::open(&keys_path, &conn)?;
-        let keys = Arc::new(KeyIndex::new(folded_through));
+        let (index_conn, folded_through, left) =
+            key_index::open(&keys_path, &conn, options.index_fold_at_open)?;
+        let catch_up = match left {
+            Some((through, target)) => Some(key_index::CatchUp {
+                statements: Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(|e| e.to_string())?,
+                through,
+                target,
+                step: key_index::CATCH_UP_STEP,
+            }),
+            None => None,
+        };
+        let keys = Arc::new(KeyIndex::new(folded_through, catch_up.as_ref()));
         let indexer = {
             let keys = keys.clone();
             std::thread::Builder::new()
                 .name("sqlite-indexer".into())
-                .spawn(move || keys.run_indexer(index_conn))
+                .spawn(move || keys.run_indexer(index_conn, catch_up))
                 .map_err(|e| e.to_string())?
         };
         let checkpointer = spawn_checkpointer(path, &keys_path, options.wal_limit_bytes)?;
@@ -1239,6 +1254,13 @@ impl Store for SqliteStore {
     }
 
     async fn query_statements(&self, query: &StatementQuery) -> StoreResult<Vec<StoredStatement>> {
+        if let (false, Some((through, of))) = (query.keys.is_empty(), self.keys.catching_up()) {
+            // Once caught up it stays so: a query that passes here sees every statement.
+            return Err(StoreError::Unavailable(format!(
+                "the key index is being rebuilt ({through} of {of} statements); filtered \
+                 statement queries are answered once it is done"
+            )));
+        }
         let query = query.clone();
         let keys = self.keys.clone();
         self.read(move |c| run_query(c, &keys, &query)).await

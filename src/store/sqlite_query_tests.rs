@@ -233,3 +233,61 @@ async fn a_department_query_scans_only_its_subtree_entries() {
     check(&store, &index, &cases, "after the rebuild").await;
     store.close().await;
 }
+
+/// While the key index catches up in the background (`--sqlite-index-fold-at-start`), a
+/// filtered query answers Unavailable (503, with Retry-After) rather than a part of the
+/// statements; an unfiltered one, served by the statements themselves, answers as usual.
+#[tokio::test]
+async fn filtered_queries_wait_for_a_key_index_that_is_catching_up() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("lrs.db");
+    let path = path.to_str().expect("utf-8 path");
+    let mut store = SqliteStore::open(path).expect("open");
+    let ids = insert(&store, "a", 3).await;
+    let by_agent = StatementQuery {
+        keys: vec![agent_key("a")],
+        limit: 10,
+        ..Default::default()
+    };
+    let unfiltered = StatementQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .query_statements(&by_agent)
+            .await
+            .map(|r| r.len())
+            .ok(),
+        Some(3)
+    );
+    // The state of a store opened with more left to fold than it folds before serving.
+    let catch_up = key_index::CatchUp {
+        statements: Connection::open(path).expect("a reader"),
+        through: 1,
+        target: 3,
+        step: key_index::CATCH_UP_STEP,
+    };
+    // (The indexer thread keeps the store's own; it is put back before closing.)
+    let own = std::mem::replace(&mut store.keys, Arc::new(KeyIndex::new(1, Some(&catch_up))));
+    match store.query_statements(&by_agent).await {
+        Err(e @ StoreError::Unavailable(_)) => {
+            let x = XapiError::from(e);
+            assert_eq!(x.status.as_u16(), 503);
+            assert!(x.retry_after.is_some());
+            assert!(
+                x.message.contains("key index is being rebuilt (1 of 3"),
+                "{}",
+                x.message
+            );
+        }
+        other => panic!("a filtered query during the catch-up: {other:?}"),
+    }
+    let all = store
+        .query_statements(&unfiltered)
+        .await
+        .expect("unfiltered");
+    assert_eq!(all.len(), ids.len());
+    store.keys = own;
+    store.close().await;
+}
