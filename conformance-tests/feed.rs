@@ -435,7 +435,7 @@ fn a_long_poll_wakes_when_a_statement_arrives() {
         std::thread::spawn(move || {
             ureq::get(&url)
                 .query("cursor", &end)
-                .query("wait", "30")
+                .query("wait", "60")
                 .set("Authorization", &crate::harness::basic(&k, &s))
                 .call()
                 .expect("long poll")
@@ -448,7 +448,9 @@ fn a_long_poll_wakes_when_a_statement_arrives() {
     let body = poll.join().expect("poll");
     let waited = started.elapsed();
     assert!(body.contains(&id[0]), "{body}");
-    assert!(waited < Duration::from_secs(10), "woke after {waited:?}");
+    // Well before the 60 s the poll may wait: on SecantusDB, next to the suite's heavy
+    // tests, the log once took 12 s to take the statement in.
+    assert!(waited < Duration::from_secs(30), "woke after {waited:?}");
     assert!(
         waited >= Duration::from_millis(700),
         "it waited for the statement"

@@ -955,23 +955,39 @@ fn department_reads_examine_their_own_keys_and_older_databases_get_them_on_open(
         }
         n
     };
+    // Each statement of moe/*, and a check that its keys within departments are hashes.
+    let department_statements = |rt: &tokio::runtime::Runtime| {
+        rt.block_on(async {
+            use mongodb::bson::{doc, Document};
+            let db = crate::harness::mongo_db(&store_uri).await;
+            let mut cursor = db
+                .collection::<Document>("statements")
+                .find(doc! { "dept": { "$exists": true } })
+                .await
+                .expect("find");
+            let mut all = Vec::new();
+            while cursor.advance().await.expect("next") {
+                all.push(cursor.deserialize_current().expect("a document"));
+            }
+            all
+        })
+    };
+    let assert_hashed = |d: &mongodb::bson::Document, when: &str| {
+        let (plain, as_strings, hashes) = key_fields(d);
+        assert_eq!(as_strings, 0, "{when}: keys within as strings");
+        assert!(
+            hashes > plain,
+            "{when}: {hashes} hashed keys within for {plain} keys"
+        );
+    };
+    let written = department_statements(&rt);
+    assert_eq!(written.len(), 53);
     rt.block_on(async {
         use mongodb::bson::{doc, Bson, Document};
         let db = crate::harness::mongo_db(&store_uri).await;
         let statements = db.collection::<Document>("statements");
-        let mut cursor = statements
-            .find(doc! { "dept": { "$exists": true } })
-            .await
-            .expect("find");
-        let mut rewritten = 0;
-        while cursor.advance().await.expect("next") {
-            let d: Document = cursor.deserialize_current().expect("a document");
-            let (plain, as_strings, hashes) = key_fields(&d);
-            assert_eq!(as_strings, 0, "keys within as strings were written");
-            assert!(
-                hashes > plain,
-                "a statement of moe/* has {hashes} hashed keys within for {plain} keys"
-            );
+        for (i, d) in written.iter().enumerate() {
+            assert_hashed(d, "as written");
             let keys: Vec<String> = d
                 .get_array("q")
                 .expect("q")
@@ -979,7 +995,7 @@ fn department_reads_examine_their_own_keys_and_older_databases_get_them_on_open(
                 .filter_map(|k| k.as_str().map(str::to_owned))
                 .collect();
             let mut old: Vec<Bson> = keys.iter().cloned().map(Bson::String).collect();
-            if rewritten % 2 == 0 {
+            if i % 2 == 0 {
                 old.extend(
                     departments::keys_within(&keys)
                         .into_iter()
@@ -993,9 +1009,7 @@ fn department_reads_examine_their_own_keys_and_older_databases_get_them_on_open(
                 )
                 .await
                 .expect("rewrite");
-            rewritten += 1;
         }
-        assert_eq!(rewritten, 53);
         db.collection::<Document>("store_meta")
             .delete_many(doc! {})
             .await
@@ -1011,27 +1025,11 @@ fn department_reads_examine_their_own_keys_and_older_databases_get_them_on_open(
         "after the backfill, moe/small examined {small_keys} keys"
     );
     // Every statement of moe/* now has its keys within departments as hashes only.
-    rt.block_on(async {
-        use mongodb::bson::{doc, Document};
-        let db = crate::harness::mongo_db(&store_uri).await;
-        let mut cursor = db
-            .collection::<Document>("statements")
-            .find(doc! { "dept": { "$exists": true } })
-            .await
-            .expect("find");
-        let mut n = 0;
-        while cursor.advance().await.expect("next") {
-            let d: Document = cursor.deserialize_current().expect("a document");
-            let (plain, as_strings, hashes) = key_fields(&d);
-            assert_eq!(as_strings, 0, "keys within as strings were left");
-            assert!(
-                hashes > plain,
-                "{hashes} hashed keys within for {plain} keys"
-            );
-            n += 1;
-        }
-        assert_eq!(n, 53);
-    });
+    let upgraded = department_statements(&rt);
+    assert_eq!(upgraded.len(), 53);
+    for d in &upgraded {
+        assert_hashed(d, "after the backfill");
+    }
 }
 
 /// Issue 13, sequencing on MongoDB: several LRS processes on one database log every

@@ -287,23 +287,29 @@ fn data_2_4_acknowledged_statements_survive_a_crash_and_answer_every_filter() {
     assert_every_filter_answers(&server, &more, registration);
 }
 
-#[test]
-fn embedded_store_rebuilds_a_lost_key_index() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("lrs.db");
-    let registration = "2b6c9d4e-1f3a-4b7c-8d9e-0a1b2c3d4e5f";
-
-    let server = Server::start(&db);
+/// A burst of statements stored in `db`, then the server crashed and the key index file
+/// lost entirely; returns the acknowledged ids.
+fn stored_with_a_lost_key_index(db: &std::path::Path, registration: &str) -> Vec<String> {
+    let server = Server::start(db);
     let acknowledged = post_burst(&server, registration);
     // Let the indexer fold everything, then crash and lose the index file entirely.
     std::thread::sleep(Duration::from_millis(800));
     server.crash();
     for suffix in [".keys", ".keys-wal", ".keys-shm"] {
-        let p = dir.path().join(format!("lrs.db{suffix}"));
+        let p = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
         if p.exists() {
             std::fs::remove_file(&p).expect("remove the index file");
         }
     }
+    acknowledged
+}
+
+#[test]
+fn embedded_store_rebuilds_a_lost_key_index() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("lrs.db");
+    let registration = "2b6c9d4e-1f3a-4b7c-8d9e-0a1b2c3d4e5f";
+    let acknowledged = stored_with_a_lost_key_index(&db, registration);
     let server = Server::start(&db);
     assert_every_filter_answers(&server, &acknowledged, registration);
 }
@@ -449,17 +455,7 @@ fn a_lost_key_index_is_rebuilt_while_the_server_serves() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("lrs.db");
     let registration = "5d1f0a3c-6b2e-4c8d-9a7f-3e4b5c6d7e8f";
-
-    let server = Server::start(&db);
-    let mut acknowledged = post_burst(&server, registration);
-    std::thread::sleep(Duration::from_millis(800));
-    server.crash();
-    for suffix in [".keys", ".keys-wal", ".keys-shm"] {
-        let p = dir.path().join(format!("lrs.db{suffix}"));
-        if p.exists() {
-            std::fs::remove_file(&p).expect("remove the index file");
-        }
-    }
+    let mut acknowledged = stored_with_a_lost_key_index(&db, registration);
     let log_path = dir.path().join("lrs.log");
     let log = std::fs::File::create(&log_path).expect("log file");
     let server = Server::start_logging(

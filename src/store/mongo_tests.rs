@@ -68,16 +68,20 @@ fn filter_is_one_range_on_the_position() {
     );
 }
 
+/// The `$all` list of the filter of query `x` (empty if it has none).
+fn all_of(x: &StatementQuery) -> Vec<Bson> {
+    let (f, _) = query_filter(x);
+    f.get_document("q")
+        .and_then(|d| d.get_array("$all"))
+        .cloned()
+        .unwrap_or_default()
+}
+
 #[test]
 fn operator_lookalikes_stay_strings() {
     let mut x = q();
     x.keys = vec![r#"a:{"$where":"1"}"#.into(), "$gt".into()];
-    let (f, _) = query_filter(&x);
-    let all = f
-        .get_document("q")
-        .and_then(|d| d.get_array("$all"))
-        .cloned()
-        .unwrap_or_default();
+    let all = all_of(&x);
     assert_eq!(all.len(), 2);
     assert!(all.iter().all(|b| matches!(b, Bson::String(_))));
 }
@@ -151,14 +155,8 @@ fn keys_within_departments_are_stored_and_scanned_as_hashes() {
     let mut x = q();
     x.keys = vec!["a:x".into(), "v:y".into()];
     x.within(&Department::parse("moe/dhe").expect("a path"));
-    let (f, _) = query_filter(&x);
-    let all = f
-        .get_document("q")
-        .and_then(|d| d.get_array("$all"))
-        .cloned()
-        .unwrap_or_default();
     assert_eq!(
-        all,
+        all_of(&x),
         vec![
             Bson::Int64(key_hash("in:moe/dhe a:x")),
             Bson::String("a:x".into()),
