@@ -82,6 +82,31 @@ struct Tail {
     catching_up: Option<(i64, i64)>,
 }
 
+/// One index row: (key hash, stored, seq).
+type Entry = (i64, i64, i64);
+
+impl Tail {
+    /// Appends the index entries of the oldest unfolded statements (at most `FOLD_MAX`) to
+    /// `out`; returns the last `seq` among them (`folded_through` when there are none).
+    fn batch_into(&self, out: &mut Vec<Entry>) -> i64 {
+        let mut through = self.folded_through;
+        for e in self.entries.iter().take(FOLD_MAX) {
+            out.extend(e.keys.iter().map(|k| (*k, e.stored, e.seq)));
+            through = e.seq;
+        }
+        through
+    }
+
+    /// Drops the statements now folded, through `through`.
+    fn folded(&mut self, through: i64) {
+        while self.entries.front().is_some_and(|e| e.seq <= through) {
+            self.entries.pop_front();
+        }
+        self.folded_through = through;
+        self.oldest_since = (!self.entries.is_empty()).then(Instant::now);
+    }
+}
+
 /// What a query asks of the tail, besides its keys.
 pub(super) struct TailFilter<'a> {
     pub keys: &'a [i64],
@@ -262,24 +287,13 @@ impl KeyIndex {
                         .unwrap_or_else(|p| p.into_inner())
                         .0;
                 }
-                let n = t.entries.len().min(FOLD_MAX);
-                let mut triples = Vec::with_capacity(n * 12);
-                let mut through = t.folded_through;
-                for e in t.entries.iter().take(n) {
-                    triples.extend(e.keys.iter().map(|k| (*k, e.stored, e.seq)));
-                    through = e.seq;
-                }
+                let mut triples = Vec::with_capacity(t.entries.len().min(FOLD_MAX) * 12);
+                let through = t.batch_into(&mut triples);
                 (triples, through)
             };
             match fold(&mut conn, triples, through) {
                 Ok(()) => {
-                    let mut t = self.lock();
-                    while t.entries.front().is_some_and(|e| e.seq <= through) {
-                        t.entries.pop_front();
-                    }
-                    t.folded_through = through;
-                    t.oldest_since = (!t.entries.is_empty()).then(Instant::now);
-                    drop(t);
+                    self.lock().folded(through);
                     self.changed.notify_all();
                 }
                 Err(e) => {
@@ -310,48 +324,44 @@ impl KeyIndex {
     /// folds those again (the entries are the same; inserting one twice changes nothing).
     /// Returns whether the catch-up is done, when the index answers for every statement.
     fn catch_up_step(&self, conn: &mut Connection, c: &mut CatchUp) -> rusqlite::Result<bool> {
-        let mut triples = Vec::new();
-        let mut upto = c.through;
-        {
-            let mut read = c.statements.prepare_cached(
-                "SELECT seq, stored, keys FROM statements WHERE seq > ?1 AND seq <= ?2
-                 ORDER BY seq LIMIT ?3",
-            )?;
-            let mut rows = read.query(params![c.through, c.target, c.step])?;
-            while let Some(row) = rows.next()? {
-                let seq: i64 = row.get(0)?;
-                let stored: i64 = row.get(1)?;
-                let keys: String = row.get(2)?;
-                triples.extend(hashes_of(&keys).iter().map(|k| (*k, stored, seq)));
-                upto = seq;
-            }
-        }
+        let (mut triples, upto) = statement_entries(&c.statements, c.through, c.target, c.step)?;
         let done = upto == c.through || upto >= c.target;
-        let (tail_through, n) = {
-            let t = self.lock();
-            let n = t.entries.len().min(FOLD_MAX);
-            let mut through = t.folded_through;
-            for e in t.entries.iter().take(n) {
-                triples.extend(e.keys.iter().map(|k| (*k, e.stored, e.seq)));
-                through = e.seq;
-            }
-            (through, n)
-        };
+        let tail_through = self.lock().batch_into(&mut triples);
         fold(conn, triples, if done { tail_through } else { upto })?;
         c.through = upto;
         let mut t = self.lock();
-        if n > 0 {
-            while t.entries.front().is_some_and(|e| e.seq <= tail_through) {
-                t.entries.pop_front();
-            }
-            t.folded_through = tail_through;
-            t.oldest_since = (!t.entries.is_empty()).then(Instant::now);
-        }
+        t.folded(tail_through);
         t.catching_up = (!done).then_some((upto, c.target));
         drop(t);
         self.changed.notify_all();
         Ok(done)
     }
+}
+
+/// The index entries of the statements after `after` through `upto` (at most `limit` of
+/// them, in `seq` order), from their `keys` columns, and the last `seq` read (`after` when
+/// none).
+fn statement_entries(
+    statements: &Connection,
+    after: i64,
+    upto: i64,
+    limit: i64,
+) -> rusqlite::Result<(Vec<Entry>, i64)> {
+    let mut read = statements.prepare_cached(
+        "SELECT seq, stored, keys FROM statements WHERE seq > ?1 AND seq <= ?2
+         ORDER BY seq LIMIT ?3",
+    )?;
+    let mut rows = read.query(params![after, upto, limit])?;
+    let mut triples = Vec::new();
+    let mut last = after;
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        let stored: i64 = row.get(1)?;
+        let keys: String = row.get(2)?;
+        triples.extend(hashes_of(&keys).iter().map(|k| (*k, stored, seq)));
+        last = seq;
+    }
+    Ok((triples, last))
 }
 
 /// Writes index entries and the new high-water mark in one transaction. Sorted input
@@ -490,27 +500,15 @@ pub(super) fn open(
             last - through
         );
     }
-    let mut read = statements
-        .prepare("SELECT seq, stored, keys FROM statements WHERE seq > ?1 ORDER BY seq LIMIT ?2")
-        .map_err(e)?;
     while through < last {
-        let mut triples = Vec::new();
-        let mut rows = read.query(params![through, CATCH_UP_CHUNK]).map_err(e)?;
-        let mut upto = through;
-        while let Some(row) = rows.next().map_err(e)? {
-            let seq: i64 = row.get(0).map_err(e)?;
-            let stored: i64 = row.get(1).map_err(e)?;
-            let keys: String = row.get(2).map_err(e)?;
-            triples.extend(hashes_of(&keys).iter().map(|k| (*k, stored, seq)));
-            upto = seq;
-        }
+        let (triples, upto) =
+            statement_entries(statements, through, last, CATCH_UP_CHUNK).map_err(e)?;
         if upto == through {
             break;
         }
         fold(&mut conn, triples, upto).map_err(e)?;
         through = upto;
     }
-    drop(read);
     // From here on the checkpointer (`spawn_checkpointer`) empties this WAL once it passes
     // its limit. Checkpoints made here, every 8 MB of index, fsynced the index file at
     // moments of their own, and each one stalled the statements' commits behind it: W1's
