@@ -454,6 +454,15 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// limit): often, so that a burst of writes overshoots the limit by little.
 const WAL_SIZE_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// A statements WAL grown by this much since its last copy is copied into the database
+/// file at once, not at the next second. What a checkpoint has not copied yet is what it
+/// needs room for in the database file: with the disk full, space freed beyond it lets
+/// the checkpoint finish and the WAL start again from its beginning. On a fast disk a
+/// second of writes filled a 28 MB disk with the WAL alone (the database file empty), and
+/// freeing 20 MB then let no write through. The key index's connection copies at the
+/// same size (its auto-checkpoint of 2,048 pages).
+const CHECKPOINT_GROWTH: u64 = 8 << 20;
+
 /// How long a truncating checkpoint may wait for readers and the writer: it holds new
 /// commits back meanwhile, so it gives up soon and tries again on a later tick.
 const TRUNCATE_WAIT_MS: i64 = 250;
@@ -488,18 +497,28 @@ fn spawn_checkpointer(
     let handle = std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
+            let wal_size = |wal: &str| std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
             let mut checkpointed = std::time::Instant::now();
+            // The statements WAL's size at its last copy: it grows only by frames written
+            // after that copy.
+            let mut copied_at = wal_size(&wals[0].1);
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                 stopped.recv_timeout(WAL_SIZE_EVERY)
             {
-                if checkpointed.elapsed() >= CHECKPOINT_EVERY {
+                let size = wal_size(&wals[0].1);
+                // A truncated WAL grows again from nothing.
+                copied_at = copied_at.min(size);
+                if checkpointed.elapsed() >= CHECKPOINT_EVERY
+                    || size >= copied_at.saturating_add(CHECKPOINT_GROWTH)
+                {
                     checkpointed = std::time::Instant::now();
+                    copied_at = size;
                     if let Err(e) = conn.execute_batch("PRAGMA main.wal_checkpoint(PASSIVE);") {
                         tracing::warn!("checkpoint failed: {e}");
                     }
                 }
                 for (schema, wal) in &wals {
-                    let size = std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
+                    let size = wal_size(wal);
                     if size > wal_limit {
                         // TRUNCATE holds the write lock while it copies what is left in
                         // the WAL (370–620 ms of W2's commits when that was everything
