@@ -341,13 +341,22 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                 &[auth::Scope::All, auth::Scope::Admin],
                 &Department::root(),
             )?;
-            store
-                .put_credential(&record)
-                .await
-                .map_err(|e| e.to_string())?;
-            tracing::info!(
-                "bootstrap credential `{key}` (scopes all, admin; root department) is ready"
-            );
+            match store.put_credential(&record).await {
+                Ok(()) => tracing::info!(
+                    "bootstrap credential `{key}` (scopes all, admin; root department) is ready"
+                ),
+                // A full disk must not keep the LRS from starting to serve reads: the
+                // credential stored at an earlier start stays as it was.
+                Err(store::StoreError::Full(e))
+                    if store.get_credential(key).await.is_ok_and(|c| c.is_some()) =>
+                {
+                    tracing::warn!(
+                        "the store is full ({e}): bootstrap credential `{key}` stays as stored \
+                         before; it is written again at a start with space"
+                    )
+                }
+                Err(e) => return Err(e.to_string()),
+            }
         }
         (None, None) => {
             let n = store

@@ -299,6 +299,13 @@ impl KeyIndex {
                 Err(e) => {
                     // The entries stay in the tail (still served to queries); try again.
                     tracing::error!("folding statement keys failed: {e}");
+                    if self.lock().closing {
+                        // A stop must not wait for the disk (a full one never lets the
+                        // fold through): the statements keep their keys, and the next
+                        // start folds what the index lacks.
+                        tracing::warn!("stopping with statements the key index lacks; the next start folds them");
+                        return;
+                    }
                     std::thread::sleep(Duration::from_secs(1));
                 }
             }
@@ -506,8 +513,22 @@ pub(super) fn open(
         if upto == through {
             break;
         }
-        fold(&mut conn, triples, upto).map_err(e)?;
-        through = upto;
+        match fold(&mut conn, triples, upto) {
+            Ok(()) => through = upto,
+            // A full disk must not keep the store from opening (reads need no space): the
+            // indexer thread catches up once space is freed, retrying meanwhile.
+            Err(f) if f.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => {
+                tracing::warn!(
+                    "the disk is full: the keys of {} statements are folded into the index \
+                     once space is freed; filtered statement queries answer 503 until then",
+                    last - through
+                );
+                conn.execute_batch("PRAGMA wal_autocheckpoint=0;")
+                    .map_err(e)?;
+                return Ok((conn, through, Some((through, last))));
+            }
+            Err(f) => return Err(e(f)),
+        }
     }
     // From here on the checkpointer (`spawn_checkpointer`) empties this WAL once it passes
     // its limit. Checkpoints made here, every 8 MB of index, fsynced the index file at

@@ -305,8 +305,12 @@ impl SqliteStore {
         if before == 6 {
             log::backfill_feed(&conn).map_err(|e| e.to_string())?;
         }
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
-            .map_err(|e| e.to_string())?;
+        // Only when it changes: a write needs space, and a store on a full disk must open
+        // (for reads; writes answer 507 until space is freed).
+        if before != SCHEMA_VERSION {
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(|e| e.to_string())?;
+        }
         let keys_path = format!("{path}.keys");
         let (index_conn, folded_through, left) =
             key_index::open(&keys_path, &conn, options.index_fold_at_open)?;
