@@ -495,19 +495,18 @@ pub(super) fn open(
         conn.execute_batch(&format!("PRAGMA user_version = {LAYOUT}"))
             .map_err(e)?;
     }
-    if last - through > fold_at_open {
-        // The checkpointer empties this WAL past its limit (below).
-        conn.execute_batch("PRAGMA wal_autocheckpoint=0;")
-            .map_err(e)?;
-        return Ok((conn, through, Some((through, last))));
-    }
-    if through < last {
+    // Left to the indexer thread (a catch-up while the store serves): more than
+    // `fold_at_open` statements, or what a full disk refuses to take now (a full disk must
+    // not keep the store from opening: reads need no space; the thread retries until
+    // space is freed).
+    let mut left = last - through > fold_at_open;
+    if !left && through < last {
         tracing::info!(
             "folding the keys of {} statements into the index",
             last - through
         );
     }
-    while through < last {
+    while !left && through < last {
         let (triples, upto) =
             statement_entries(statements, through, last, CATCH_UP_CHUNK).map_err(e)?;
         if upto == through {
@@ -515,17 +514,13 @@ pub(super) fn open(
         }
         match fold(&mut conn, triples, upto) {
             Ok(()) => through = upto,
-            // A full disk must not keep the store from opening (reads need no space): the
-            // indexer thread catches up once space is freed, retrying meanwhile.
             Err(f) if f.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => {
                 tracing::warn!(
                     "the disk is full: the keys of {} statements are folded into the index \
                      once space is freed; filtered statement queries answer 503 until then",
                     last - through
                 );
-                conn.execute_batch("PRAGMA wal_autocheckpoint=0;")
-                    .map_err(e)?;
-                return Ok((conn, through, Some((through, last))));
+                left = true;
             }
             Err(f) => return Err(e(f)),
         }
@@ -536,7 +531,7 @@ pub(super) fn open(
     // p99 with a department's keys went from 18 to 37 ms (docs/PERFORMANCE.md).
     conn.execute_batch("PRAGMA wal_autocheckpoint=0;")
         .map_err(e)?;
-    Ok((conn, through, None))
+    Ok((conn, through, left.then_some((through, last))))
 }
 
 #[cfg(test)]
